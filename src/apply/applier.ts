@@ -1,0 +1,180 @@
+import type pg from 'pg';
+import type { Lsn, Relation } from '../change/change.js';
+import { FerryError } from '../errors.js';
+import { sql } from '../target/control-sql.js';
+import type { Logger } from '../observe/logger.js';
+import { formatLsn } from '../source/pg-wal/lsn.js';
+import { pgTimestampToDate } from '../source/pg-wal/replication-protocol.js';
+import type { Batch, BatchChange } from './batch.js';
+import { deleteStatement, insertStatement, truncateStatement, updateStatement, type Statement } from './row-statements.js';
+import { bindTargetRelation, type TargetRelation } from './target-relation.js';
+
+export interface ApplyResult {
+  /** Set when the batch committed: everything up to here is on the target. */
+  readonly committed?: Lsn;
+}
+
+interface Pending {
+  readonly promise: Promise<pg.QueryResult>;
+  readonly describe: () => string;
+  readonly expectRow: boolean;
+}
+
+/**
+ * Writes batches into the target in source order inside one target
+ * transaction that spans the batch (or the parts of a large source
+ * transaction), and stores the group's position in that same transaction:
+ * data and position commit together or not at all.
+ */
+export class Applier {
+  private readonly relations = new Map<number, TargetRelation>();
+  private readonly statementNames = new Map<string, string>();
+  private open = false;
+  private rowsInTransaction = 0;
+
+  constructor(
+    private readonly client: pg.Client,
+    private readonly group: string,
+    private readonly log: Logger,
+  ) {}
+
+  /** Applies with the triggers and foreign keys of a replica, where this role may say so. */
+  async prepareSession(): Promise<void> {
+    try {
+      await this.client.query('SET session_replication_role = replica');
+    } catch (err) {
+      this.log.warn({ group: this.group, err: (err as Error).message },
+        'cannot set session_replication_role = replica on the target: triggers and foreign keys fire during apply');
+    }
+  }
+
+  async apply(batch: Batch, position: Lsn): Promise<ApplyResult> {
+    if (batch.changes.length === 0 && !batch.commit) return {};
+    const pending: Pending[] = [];
+    if (!this.open) {
+      pending.push(this.send({ text: 'BEGIN', values: [] }, () => 'BEGIN', false));
+      this.open = true;
+      this.rowsInTransaction = 0;
+    }
+    for (const change of batch.changes) {
+      if (change.kind === 'relation') {
+        // Binding reads the target catalog: wait for what is in flight first so errors stay in order.
+        await this.settle(pending.splice(0), position);
+        await this.bind(change.relation);
+        continue;
+      }
+      const item = this.statementFor(change);
+      if (item) pending.push(item);
+    }
+    this.rowsInTransaction += batch.rows;
+    if (!batch.commit) {
+      await this.settle(pending, position);
+      return {};
+    }
+    const commitTime = batch.commit.commitTime === 0n ? null : pgTimestampToDate(batch.commit.commitTime).toISOString();
+    const advance = this.client.query(sql.advance,
+      [this.group, formatLsn(batch.commit.position), commitTime, this.rowsInTransaction, batch.commit.transactions]);
+    pending.push({ promise: advance, describe: () => 'storing the position', expectRow: true });
+    pending.push(this.send({ text: 'COMMIT', values: [] }, () => 'COMMIT', false));
+    try {
+      await this.settle(pending, position);
+    } finally {
+      this.open = false;
+    }
+    return { committed: batch.commit.position };
+  }
+
+  /** Abandons an open transaction (after an error or on shutdown mid-transaction). */
+  async rollback(): Promise<void> {
+    if (!this.open) return;
+    this.open = false;
+    await this.client.query('ROLLBACK').catch(() => undefined);
+  }
+
+  get inTransaction(): boolean {
+    return this.open;
+  }
+
+  private async bind(relation: Relation): Promise<void> {
+    this.relations.set(relation.relationId, await bindTargetRelation(this.client, relation, this.group));
+  }
+
+  private relation(id: number): TargetRelation {
+    const rel = this.relations.get(id);
+    if (!rel) throw new FerryError('FERRY_APPLY_UNKNOWN_RELATION', `change for relation ${id} arrived before its description`, undefined, { context: { group: this.group } });
+    return rel;
+  }
+
+  private statementFor(change: BatchChange): Pending | undefined {
+    switch (change.kind) {
+      case 'insert': {
+        const rel = this.relation(change.relationId);
+        return this.send(insertStatement(rel, change.values), () => `insert into ${rel.label}`, false);
+      }
+      case 'update': {
+        const rel = this.relation(change.relationId);
+        const old = change.old;
+        return this.send(updateStatement(rel, old, change.values),
+          () => `update of ${rel.label} row ${describeKey(rel, old ?? change.values)}`, true);
+      }
+      case 'delete': {
+        const rel = this.relation(change.relationId);
+        return this.send(deleteStatement(rel, change.old), () => `delete from ${rel.label} row ${describeKey(rel, change.old)}`, true);
+      }
+      case 'truncate': {
+        const rels = change.relationIds.map((id) => this.relation(id));
+        return this.send(truncateStatement(rels, change.cascade, change.restartIdentity),
+          () => `truncate of ${rels.map((r) => r.label).join(', ')}`, false);
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  private send(statement: Statement, describe: () => string, expectRow: boolean): Pending {
+    let name = this.statementNames.get(statement.text);
+    if (!name && statement.values.length > 0) {
+      name = `ferry_${this.statementNames.size}`;
+      this.statementNames.set(statement.text, name);
+    }
+    const promise = name
+      ? this.client.query({ name, text: statement.text, values: statement.values })
+      : this.client.query(statement.text);
+    // Rejections are collected in settle(); keep Node from reporting them as unhandled meanwhile.
+    promise.catch(() => undefined);
+    return { promise, describe, expectRow: expectRow && statement.text !== 'SELECT 1' };
+  }
+
+  /** Waits for every statement sent; the first failure (in source order) is the one reported. */
+  private async settle(pending: Pending[], position: Lsn): Promise<void> {
+    const results = await Promise.allSettled(pending.map((p) => p.promise));
+    for (let i = 0; i < results.length; i++) {
+      const result = results[i] as PromiseSettledResult<pg.QueryResult>;
+      const item = pending[i] as Pending;
+      if (result.status === 'rejected') {
+        const err = result.reason as { message?: string; code?: string; detail?: string };
+        throw new FerryError('FERRY_APPLY', `${item.describe()} failed on the target: ${err.message ?? String(err)}${err.detail ? ` (${err.detail})` : ''}`,
+          applyHint(err.code), { context: { group: this.group, position: formatLsn(position) }, cause: result.reason });
+      }
+      if (item.expectRow && result.value.rowCount === 0) {
+        throw new FerryError('FERRY_APPLY_ROW_MISSING', `${item.describe()}: no such row on the target`,
+          'the target has diverged from the source (rows changed or deleted on the target); resynchronise the table (ferry drop + ferry init)',
+          { context: { group: this.group, position: formatLsn(position) } });
+      }
+    }
+  }
+}
+
+function describeKey(rel: TargetRelation, tuple: readonly (string | null | undefined)[]): string {
+  const parts = rel.identity.slice(0, 8).map((i) => `${rel.columnNames[i]}=${tuple[i] === null ? 'NULL' : String(tuple[i]).slice(0, 60)}`);
+  return `(${parts.join(', ')})`;
+}
+
+function applyHint(code: string | undefined): string | undefined {
+  switch (code) {
+    case '23505': return 'a row with this key already exists on the target: the target was written to outside ferry; remove the conflicting row or resynchronise the table';
+    case '42501': return 'grant the target role INSERT, UPDATE, DELETE and TRUNCATE on the replicated tables';
+    case '42703': case '42P01': return 'the target table differs from the source: make its columns match';
+    default: return undefined;
+  }
+}

@@ -1,0 +1,115 @@
+import type { Lsn, PgTimestamp } from '../change/change.js';
+import type { SourceEvent } from '../source/source.js';
+
+export type BatchChange = Extract<SourceEvent, { kind: 'relation' | 'insert' | 'update' | 'delete' | 'truncate' | 'message' }>;
+
+/**
+ * A slice of the source stream applied in one go. Only a batch with `commit`
+ * ends the target transaction; one without is the first part of a source
+ * transaction too large for a single batch.
+ */
+export interface Batch {
+  readonly changes: BatchChange[];
+  readonly rows: number;
+  /** Present when the batch ends at a source commit: the position to store and acknowledge. */
+  readonly commit?: { readonly position: Lsn; readonly commitTime: PgTimestamp; readonly transactions: number };
+  /** The source is idle up to here; acknowledge it once nothing is in flight. */
+  readonly idle?: Lsn;
+}
+
+export interface BatchLimits {
+  readonly maxRows: number;
+  readonly maxBytes: number;
+  readonly maxDelayMs: number;
+}
+
+const IDLE = Symbol('idle');
+
+/**
+ * Cuts whole source transactions into batches. A batch closes at a commit
+ * when it is full (rows, bytes), old (maxDelayMs), or when no further event
+ * is ready right now, so a quiet stream is applied at once and a busy one in
+ * large target transactions.
+ */
+export async function* batches(events: AsyncIterable<SourceEvent>, limits: BatchLimits): AsyncGenerator<Batch> {
+  const it = events[Symbol.asyncIterator]();
+  let pending: Promise<IteratorResult<SourceEvent>> | undefined;
+  const next = () => (pending ??= it.next());
+
+  let changes: BatchChange[] = [];
+  let rows = 0;
+  let bytes = 0;
+  let transactions = 0;
+  let openedAt = 0;
+  let inTransaction = false;
+  let commitPosition: Lsn = 0n;
+  let commitTime: PgTimestamp = 0n;
+  const reset = () => { changes = []; rows = 0; bytes = 0; transactions = 0; };
+
+  for (;;) {
+    let result: IteratorResult<SourceEvent>;
+    if (changes.length > 0 || transactions > 0) {
+      // Something is waiting to be applied: take the next event only if it is ready.
+      const ready = await Promise.race([next(), new Promise<typeof IDLE>((r) => setImmediate(() => r(IDLE)))]);
+      if (ready === IDLE && !inTransaction) {
+        yield { changes, rows, commit: lastCommit() };
+        reset();
+        continue;
+      }
+      result = ready === IDLE ? await next() : ready;
+    } else {
+      result = await next();
+    }
+    pending = undefined;
+    if (result.done) return;
+    const event = result.value;
+    switch (event.kind) {
+      case 'begin':
+        inTransaction = true;
+        if (changes.length === 0 && transactions === 0) openedAt = Date.now();
+        break;
+      case 'commit':
+        inTransaction = false;
+        transactions++;
+        commitPosition = event.position;
+        commitTime = event.commitTime;
+        if (rows >= limits.maxRows || bytes >= limits.maxBytes || Date.now() - openedAt >= limits.maxDelayMs) {
+          yield { changes, rows, commit: lastCommit() };
+          reset();
+        }
+        break;
+      case 'idle':
+        if (changes.length === 0 && transactions === 0 && !inTransaction) yield { changes: [], rows: 0, idle: event.position };
+        break;
+      default:
+        changes.push(event);
+        if (event.kind !== 'relation' && event.kind !== 'message') {
+          rows++;
+          bytes += approximateBytes(event);
+        }
+        // A transaction larger than a batch goes out in parts; the target commits at its end.
+        if (inTransaction && (rows >= limits.maxRows || bytes >= limits.maxBytes)) {
+          yield { changes, rows };
+          changes = [];
+          rows = 0;
+          bytes = 0;
+        }
+    }
+  }
+
+  function lastCommit() {
+    return { position: commitPosition, commitTime, transactions };
+  }
+}
+
+function approximateBytes(event: BatchChange): number {
+  let n = 16;
+  const tuples = event.kind === 'insert' ? [event.values]
+    : event.kind === 'update' ? [event.values, event.old]
+    : event.kind === 'delete' ? [event.old] : [];
+  for (const tuple of tuples) {
+    if (!tuple) continue;
+    for (const v of tuple) if (v) n += v.length;
+  }
+  return n;
+}

@@ -1,0 +1,81 @@
+import type { Tuple } from '../change/change.js';
+import { quoteIdent } from '../pg/connect.js';
+import type { TargetRelation } from './target-relation.js';
+
+/** A parameterised statement; `text` doubles as the prepared-statement cache key. */
+export interface Statement {
+  readonly text: string;
+  readonly values: (string | null)[];
+}
+
+/**
+ * One statement per changed row, in source order: the exact replay used for
+ * every batch until set-based apply takes over, and its fallback afterwards.
+ */
+export function insertStatement(rel: TargetRelation, values: Tuple): Statement {
+  const cols: string[] = [];
+  const params: string[] = [];
+  const out: (string | null)[] = [];
+  for (const i of rel.written) {
+    const value = values[i];
+    if (value === undefined) continue;
+    out.push(value);
+    cols.push(quoteIdent(rel.columnNames[i] as string));
+    params.push(`$${out.length}`);
+  }
+  return { text: `INSERT INTO ${rel.qualifiedName} (${cols.join(', ')}) VALUES (${params.join(', ')})`, values: out };
+}
+
+export function updateStatement(rel: TargetRelation, old: Tuple | undefined, values: Tuple): Statement {
+  const sets: string[] = [];
+  const out: (string | null)[] = [];
+  for (const i of rel.written) {
+    const value = values[i];
+    // Unchanged TOASTed values are not sent: leave the target's value alone.
+    if (value === undefined) continue;
+    out.push(value);
+    sets.push(`${quoteIdent(rel.columnNames[i] as string)} = $${out.length}`);
+  }
+  if (sets.length === 0) return { text: 'SELECT 1', values: [] };
+  const where = rowMatch(rel, old ?? values, out);
+  return { text: `UPDATE ${rel.qualifiedName} SET ${sets.join(', ')} WHERE ${where}`, values: out };
+}
+
+export function deleteStatement(rel: TargetRelation, old: Tuple): Statement {
+  const out: (string | null)[] = [];
+  const where = rowMatch(rel, old, out);
+  return { text: `DELETE FROM ${rel.qualifiedName} WHERE ${where}`, values: out };
+}
+
+/**
+ * The row an update or delete refers to. With a key, equality on the key.
+ * With REPLICA IDENTITY FULL there is no key: match every column by its text
+ * form (works for types without an equality operator, like json or point) and
+ * touch exactly one row by ctid, so of two identical rows only one changes,
+ * as on the source.
+ */
+function rowMatch(rel: TargetRelation, key: Tuple, out: (string | null)[]): string {
+  const conds: string[] = [];
+  for (const i of rel.identity) {
+    const value = key[i];
+    const col = quoteIdent(rel.columnNames[i] as string);
+    if (value === undefined) continue;
+    if (value === null) {
+      conds.push(`${col} IS NULL`);
+      continue;
+    }
+    out.push(value);
+    conds.push(rel.fullIdentity ? `${col}::text = $${out.length}::text` : `${col} = $${out.length}`);
+  }
+  const predicate = conds.length > 0 ? conds.join(' AND ') : 'true';
+  if (!rel.fullIdentity) return predicate;
+  return `ctid = (SELECT ctid FROM ${rel.qualifiedName} WHERE ${predicate} LIMIT 1)`;
+}
+
+export function truncateStatement(rels: readonly TargetRelation[], cascade: boolean, restartIdentity: boolean): Statement {
+  const names = rels.map((r) => r.qualifiedName).join(', ');
+  return {
+    text: `TRUNCATE ${names}${restartIdentity ? ' RESTART IDENTITY' : ''}${cascade ? ' CASCADE' : ''}`,
+    values: [],
+  };
+}

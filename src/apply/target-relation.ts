@@ -1,0 +1,79 @@
+import type pg from 'pg';
+import type { Relation } from '../change/change.js';
+import { FerryError } from '../errors.js';
+import { qualifiedName } from '../pg/connect.js';
+
+/**
+ * A source relation bound to its target table: which source columns are
+ * written (present on the target and not generated there) and which identify
+ * a row. Columns are matched by name, so column order and dropped columns on
+ * either side do not matter.
+ */
+export interface TargetRelation {
+  readonly source: Relation;
+  readonly qualifiedName: string;
+  readonly label: string;
+  /** Indexes into the source tuple of the columns written on the target. */
+  readonly written: readonly number[];
+  /** Indexes of the identity columns; every column for REPLICA IDENTITY FULL. */
+  readonly identity: readonly number[];
+  readonly fullIdentity: boolean;
+  readonly columnNames: readonly string[];
+}
+
+interface TargetColumn {
+  readonly attname: string;
+  readonly generated: boolean;
+}
+
+export async function bindTargetRelation(client: pg.Client, relation: Relation, group: string): Promise<TargetRelation> {
+  const label = `${relation.schema}.${relation.table}`;
+  const res = await client.query<TargetColumn>(
+    `SELECT a.attname, ${await generatedExpression(client)} AS generated
+       FROM pg_attribute a
+      WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`,
+    [qualifiedName(relation.schema, relation.table)],
+  );
+  if (res.rows.length === 0) {
+    throw new FerryError('FERRY_TARGET_TABLE_MISSING', `table ${label} does not exist on the target`,
+      'create it on the target (ferry init creates missing tables) or remove it from the group',
+      { context: { group, table: label } });
+  }
+  const targetColumns = new Map(res.rows.map((c) => [c.attname, c]));
+  const written: number[] = [];
+  relation.columns.forEach((column, index) => {
+    const target = targetColumns.get(column.name);
+    if (!target) {
+      throw new FerryError('FERRY_TARGET_COLUMN_MISSING', `column ${column.name} of ${label} does not exist on the target`,
+        `add it on the target: ALTER TABLE ${qualifiedName(relation.schema, relation.table)} ADD COLUMN ...`,
+        { context: { group, table: label } });
+    }
+    if (!target.generated) written.push(index);
+  });
+  const fullIdentity = relation.replicaIdentity === 'full';
+  const identity = fullIdentity
+    ? written
+    : relation.columns.flatMap((column, index) => (column.isKey ? [index] : []));
+  return {
+    source: relation,
+    qualifiedName: qualifiedName(relation.schema, relation.table),
+    label,
+    written,
+    identity,
+    fullIdentity,
+    columnNames: relation.columns.map((c) => c.name),
+  };
+}
+
+const generatedByClient = new WeakMap<pg.Client, string>();
+
+/** `attgenerated` exists from PostgreSQL 12 on. */
+async function generatedExpression(client: pg.Client): Promise<string> {
+  let expr = generatedByClient.get(client);
+  if (!expr) {
+    const res = await client.query<{ n: string }>("SELECT current_setting('server_version_num') AS n");
+    expr = Number(res.rows[0]?.n ?? 0) >= 120000 ? `a.attgenerated <> ''` : 'false';
+    generatedByClient.set(client, expr);
+  }
+  return expr;
+}

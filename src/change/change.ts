@@ -1,0 +1,80 @@
+/**
+ * The change model every source decodes into and everything after the
+ * decoder consumes. Values stay in the source's text representation: the
+ * target parses them, so nothing is turned into JavaScript objects only to be
+ * serialised again.
+ */
+
+/** Text value; `null` is SQL NULL; `undefined` is an unchanged TOASTed value the target must leave alone. */
+export type Value = string | null | undefined;
+export type Tuple = Value[];
+
+/** Log sequence number as a 64-bit unsigned integer. */
+export type Lsn = bigint;
+
+export type ReplicaIdentity = 'default' | 'nothing' | 'full' | 'index';
+
+export interface Column {
+  readonly name: string;
+  readonly typeOid: number;
+  readonly typeMod: number;
+  /** Part of the replica identity (key) used to find the row on the target. */
+  readonly isKey: boolean;
+}
+
+export interface Relation {
+  /** Source-side id; pgoutput uses the table's OID. */
+  readonly relationId: number;
+  readonly schema: string;
+  readonly table: string;
+  readonly replicaIdentity: ReplicaIdentity;
+  readonly columns: readonly Column[];
+}
+
+/** Microseconds since 2000-01-01 00:00 UTC (PostgreSQL's epoch). */
+export type PgTimestamp = bigint;
+
+export type Change =
+  | { readonly kind: 'begin'; readonly finalLsn: Lsn; readonly commitTime: PgTimestamp; readonly xid: number }
+  | { readonly kind: 'commit'; readonly commitLsn: Lsn; readonly endLsn: Lsn; readonly commitTime: PgTimestamp }
+  | { readonly kind: 'relation'; readonly xid?: number; readonly relation: Relation }
+  | { readonly kind: 'type'; readonly xid?: number; readonly typeOid: number; readonly schema: string; readonly name: string }
+  | { readonly kind: 'insert'; readonly xid?: number; readonly relationId: number; readonly values: Tuple }
+  | {
+      readonly kind: 'update';
+      readonly xid?: number;
+      readonly relationId: number;
+      /** Old key ('K': only key columns are meaningful) or old row ('O': identity FULL); absent when the key did not change. */
+      readonly old?: Tuple;
+      readonly oldIsKeyOnly: boolean;
+      readonly values: Tuple;
+    }
+  | { readonly kind: 'delete'; readonly xid?: number; readonly relationId: number; readonly old: Tuple; readonly oldIsKeyOnly: boolean }
+  | {
+      readonly kind: 'truncate';
+      readonly xid?: number;
+      readonly relationIds: readonly number[];
+      readonly cascade: boolean;
+      readonly restartIdentity: boolean;
+    }
+  | {
+      readonly kind: 'message';
+      readonly xid?: number;
+      readonly transactional: boolean;
+      readonly lsn: Lsn;
+      readonly prefix: string;
+      readonly content: Buffer;
+    }
+  | { readonly kind: 'origin'; readonly lsn: Lsn; readonly name: string }
+  | { readonly kind: 'stream-start'; readonly xid: number; readonly firstSegment: boolean }
+  | { readonly kind: 'stream-stop' }
+  | {
+      readonly kind: 'stream-commit';
+      readonly xid: number;
+      readonly commitLsn: Lsn;
+      readonly endLsn: Lsn;
+      readonly commitTime: PgTimestamp;
+    }
+  | { readonly kind: 'stream-abort'; readonly xid: number; readonly subXid: number };
+
+export type ChangeKind = Change['kind'];

@@ -1,0 +1,138 @@
+#!/usr/bin/env node
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { loadConfig } from '../config/load.js';
+import type { FerryConfig } from '../config/schema.js';
+import { ExitCode, FerryError } from '../errors.js';
+import { dropAll } from '../init/drop.js';
+import { initGroups } from '../init/init.js';
+import { createLogger, type LogFormat, type LogLevel, type Logger } from '../observe/logger.js';
+import { collectStatus } from '../observe/status.js';
+import { runGroups } from '../run/run-groups.js';
+import { waitForCatchUp } from '../run/wait.js';
+import { formatStatus, formatTable } from './output.js';
+
+interface GlobalOptions {
+  readonly config: string;
+  readonly json?: boolean;
+  readonly logLevel?: LogLevel;
+  readonly logFormat?: LogFormat;
+}
+
+async function setup(options: GlobalOptions): Promise<{ config: FerryConfig; log: Logger }> {
+  const config = await loadConfig(options.config);
+  const log = createLogger(options.logLevel ?? config.log.level, options.logFormat ?? config.log.format);
+  return { config, log };
+}
+
+function print(options: { json?: boolean }, value: unknown, text: string): void {
+  process.stdout.write(options.json ? `${JSON.stringify(value, null, 2)}\n` : `${text}\n`);
+}
+
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected a number of seconds');
+  return n;
+}
+
+/** SIGINT/SIGTERM end the run gracefully; a second one exits at once (the target's position is exact anyway). */
+function stopSignal(log: Logger): AbortSignal {
+  const controller = new AbortController();
+  const onSignal = (name: string) => {
+    if (controller.signal.aborted) process.exit(ExitCode.failure);
+    log.info({ signal: name }, 'stopping: finishing the batch in flight');
+    controller.abort();
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  return controller.signal;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('ferry')
+    .description('Logical standby for PostgreSQL: copy chosen tables to a target and keep them current in commit order.')
+    .version('0.1.0')
+    .exitOverride()
+    .configureOutput({ outputError: (str, write) => write(str) });
+
+  const withConfig = (cmd: Command) => cmd
+    .requiredOption('-c, --config <file>', 'configuration file (YAML)')
+    .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']))
+    .addOption(new Option('--log-format <format>', 'log format').choices(['auto', 'json', 'pretty']));
+
+  withConfig(program.command('init'))
+    .description('check prerequisites, create slots, publications and target tables, copy existing rows')
+    .option('--json', 'machine-readable output')
+    .action(async (options: GlobalOptions) => {
+      const { config, log } = await setup(options);
+      const summary = await initGroups(config, log);
+      print(options, summary, formatTable(['group', 'result', 'tables', 'rows copied', 'start position'],
+        summary.map((s) => [s.group, s.action, String(s.tables), String(s.rows), s.position])));
+    });
+
+  withConfig(program.command('run'))
+    .description('stream every group until SIGINT or SIGTERM')
+    .action(async (options: GlobalOptions) => {
+      const { config, log } = await setup(options);
+      const failed = await runGroups(config, log, stopSignal(log));
+      if (failed.length > 0) {
+        throw new FerryError('FERRY_RUN_FAILED', `${failed.length} group(s) stopped with an error:\n  ${failed.map((e) => e.describe()).join('\n  ')}`);
+      }
+      log.info('stopped');
+    });
+
+  withConfig(program.command('status'))
+    .description('per group: state, positions, lag, rows applied, last error')
+    .option('--json', 'machine-readable output')
+    .action(async (options: GlobalOptions) => {
+      const { config } = await setup(options);
+      const status = await collectStatus(config);
+      print(options, status, formatStatus(status));
+    });
+
+  withConfig(program.command('wait'))
+    .description('wait until every group has applied what the source had committed when the command started')
+    .option('--timeout <seconds>', 'give up after this long (exit 3)', positiveNumber)
+    .option('--json', 'machine-readable output')
+    .action(async (options: GlobalOptions & { timeout?: number }) => {
+      const { config } = await setup(options);
+      const position = await waitForCatchUp(config, options.timeout);
+      print(options, { caughtUp: true, position }, `all groups have applied the source up to ${position}`);
+    });
+
+  withConfig(program.command('drop'))
+    .description('remove slots and publications on the source and the ferry schema on the target; replicated data stays')
+    .action(async (options: GlobalOptions) => {
+      const { config, log } = await setup(options);
+      await dropAll(config, log);
+    });
+
+  program.command('demo')
+    .description('start two throwaway PostgreSQL servers, replicate a live workload, show status, verify, clean up')
+    .option('--seconds <n>', 'how long the live workload runs', positiveNumber, 10)
+    .action(async (options: { seconds: number }) => {
+      const { runDemo } = await import('../demo/demo.js');
+      await runDemo({ seconds: options.seconds });
+    });
+
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv as string[]);
+    return ExitCode.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    }
+    if (err instanceof FerryError) {
+      process.stderr.write(`ferry: ${err.describe()}\n`);
+      return err.exitCode;
+    }
+    process.stderr.write(`ferry: unexpected error: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    return ExitCode.failure;
+  }
+}
+
+// Exit explicitly: a stray timer or socket must not keep a finished command alive.
+main(process.argv).then((code) => process.exit(code));

@@ -1,0 +1,288 @@
+/**
+ * The shape of ferry.yaml. YAML keys are snake_case; the parsed `FerryConfig`
+ * is camelCase with every default filled in, so nothing downstream has to
+ * know which keys were optional. Objects are strict: a misspelt key is an
+ * error rather than a silently ignored setting.
+ *
+ * Messages here never quote a `url` value, because it may hold a password.
+ */
+import os from 'node:os';
+import { z } from 'zod';
+import { formatKeyPath } from './interpolate.js';
+
+/** One `tables:` entry. With `pattern`, `*` in schema/table matches any run of characters. */
+export interface TableRef {
+  readonly schema: string;
+  readonly table: string;
+  readonly pattern: boolean;
+}
+
+export type CaptureMode = 'wal' | 'trigger';
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
+export type LogFormat = 'auto' | 'json' | 'pretty';
+
+export interface GroupConfig {
+  readonly name: string;
+  readonly tables: readonly TableRef[];
+  readonly slot: string;
+  readonly publication: string;
+}
+
+export interface ApplyConfig {
+  readonly batchMaxRows: number;
+  readonly batchMaxBytes: number;
+  readonly batchMaxDelayMs: number;
+  readonly statusIntervalMs: number;
+  readonly spillDir: string;
+  readonly retryInitialMs: number;
+  readonly retryMaxMs: number;
+}
+
+export interface FerryConfig {
+  readonly source: { readonly url: string; readonly capture: CaptureMode };
+  readonly target: { readonly url: string };
+  readonly groups: readonly GroupConfig[];
+  readonly apply: ApplyConfig;
+  readonly copy: { readonly parallel: number };
+  readonly log: { readonly level: LogLevel; readonly format: LogFormat };
+}
+
+// Interpolated values (`${ROWS}`) are always strings, so integer fields
+// accept digit strings too.
+function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
+  return z.preprocess(
+    (v) => (typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : v),
+    z.number().int({ error: 'must be a whole number' })
+      .min(min, { error: `must be at least ${min}` })
+      .max(max, { error: `must be at most ${max}` }),
+  );
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
+
+/** Bytes from a number or a PostgreSQL-style size ("64MB", "512kB", "1GB"; 1kB = 1024 bytes). */
+export function parseSize(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isSafeInteger(value) && value > 0 ? value : undefined;
+  if (typeof value !== 'string') return undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(?:([kmgt])i?b?|(b)?)\s*$/i.exec(value);
+  if (m === null) return undefined;
+  const bytes = Math.round(Number(m[1]) * (SIZE_UNITS[(m[2] ?? m[3] ?? '').toLowerCase()] ?? 1));
+  return Number.isSafeInteger(bytes) && bytes > 0 ? bytes : undefined;
+}
+
+const size = z.unknown().transform((v, ctx) => {
+  const bytes = parseSize(v);
+  if (bytes !== undefined) return bytes;
+  ctx.issues.push({ code: 'custom', input: v, message: 'must be a positive byte count or a size such as "512kB", "64MB", "1GB"' });
+  return z.NEVER;
+});
+
+const url = z.string().refine((u) => /^postgres(?:ql)?:\/\/./i.test(u), {
+  error: 'must be a postgres://user@host:port/database URL (the value is not shown; it may contain a password)',
+});
+
+const tableRef = z.string().transform((text, ctx): TableRef => {
+  const parsed = parseTableRef(text);
+  if (typeof parsed !== 'string') return parsed;
+  ctx.issues.push({ code: 'custom', input: text, message: parsed });
+  return z.NEVER;
+});
+
+const group = z.strictObject({
+  name: z.string().regex(/^[a-z][a-z0-9_]{0,39}$/, {
+    error: 'must start with a lower-case letter and use only a-z, 0-9 and _ (at most 40 characters); it becomes part of slot and publication names',
+  }),
+  tables: z.array(tableRef).min(1, { error: 'must list at least one table, e.g. [public.orders]' }),
+  slot: z.string().regex(/^[a-z0-9_]{1,63}$/, {
+    error: 'is not a valid replication slot name: use only a-z, 0-9 and _ (at most 63 characters)',
+  }).optional(),
+  // Same rule as slots (plus no leading digit) so the name never needs quoting in SQL.
+  publication: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, {
+    error: 'is not a valid publication name: start with a-z or _, then a-z, 0-9 and _ (at most 63 characters)',
+  }).optional(),
+}).transform((g): GroupConfig => ({
+  name: g.name,
+  tables: g.tables,
+  slot: g.slot ?? `ferry_${g.name}`,
+  publication: g.publication ?? `ferry_${g.name}`,
+}));
+
+const apply = z.strictObject({
+  batch_max_rows: integer(1).default(10_000),
+  batch_max_bytes: size.default(64 * 2 ** 20),
+  batch_max_delay_ms: integer(0).default(200),
+  status_interval_ms: integer(1).default(10_000),
+  spill_dir: z.string().min(1, { error: 'must not be empty' }).default(() => os.tmpdir()),
+  retry_initial_ms: integer(1).default(1_000),
+  retry_max_ms: integer(1).default(30_000),
+}).transform((a): ApplyConfig => ({
+  batchMaxRows: a.batch_max_rows,
+  batchMaxBytes: a.batch_max_bytes,
+  batchMaxDelayMs: a.batch_max_delay_ms,
+  statusIntervalMs: a.status_interval_ms,
+  spillDir: a.spill_dir,
+  retryInitialMs: a.retry_initial_ms,
+  retryMaxMs: a.retry_max_ms,
+}));
+
+export const configSchema: z.ZodType<FerryConfig> = z.strictObject({
+  source: z.strictObject({ url, capture: z.enum(['wal', 'trigger']).default('wal') }),
+  target: z.strictObject({ url }),
+  groups: z.array(group).min(1, { error: 'must define at least one group' }),
+  apply: apply.prefault({}),
+  copy: z.strictObject({ parallel: integer(1, 64).default(4) }).prefault({}),
+  log: z.strictObject({
+    level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
+    format: z.enum(['auto', 'json', 'pretty']).default('auto'),
+  }).prefault({}),
+}).superRefine((cfg, ctx) => {
+  for (const problem of crossCheck(cfg)) ctx.addIssue({ code: 'custom', ...problem });
+});
+
+interface Problem { path: PropertyKey[]; message: string }
+
+/** Rules that span more than one value, checked once each value is valid on its own. */
+function crossCheck(cfg: FerryConfig): Problem[] {
+  const problems: Problem[] = [];
+  if (cfg.apply.retryMaxMs < cfg.apply.retryInitialMs) {
+    problems.push({ path: ['apply', 'retry_max_ms'], message: `must be at least apply.retry_initial_ms (${cfg.apply.retryInitialMs})` });
+  }
+  if (sameDatabase(cfg.source.url, cfg.target.url)) {
+    problems.push({ path: ['target', 'url'], message: 'names the same database as source.url (same host, port and database); the target must be a different database' });
+  }
+  const names = new Map<string, number>();
+  const slots = new Map<string, number>();
+  const publications = new Map<string, number>();
+  const tables = new Map<string, { group: number; index: number }>();
+  cfg.groups.forEach((g, gi) => {
+    const seen = (map: Map<string, number>, value: string, key: string, fix: string) => {
+      const other = map.get(value);
+      if (other === undefined) map.set(value, gi);
+      else problems.push({ path: ['groups', gi, key], message: `${key} "${value}" is also used by group "${cfg.groups[other]?.name}" (groups[${other}]); ${fix}` });
+    };
+    const firstNamed = names.get(g.name);
+    if (firstNamed !== undefined) {
+      // Its default slot and publication clash too; one message is enough.
+      problems.push({ path: ['groups', gi, 'name'], message: `group "${g.name}" is defined twice (first at groups[${firstNamed}]); group names must be unique` });
+    } else {
+      names.set(g.name, gi);
+      seen(slots, g.slot, 'slot', 'each group needs its own slot (the default is ferry_<name>)');
+      seen(publications, g.publication, 'publication', 'each group needs its own publication (the default is ferry_<name>)');
+    }
+    g.tables.forEach((t, ti) => {
+      if (t.pattern) return;
+      const key = `${t.schema}\u0000${t.table}`;
+      const first = tables.get(key);
+      if (first === undefined) { tables.set(key, { group: gi, index: ti }); return; }
+      const where = formatKeyPath(['groups', first.group, 'tables', first.index]);
+      const message = first.group === gi
+        ? `table ${formatTableRef(t)} is listed twice in group "${g.name}" (also ${where}); remove one`
+        : `table ${formatTableRef(t)} is in both group "${cfg.groups[first.group]?.name}" (${where}) and group "${g.name}"; a table can belong to one group only`;
+      problems.push({ path: ['groups', gi, 'tables', ti], message });
+    });
+  });
+  return problems;
+}
+
+/**
+ * `schema.table` as PostgreSQL reads it: `"quoted"` parts are taken verbatim
+ * (`""` is a quote), unquoted parts are folded to lower case and may use `*`.
+ * Returns the reference, or a message saying what is wrong.
+ */
+export function parseTableRef(text: string): TableRef | string {
+  const parts: { name: string; quoted: boolean }[] = [];
+  let i = 0;
+  const s = text.trim();
+  while (true) {
+    if (s[i] === '"') {
+      let name = '';
+      let j = i + 1;
+      while (j < s.length && !(s[j] === '"' && s[j + 1] !== '"')) {
+        name += s[j];
+        j += s[j] === '"' ? 2 : 1;
+      }
+      if (j >= s.length) return `"${text}" has an unterminated quoted identifier`;
+      if (name === '') return `"${text}" has an empty quoted identifier`;
+      parts.push({ name, quoted: true });
+      i = j + 1;
+    } else {
+      const m = /^[\p{L}_*][\p{L}\p{N}_$*]*/u.exec(s.slice(i));
+      if (m === null) return `"${text}" is not a valid schema.table name; quote identifiers with other characters, e.g. "my-schema".orders`;
+      // PostgreSQL folds only ASCII letters in unquoted identifiers.
+      parts.push({ name: m[0].replace(/[A-Z]+/g, (c) => c.toLowerCase()), quoted: false });
+      i += m[0].length;
+    }
+    if (i === s.length) break;
+    if (s[i] !== '.') return `"${text}" is not a valid schema.table name; quote identifiers with other characters, e.g. "my-schema".orders`;
+    i += 1;
+  }
+  const [schema, table] = parts;
+  if (parts.length === 1 || schema === undefined || table === undefined) {
+    return `"${text}" must be schema-qualified, e.g. public.${text.trim()}`;
+  }
+  if (parts.length > 2) return `"${text}" has too many dots; write schema.table and quote names containing dots, e.g. "my.schema".orders`;
+  const pattern = parts.some((p) => !p.quoted && p.name.includes('*'));
+  // A quoted `*` would be read as a wildcard once the entry is a pattern.
+  if (pattern && parts.some((p) => p.quoted && p.name.includes('*'))) {
+    return `"${text}" mixes a quoted "*" with a wildcard; list the table literally instead`;
+  }
+  for (const p of parts) {
+    if (!p.name.includes('*') && Buffer.byteLength(p.name) > 63) {
+      return `"${text}" has a name longer than 63 bytes, which PostgreSQL would truncate`;
+    }
+  }
+  return { schema: schema.name, table: table.name, pattern };
+}
+
+/** A reference as the user would write it; quotes only where needed. */
+export function formatTableRef(t: TableRef): string {
+  const ident = (name: string) => (/^[a-z_*][a-z0-9_$*]*$/.test(name) && (t.pattern || !name.includes('*'))
+    ? name : `"${name.replaceAll('"', '""')}"`);
+  return `${ident(t.schema)}.${ident(t.table)}`;
+}
+
+interface Endpoint { hosts: string[]; database: string }
+
+/** Host/port pairs and database of a libpq URL, as far as the URL itself says. */
+function endpointOf(url: string): Endpoint {
+  const rest = url.replace(/^[a-z]+:\/\//i, '');
+  // libpq: the userinfo ends at the first `@` that comes before any `/`.
+  const slash = rest.indexOf('/');
+  const at = rest.indexOf('@');
+  const hasUser = at >= 0 && (slash < 0 || at < slash);
+  const userinfo = hasUser ? rest.slice(0, at) : '';
+  const afterUser = hasUser ? rest.slice(at + 1) : rest;
+  const hostEnd = afterUser.search(/[/?]/);
+  const hostPart = hostEnd < 0 ? afterUser : afterUser.slice(0, hostEnd);
+  const tail = hostEnd < 0 ? '' : afterUser.slice(hostEnd);
+  const q = tail.indexOf('?');
+  const path = (q < 0 ? tail : tail.slice(0, q)).replace(/^\//, '');
+  const params = new URLSearchParams(q < 0 ? '' : tail.slice(q + 1));
+  const decode = (v: string) => { try { return decodeURIComponent(v); } catch { return v; } };
+
+  const hosts: string[] = [];
+  const ports: string[] = [];
+  for (const spec of hostPart.split(',')) {
+    const m = /^(\[[^\]]*\]|[^:]*)(?::(.*))?$/.exec(spec);
+    hosts.push(decode(m?.[1] ?? '').replace(/^\[|\]$/g, ''));
+    ports.push(m?.[2] ?? '');
+  }
+  const paramHosts = params.get('host')?.split(',');
+  const paramPorts = params.get('port')?.split(',');
+  const hostList = paramHosts ?? hosts;
+  const portList = paramPorts ?? ports;
+  const user = params.get('user') ?? decode(userinfo.split(':')[0] ?? '');
+  return {
+    // libpq: an empty host means the local server; one port may serve all hosts.
+    hosts: hostList.map((h, i) => `${(h || 'localhost').toLowerCase()}:${(portList.length === 1 ? portList[0] : portList[i]) || '5432'}`),
+    // libpq: the database defaults to the user name.
+    database: params.get('dbname') ?? (decode(path) || user),
+  };
+}
+
+/** True when both URLs reach the same host+port and database, i.e. Ferry would replicate into its own source. */
+export function sameDatabase(a: string, b: string): boolean {
+  const x = endpointOf(a);
+  const y = endpointOf(b);
+  return x.database === y.database && x.hosts.some((h) => y.hosts.includes(h));
+}

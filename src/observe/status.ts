@@ -1,0 +1,74 @@
+import type { FerryConfig } from '../config/schema.js';
+import { connect } from '../pg/connect.js';
+import { parseLsn } from '../source/pg-wal/lsn.js';
+import { walSql } from '../source/pg-wal/wal-setup-sql.js';
+import { readGroups } from '../target/control-schema.js';
+import { sql } from '../target/control-sql.js';
+
+export interface GroupStatus {
+  readonly group: string;
+  /** not initialised | copying | streaming | stopped | failed */
+  readonly state: string;
+  readonly appliedPosition: string | null;
+  readonly sourcePosition: string | null;
+  readonly lagBytes: number | null;
+  readonly lagSeconds: number | null;
+  readonly rowsApplied: number;
+  readonly transactionsApplied: number;
+  readonly lastAppliedAt: string | null;
+  readonly slot: { readonly name: string; readonly exists: boolean; readonly active: boolean; readonly retainedBytes: number | null } | null;
+  readonly lastError: string | null;
+  readonly lastErrorAt: string | null;
+}
+
+/**
+ * Per group: what the target has applied (from the control schema), where
+ * the source is now, and the slot's state. "streaming" means a ferry process
+ * holds the group's lock right now; "stopped" means none does.
+ */
+export async function collectStatus(config: FerryConfig): Promise<GroupStatus[]> {
+  const target = await connect(config.target.url, { role: 'target', applicationName: 'ferry:status' });
+  const source = await connect(config.source.url, { role: 'source', applicationName: 'ferry:status' });
+  try {
+    const rows = new Map((await readGroups(target)).map((r) => [r.group_name, r]));
+    const current = (await source.query<{ lsn: string }>(walSql.currentLsn)).rows[0]?.lsn ?? null;
+    const out: GroupStatus[] = [];
+    for (const group of config.groups) {
+      const row = rows.get(group.name);
+      const slotRow = (await source.query(walSql.slot, [group.slot])).rows[0];
+      const slot = { name: group.slot, exists: Boolean(slotRow), active: Boolean(slotRow?.active), retainedBytes: slotRow ? Number(slotRow.retained_bytes) : null };
+      if (!row) {
+        out.push({
+          group: group.name, state: 'not initialised', appliedPosition: null, sourcePosition: current, lagBytes: null, lagSeconds: null,
+          rowsApplied: 0, transactionsApplied: 0, lastAppliedAt: null, slot, lastError: null, lastErrorAt: null,
+        });
+        continue;
+      }
+      const locked = (await target.query(sql.groupLockHolder, [group.name])).rows.length > 0;
+      const state = row.state === 'copying' ? 'copying' : locked ? 'streaming' : row.last_error ? 'failed' : 'stopped';
+      const lagBytes = row.position && current ? Math.max(0, Number(parseLsn(current) - parseLsn(row.position))) : null;
+      // Seconds behind: how old the newest applied source commit is, unless nothing is waiting.
+      const lagSeconds = lagBytes === null ? null
+        : lagBytes === 0 || !row.source_commit_time ? 0
+        : Math.max(0, (Date.now() - row.source_commit_time.getTime()) / 1000);
+      out.push({
+        group: group.name,
+        state,
+        appliedPosition: row.position,
+        sourcePosition: current,
+        lagBytes,
+        lagSeconds,
+        rowsApplied: Number(row.rows_applied),
+        transactionsApplied: Number(row.transactions_applied),
+        lastAppliedAt: row.applied_at?.toISOString() ?? null,
+        slot,
+        lastError: row.last_error,
+        lastErrorAt: row.last_error_at?.toISOString() ?? null,
+      });
+    }
+    return out;
+  } finally {
+    await target.end().catch(() => undefined);
+    await source.end().catch(() => undefined);
+  }
+}

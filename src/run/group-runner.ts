@@ -1,0 +1,140 @@
+import type pg from 'pg';
+import type { Lsn } from '../change/change.js';
+import type { FerryConfig, GroupConfig } from '../config/schema.js';
+import { FerryError, inContext } from '../errors.js';
+import { Applier } from '../apply/applier.js';
+import { batches, type Batch } from '../apply/batch.js';
+import type { Logger } from '../observe/logger.js';
+import { connect } from '../pg/connect.js';
+import { formatLsn, parseLsn } from '../source/pg-wal/lsn.js';
+import { WalStream } from '../source/pg-wal/wal-stream.js';
+import { readGroup } from '../target/control-schema.js';
+import { sql } from '../target/control-sql.js';
+import { isTransient } from './transient.js';
+
+export interface GroupOutcome {
+  readonly group: string;
+  readonly error?: FerryError;
+}
+
+/**
+ * Runs one group until `signal` aborts or a permanent error: stream from the
+ * position stored on the target, apply batch by batch, acknowledge what
+ * committed. Transient failures (restarts, cut connections) reconnect with
+ * backoff and resume from the target's position, which is always exact.
+ */
+export async function runGroup(config: FerryConfig, group: GroupConfig, log: Logger, signal: AbortSignal): Promise<GroupOutcome> {
+  const glog = log.child({ group: group.name });
+  let delay = config.apply.retryInitialMs;
+  while (!signal.aborted) {
+    try {
+      await streamOnce(config, group, glog, signal, () => { delay = config.apply.retryInitialMs; });
+      return { group: group.name };
+    } catch (err) {
+      const error = inContext(err, 'FERRY_RUN', { group: group.name });
+      await recordError(config, group.name, error);
+      if (!isTransient(err)) {
+        glog.error({ code: error.code, err: error.describe() }, 'group stopped');
+        return { group: group.name, error };
+      }
+      glog.warn({ code: error.code, err: error.describe(), retryInMs: delay }, 'connection lost; reconnecting');
+      await sleep(delay, signal);
+      delay = Math.min(delay * 2, config.apply.retryMaxMs);
+    }
+  }
+  return { group: group.name };
+}
+
+async function streamOnce(config: FerryConfig, group: GroupConfig, log: Logger, signal: AbortSignal, onProgress: () => void): Promise<void> {
+  const target = await connect(config.target.url, { role: 'target', applicationName: `ferry:${group.name}`, pipeline: true });
+  let stream: WalStream | undefined;
+  const applier = new Applier(target, group.name, log);
+  try {
+    await lockGroup(target, group.name);
+    const row = await readGroup(target, group.name);
+    if (!row || row.state !== 'streaming' || !row.position) {
+      throw new FerryError('FERRY_NOT_INITIALISED', `group ${group.name} has not been initialised on the target`,
+        'run "ferry init -c <config>" first', { exitCode: 2, context: { group: group.name } });
+    }
+    const start = parseLsn(row.position);
+    await applier.prepareSession();
+    stream = await WalStream.open({
+      url: config.source.url,
+      group: group.name,
+      slot: group.slot,
+      publication: group.publication,
+      startAfter: start,
+      spillDir: config.apply.spillDir,
+      statusIntervalMs: config.apply.statusIntervalMs,
+    });
+    log.info({ position: formatLsn(start) }, 'streaming');
+    await applyLoop(stream, applier, config, signal, start, onProgress);
+  } finally {
+    await applier.rollback();
+    await stream?.close();
+    await target.end().catch(() => undefined);
+  }
+}
+
+async function applyLoop(
+  stream: WalStream, applier: Applier, config: FerryConfig, signal: AbortSignal, start: Lsn, onProgress: () => void,
+): Promise<void> {
+  const it = batches(stream.events(), {
+    maxRows: config.apply.batchMaxRows,
+    maxBytes: config.apply.batchMaxBytes,
+    maxDelayMs: config.apply.batchMaxDelayMs,
+  })[Symbol.asyncIterator]();
+  const aborted = new Promise<'aborted'>((resolve) => {
+    if (signal.aborted) resolve('aborted');
+    signal.addEventListener('abort', () => resolve('aborted'), { once: true });
+  });
+  let position = start;
+  // The next batch is cut (and decoded) while the current one is applied.
+  let next = it.next();
+  next.catch(() => undefined);
+  for (;;) {
+    const result = await Promise.race([next, aborted]);
+    if (result === 'aborted' || result.done) return;
+    next = it.next();
+    next.catch(() => undefined);
+    const batch: Batch = result.value;
+    const { committed } = await applier.apply(batch, position);
+    if (committed !== undefined) {
+      position = committed;
+      stream.acknowledge(committed);
+      onProgress();
+    } else if (batch.idle !== undefined && !applier.inTransaction) {
+      stream.acknowledge(batch.idle);
+    }
+    if (signal.aborted && !applier.inTransaction) return;
+  }
+}
+
+async function lockGroup(target: pg.Client, group: string): Promise<void> {
+  const res = await target.query<{ locked: boolean }>(sql.tryLockGroup, [group]);
+  if (res.rows[0]?.locked) return;
+  const holder = (await target.query<{ pid: number; client_addr: string | null; application_name: string | null }>(sql.groupLockHolder, [group])).rows[0];
+  throw new FerryError('FERRY_GROUP_LOCKED',
+    `group ${group} is already being applied by another ferry process${holder ? ` (target backend pid ${holder.pid}${holder.client_addr ? ` from ${holder.client_addr}` : ''})` : ''}`,
+    'stop the other "ferry run" first; only one process may apply a group', { context: { group } });
+}
+
+async function recordError(config: FerryConfig, group: string, error: FerryError): Promise<void> {
+  try {
+    const target = await connect(config.target.url, { role: 'target', applicationName: `ferry:${group}:error` });
+    try {
+      await target.query(sql.recordError, [group, error.describe()]);
+    } finally {
+      await target.end();
+    }
+  } catch {
+    // The target may be what failed; the log has the error either way.
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
+  });
+}

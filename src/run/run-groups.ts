@@ -1,0 +1,18 @@
+import type { FerryConfig } from '../config/schema.js';
+import type { FerryError } from '../errors.js';
+import { ConfigError } from '../errors.js';
+import type { Logger } from '../observe/logger.js';
+import { runGroup } from './group-runner.js';
+
+/**
+ * `ferry run`: every group streams in parallel until `signal` aborts. A group
+ * that fails permanently stops alone; the others go on. Resolves with the
+ * errors of the groups that failed.
+ */
+export async function runGroups(config: FerryConfig, log: Logger, signal: AbortSignal): Promise<FerryError[]> {
+  if (config.source.capture !== 'wal') {
+    throw new ConfigError(`source.capture: ${config.source.capture} capture is not available in this version of ferry`, 'use capture: wal');
+  }
+  const outcomes = await Promise.all(config.groups.map((group) => runGroup(config, group, log, signal)));
+  return outcomes.flatMap((o) => (o.error ? [o.error] : []));
+}

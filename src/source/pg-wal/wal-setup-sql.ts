@@ -1,0 +1,46 @@
+import { qualifiedName, quoteIdent, quoteLiteral } from '../../pg/connect.js';
+
+/** Every statement WAL capture runs on the source to set itself up, check itself, or clean up. */
+export const walSql = {
+  settings: `SELECT current_setting('server_version_num')::int AS version,
+                    current_setting('wal_level') AS wal_level,
+                    current_setting('max_replication_slots')::int AS max_slots,
+                    (SELECT count(*) FROM pg_replication_slots)::int AS used_slots,
+                    current_setting('max_wal_senders')::int AS max_wal_senders,
+                    r.rolsuper AS superuser, r.rolreplication AS replication,
+                    has_database_privilege(current_database(), 'CREATE') AS can_create
+               FROM pg_roles r WHERE r.rolname = current_user`,
+  slot: `SELECT slot_name, plugin, database = current_database() AS same_database, active, active_pid,
+                confirmed_flush_lsn::text AS confirmed_flush, restart_lsn::text AS restart_lsn,
+                (pg_current_wal_lsn() - restart_lsn)::bigint AS retained_bytes
+           FROM pg_replication_slots WHERE slot_name = $1`,
+  dropSlot: `SELECT pg_drop_replication_slot($1)`,
+  /** A slot held by a dead walsender is released after wal_sender_timeout; ask it to go now. */
+  terminateSlotHolder: `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL`,
+  publicationExists: `SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1) AS present`,
+  currentLsn: `SELECT pg_current_wal_lsn()::text AS lsn`,
+  /** A transactional marker: once a group has applied past it, it has applied everything committed before it. */
+  emitMarker: `SELECT pg_logical_emit_message(true, 'ferry', $1)::text AS lsn`,
+  ownsTable: `SELECT pg_has_role(c.relowner, 'USAGE') AS owner FROM pg_class c WHERE c.oid = $1`,
+
+  /** From PostgreSQL 13 on, changes of partitions are published as changes of their root. */
+  createPublication(name: string, tables: readonly { schema: string; name: string }[], serverVersion: number): string {
+    const viaRoot = serverVersion >= 130000 ? ' WITH (publish_via_partition_root = true)' : '';
+    return `CREATE PUBLICATION ${quoteIdent(name)} FOR TABLE ${tables.map((t) => qualifiedName(t.schema, t.name)).join(', ')}${viaRoot}`;
+  },
+  setPublicationTables(name: string, tables: readonly { schema: string; name: string }[]): string {
+    return `ALTER PUBLICATION ${quoteIdent(name)} SET TABLE ${tables.map((t) => qualifiedName(t.schema, t.name)).join(', ')}`;
+  },
+  dropPublication(name: string): string {
+    return `DROP PUBLICATION IF EXISTS ${quoteIdent(name)}`;
+  },
+  /** Copy of one table's replicated columns under the exported snapshot. */
+  copyOut(schema: string, table: string, columns: readonly string[], partitioned: boolean): string {
+    // ONLY keeps inheritance children out; a partitioned table is read through its root.
+    const from = `${partitioned ? '' : 'ONLY '}${qualifiedName(schema, table)}`;
+    return `COPY (SELECT ${columns.map(quoteIdent).join(', ')} FROM ${from}) TO STDOUT`;
+  },
+  setSnapshot(snapshot: string): string {
+    return `SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshot)}`;
+  },
+};

@@ -1,0 +1,239 @@
+import type { Change, Lsn } from '../../change/change.js';
+import { FerryError } from '../../errors.js';
+import { AsyncQueue } from '../../util/async-queue.js';
+import type { ChangeStream, SourceEvent } from '../source.js';
+import { formatLsn } from './lsn.js';
+import { PgOutputDecoder } from './pgoutput-decoder.js';
+import { ReplicationConnection } from './replication-connection.js';
+import type { ServerMessage } from './replication-protocol.js';
+import { TransactionSpool } from './transaction-spool.js';
+
+export interface WalStreamOptions {
+  readonly url: string;
+  readonly group: string;
+  readonly slot: string;
+  readonly publication: string;
+  /** Commit end LSN of the last transaction applied on the target. */
+  readonly startAfter: Lsn;
+  readonly spillDir: string;
+  readonly statusIntervalMs: number;
+  /** Events buffered before the socket is paused. */
+  readonly bufferEvents?: number;
+}
+
+/** A committed streamed transaction whose changes wait in the spool. */
+interface SpooledCommit {
+  readonly kind: 'spooled';
+  readonly xid: number;
+  readonly position: Lsn;
+  readonly commitTime: bigint;
+}
+
+/**
+ * Logical decoding of one slot: reads pgoutput over a replication
+ * connection, skips transactions already applied on the target, spools
+ * streamed in-progress transactions, and delivers whole transactions in
+ * commit order. Reports to the server as flushed only what `acknowledge`
+ * was given.
+ */
+export class WalStream implements ChangeStream {
+  private readonly queue: AsyncQueue<SourceEvent | SpooledCommit>;
+  private readonly spool: TransactionSpool;
+  private decoder!: PgOutputDecoder;
+  private protocolVersion = 1;
+  private received: Lsn = 0n;
+  private flushed: Lsn;
+  private skipping = false;
+  private inTransaction = false;
+  private streamingXid: number | undefined;
+  private statusTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  private constructor(private readonly conn: ReplicationConnection, private readonly options: WalStreamOptions) {
+    this.flushed = options.startAfter;
+    this.queue = new AsyncQueue(options.bufferEvents ?? 20_000, () => conn.pause(), () => conn.resume());
+    this.spool = new TransactionSpool(options.spillDir, options.group);
+  }
+
+  static async open(options: WalStreamOptions): Promise<WalStream> {
+    const conn = await ReplicationConnection.open(options.url, `ferry:${options.group}`);
+    const stream = new WalStream(conn, options);
+    try {
+      await stream.start();
+    } catch (err) {
+      await stream.close();
+      throw err;
+    }
+    return stream;
+  }
+
+  private async start(): Promise<void> {
+    const version = await this.conn.serverVersion();
+    // Protocol 2 streams in-progress transactions (PG 14+), so the server does
+    // not spill them and we see large transactions as they happen.
+    this.protocolVersion = version >= 140000 ? 2 : 1;
+    this.decoder = new PgOutputDecoder(this.protocolVersion);
+    const streaming = this.conn.stream(
+      { slot: this.options.slot, publication: this.options.publication, startAt: this.options.startAfter, protocolVersion: this.protocolVersion },
+      (message) => {
+        try {
+          this.onServerMessage(message);
+        } catch (err) {
+          this.queue.fail(err);
+        }
+      },
+    );
+    streaming.then(
+      () => this.queue.fail(new FerryError('FERRY_STREAM_ENDED', 'the source ended the replication stream', undefined, { context: this.context() })),
+      (err: unknown) => this.queue.fail(this.streamError(err)),
+    );
+    this.statusTimer = setInterval(() => this.sendStatus(), this.options.statusIntervalMs);
+    this.statusTimer.unref();
+  }
+
+  async *events(): AsyncGenerator<SourceEvent> {
+    for (;;) {
+      const item = await this.queue.shift();
+      if (item === undefined) return;
+      if (item.kind === 'spooled') {
+        yield* this.replay(item);
+      } else {
+        yield item;
+      }
+    }
+  }
+
+  acknowledge(position: Lsn): void {
+    if (position <= this.flushed) return;
+    this.flushed = position;
+    this.sendStatus();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.statusTimer);
+    this.sendStatus();
+    this.queue.end();
+    await this.conn.close();
+    this.spool.close();
+  }
+
+  private sendStatus(replyRequested = false): void {
+    if (this.closed && replyRequested) return;
+    try {
+      this.conn.sendStatus(this.received > this.flushed ? this.received : this.flushed, this.flushed, replyRequested);
+    } catch {
+      // The connection is gone; the stream's own error reports it.
+    }
+  }
+
+  private onServerMessage(message: ServerMessage): void {
+    if (message.kind === 'keepalive') {
+      if (message.walEnd > this.received) this.received = message.walEnd;
+      // Between transactions, everything before walEnd has been sent: once the
+      // target has applied what came before, the slot may move past walEnd.
+      if (!this.inTransaction && this.streamingXid === undefined) this.queue.push({ kind: 'idle', position: message.walEnd });
+      if (message.replyRequested) this.sendStatus();
+      return;
+    }
+    if (message.end > this.received) this.received = message.end;
+    const change = this.decoder.decode(message.payload);
+    if (this.streamingXid !== undefined && change.kind !== 'stream-stop') {
+      this.spool.append(this.streamingXid, 'xid' in change && change.xid !== undefined ? change.xid : this.streamingXid, message.payload);
+      return;
+    }
+    this.onChange(change);
+  }
+
+  private onChange(change: Change): void {
+    switch (change.kind) {
+      case 'begin':
+        this.inTransaction = true;
+        // A transaction whose commit record lies before the applied position is on the target already.
+        this.skipping = change.finalLsn < this.options.startAfter;
+        if (!this.skipping) this.queue.push({ kind: 'begin', xid: change.xid, commitTime: change.commitTime });
+        return;
+      case 'commit':
+        this.inTransaction = false;
+        if (!this.skipping) this.queue.push({ kind: 'commit', position: change.endLsn, commitTime: change.commitTime });
+        this.skipping = false;
+        return;
+      case 'stream-start':
+        this.streamingXid = change.xid;
+        return;
+      case 'stream-stop':
+        if (this.streamingXid !== undefined) this.spool.flush(this.streamingXid);
+        this.streamingXid = undefined;
+        return;
+      case 'stream-commit':
+        if (change.commitLsn < this.options.startAfter) {
+          this.spool.discard(change.xid);
+        } else {
+          this.queue.push({ kind: 'spooled', xid: change.xid, position: change.endLsn, commitTime: change.commitTime });
+        }
+        return;
+      case 'stream-abort':
+        this.spool.abort(change.xid, change.subXid);
+        return;
+      case 'origin':
+      case 'type':
+        return;
+      case 'message':
+        // Non-transactional messages have no place in the commit order.
+        if (!change.transactional) return;
+        if (!this.skipping) this.queue.push({ ...change, content: Buffer.from(change.content) });
+        return;
+      default:
+        if (!this.skipping) this.queue.push(change);
+    }
+  }
+
+  private *replay(commit: SpooledCommit): Generator<SourceEvent> {
+    yield { kind: 'begin', xid: commit.xid, commitTime: commit.commitTime };
+    const decoder = new PgOutputDecoder(this.protocolVersion);
+    decoder.decode(streamStartMessage(commit.xid));
+    for (const payload of this.spool.replay(commit.xid)) {
+      const change = decoder.decode(payload);
+      switch (change.kind) {
+        case 'relation':
+        case 'insert':
+        case 'update':
+        case 'delete':
+        case 'truncate':
+          yield change;
+          break;
+        case 'message':
+          if (change.transactional) yield { ...change, content: Buffer.from(change.content) };
+          break;
+        default:
+          break;
+      }
+    }
+    yield { kind: 'commit', position: commit.position, commitTime: commit.commitTime };
+  }
+
+  private context() {
+    return { group: this.options.group, position: formatLsn(this.flushed) };
+  }
+
+  private streamError(err: unknown): FerryError {
+    if (err instanceof FerryError) return err;
+    const pgErr = err as { code?: string; message?: string };
+    const message = pgErr.message ?? String(err);
+    if (pgErr.code === '42704') {
+      return new FerryError('FERRY_SLOT_MISSING', `replication slot ${this.options.slot} does not exist on the source: ${message}`,
+        `the slot was dropped; changes since ${formatLsn(this.flushed)} are lost to this group: run "ferry drop" and "ferry init" again for group ${this.options.group}`,
+        { context: this.context(), cause: err });
+    }
+    return new FerryError('FERRY_STREAM', `replication stream failed: ${message}`, undefined, { context: this.context(), cause: err });
+  }
+}
+
+function streamStartMessage(xid: number): Buffer {
+  const buf = Buffer.alloc(6);
+  buf[0] = 0x53; // S
+  buf.writeUInt32BE(xid, 1);
+  buf[5] = 1;
+  return buf;
+}

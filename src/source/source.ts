@@ -1,0 +1,24 @@
+import type { Change, Lsn, PgTimestamp } from '../change/change.js';
+
+/**
+ * What every capture method (WAL, trigger queue, later binlog) delivers: whole
+ * committed source transactions, in commit order, one event at a time so a
+ * transaction of any size streams through with bounded memory.
+ */
+export type SourceEvent =
+  | { readonly kind: 'begin'; readonly xid: number; readonly commitTime: PgTimestamp }
+  | Extract<Change, { kind: 'relation' | 'insert' | 'update' | 'delete' | 'truncate' | 'message' }>
+  | { readonly kind: 'commit'; readonly position: Lsn; readonly commitTime: PgTimestamp }
+  /** Nothing is in flight: every transaction before `position` has been delivered. */
+  | { readonly kind: 'idle'; readonly position: Lsn };
+
+export interface ChangeStream {
+  /** Events after `startAfter`; a transaction at or before it is never delivered. */
+  events(): AsyncIterable<SourceEvent>;
+  /**
+   * Everything up to `position` is committed on the target: the source may
+   * forget it. Called only after the target commit, never earlier.
+   */
+  acknowledge(position: Lsn): void;
+  close(): Promise<void>;
+}

@@ -1,0 +1,61 @@
+import type pg from 'pg';
+import { FerryError } from '../errors.js';
+import { migrations, sql } from './control-sql.js';
+
+/** Creates or upgrades the `ferry` control schema on the target; safe to run concurrently. */
+export async function ensureControlSchema(client: pg.Client): Promise<void> {
+  await client.query('BEGIN');
+  try {
+    await client.query(sql.lockSchema);
+    await client.query(sql.createSchema);
+    const hasVersion = await client.query(`SELECT to_regclass('ferry.schema_version') IS NOT NULL AS present`);
+    let version = 0;
+    if (hasVersion.rows[0].present) {
+      version = (await client.query<{ version: number }>(sql.installedVersion)).rows[0]?.version ?? 0;
+    } else {
+      await client.query(migrations[0] as string);
+      version = 1;
+    }
+    if (version > migrations.length) {
+      throw new FerryError('FERRY_CONTROL_VERSION',
+        `the target's ferry schema is version ${version}, newer than this ferry (${migrations.length})`, 'upgrade ferry');
+    }
+    for (; version < migrations.length; version++) await client.query(migrations[version] as string);
+    await client.query(sql.setVersion, [migrations.length]);
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
+export async function controlSchemaExists(client: pg.Client): Promise<boolean> {
+  const res = await client.query<{ present: boolean }>(`SELECT to_regclass('ferry.groups') IS NOT NULL AS present`);
+  return res.rows[0]?.present ?? false;
+}
+
+export interface GroupRow {
+  readonly group_name: string;
+  readonly capture: string;
+  readonly state: 'copying' | 'streaming';
+  readonly slot_name: string | null;
+  readonly publication_name: string | null;
+  readonly tables: string[];
+  readonly position: string | null;
+  readonly source_commit_time: Date | null;
+  readonly applied_at: Date | null;
+  readonly rows_applied: string;
+  readonly transactions_applied: string;
+  readonly last_error: string | null;
+  readonly last_error_at: Date | null;
+}
+
+export async function readGroup(client: pg.Client, group: string): Promise<GroupRow | undefined> {
+  if (!(await controlSchemaExists(client))) return undefined;
+  return (await client.query<GroupRow>(sql.group, [group])).rows[0];
+}
+
+export async function readGroups(client: pg.Client): Promise<GroupRow[]> {
+  if (!(await controlSchemaExists(client))) return [];
+  return (await client.query<GroupRow>(sql.allGroups)).rows;
+}
