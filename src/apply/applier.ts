@@ -1,12 +1,12 @@
 import type pg from 'pg';
-import type { Lsn, Relation } from '../change/change.js';
+import type { Lsn, Relation, Tuple } from '../change/change.js';
 import { FerryError } from '../errors.js';
 import { sql } from '../target/control-sql.js';
 import type { Logger } from '../observe/logger.js';
 import { formatLsn } from '../source/pg-wal/lsn.js';
 import { pgTimestampToDate } from '../source/pg-wal/replication-protocol.js';
 import type { Batch, BatchChange } from './batch.js';
-import { deleteStatement, insertStatement, truncateStatement, updateStatement, type Statement } from './row-statements.js';
+import { deleteStatement, insertStatement, needsReinsert, truncateStatement, updateStatement, type Statement } from './row-statements.js';
 import { bindTargetRelation, type TargetRelation } from './target-relation.js';
 
 export interface ApplyResult {
@@ -27,6 +27,8 @@ interface Pending {
  * data and position commit together or not at all.
  */
 export class Applier {
+  /** Latest description of each source relation; bound to its target table on first use. */
+  private readonly described = new Map<number, Relation>();
   private readonly relations = new Map<number, TargetRelation>();
   private readonly statementNames = new Map<string, string>();
   private open = false;
@@ -58,13 +60,17 @@ export class Applier {
     }
     for (const change of batch.changes) {
       if (change.kind === 'relation') {
-        // Binding reads the target catalog: wait for what is in flight first so errors stay in order.
-        await this.settle(pending.splice(0), position);
-        await this.bind(change.relation);
+        this.described.set(change.relation.relationId, change.relation);
+        this.relations.delete(change.relation.relationId);
         continue;
       }
-      const item = this.statementFor(change);
-      if (item) pending.push(item);
+      const unbound = relationIds(change).filter((id) => !this.relations.has(id));
+      if (unbound.length > 0) {
+        // Binding reads the target catalog: wait for what is in flight first so errors stay in order.
+        await this.settle(pending.splice(0), position);
+        for (const id of unbound) await this.bind(id);
+      }
+      pending.push(...this.statementsFor(change));
     }
     this.rowsInTransaction += batch.rows;
     if (!batch.commit) {
@@ -95,40 +101,58 @@ export class Applier {
     return this.open;
   }
 
-  private async bind(relation: Relation): Promise<void> {
-    this.relations.set(relation.relationId, await bindTargetRelation(this.client, relation, this.group));
+  /**
+   * Binding is lazy because pgoutput also describes relations no change will
+   * name: with publish_via_partition_root it sends the leaf partition's
+   * description next to the root's, and the target may have no such table.
+   */
+  private async bind(id: number): Promise<void> {
+    const relation = this.described.get(id);
+    if (!relation) throw new FerryError('FERRY_APPLY_UNKNOWN_RELATION', `change for relation ${id} arrived before its description`, undefined, { context: { group: this.group } });
+    this.relations.set(id, await bindTargetRelation(this.client, relation, this.group));
   }
 
   private relation(id: number): TargetRelation {
-    const rel = this.relations.get(id);
-    if (!rel) throw new FerryError('FERRY_APPLY_UNKNOWN_RELATION', `change for relation ${id} arrived before its description`, undefined, { context: { group: this.group } });
-    return rel;
+    return this.relations.get(id) as TargetRelation;
   }
 
-  private statementFor(change: BatchChange): Pending | undefined {
+  private statementsFor(change: BatchChange): Pending[] {
     switch (change.kind) {
       case 'insert': {
         const rel = this.relation(change.relationId);
-        return this.send(insertStatement(rel, change.values), () => `insert into ${rel.label}`, false);
+        return [this.send(insertStatement(rel, change.values), () => `insert into ${rel.label}`, false)];
       }
       case 'update': {
         const rel = this.relation(change.relationId);
         const old = change.old;
-        return this.send(updateStatement(rel, old, change.values),
-          () => `update of ${rel.label} row ${describeKey(rel, old ?? change.values)}`, true);
+        if (needsReinsert(rel, old, change.values)) return this.reinsert(rel, old as Tuple, change.values);
+        return [this.send(updateStatement(rel, old, change.values),
+          () => `update of ${rel.label} row ${describeKey(rel, old ?? change.values)}`, true)];
       }
       case 'delete': {
         const rel = this.relation(change.relationId);
-        return this.send(deleteStatement(rel, change.old), () => `delete from ${rel.label} row ${describeKey(rel, change.old)}`, true);
+        return [this.send(deleteStatement(rel, change.old), () => `delete from ${rel.label} row ${describeKey(rel, change.old)}`, true)];
       }
       case 'truncate': {
         const rels = change.relationIds.map((id) => this.relation(id));
-        return this.send(truncateStatement(rels, change.cascade, change.restartIdentity),
-          () => `truncate of ${rels.map((r) => r.label).join(', ')}`, false);
+        return [this.send(truncateStatement(rels, change.cascade, change.restartIdentity),
+          () => `truncate of ${rels.map((r) => r.label).join(', ')}`, false)];
       }
       default:
-        return undefined;
+        return [];
     }
+  }
+
+  private reinsert(rel: TargetRelation, old: Tuple, values: Tuple): Pending[] {
+    if (values.some((v, i) => v === undefined && rel.written.includes(i))) {
+      throw new FerryError('FERRY_APPLY_IDENTITY_KEY_CHANGE',
+        `the key of ${rel.label} changed while a TOASTed column was unchanged, and the target's key is GENERATED ALWAYS AS IDENTITY`,
+        `on the target run ALTER TABLE ${rel.qualifiedName} ALTER COLUMN ... SET GENERATED BY DEFAULT;`, { context: { group: this.group, table: rel.label } });
+    }
+    return [
+      this.send(deleteStatement(rel, old), () => `delete from ${rel.label} row ${describeKey(rel, old)}`, true),
+      this.send(insertStatement(rel, values), () => `insert into ${rel.label}`, false),
+    ];
   }
 
   private send(statement: Statement, describe: () => string, expectRow: boolean): Pending {
@@ -165,6 +189,14 @@ export class Applier {
   }
 }
 
+function relationIds(change: BatchChange): readonly number[] {
+  switch (change.kind) {
+    case 'insert': case 'update': case 'delete': return [change.relationId];
+    case 'truncate': return change.relationIds;
+    default: return [];
+  }
+}
+
 function describeKey(rel: TargetRelation, tuple: readonly (string | null | undefined)[]): string {
   const parts = rel.identity.slice(0, 8).map((i) => `${rel.columnNames[i]}=${tuple[i] === null ? 'NULL' : String(tuple[i]).slice(0, 60)}`);
   return `(${parts.join(', ')})`;
@@ -175,6 +207,7 @@ function applyHint(code: string | undefined): string | undefined {
     case '23505': return 'a row with this key already exists on the target: the target was written to outside ferry; remove the conflicting row or resynchronise the table';
     case '42501': return 'grant the target role INSERT, UPDATE, DELETE and TRUNCATE on the replicated tables';
     case '42703': case '42P01': return 'the target table differs from the source: make its columns match';
+    case '428C9': return 'a target column is GENERATED ALWAYS AS IDENTITY and the source changed it: on the target run ALTER TABLE ... ALTER COLUMN ... SET GENERATED BY DEFAULT;';
     default: return undefined;
   }
 }

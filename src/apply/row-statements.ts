@@ -23,22 +23,31 @@ export function insertStatement(rel: TargetRelation, values: Tuple): Statement {
     cols.push(quoteIdent(rel.columnNames[i] as string));
     params.push(`$${out.length}`);
   }
-  return { text: `INSERT INTO ${rel.qualifiedName} (${cols.join(', ')}) VALUES (${params.join(', ')})`, values: out };
+  const overriding = rel.identityAlways.size > 0 ? ' OVERRIDING SYSTEM VALUE' : '';
+  return { text: `INSERT INTO ${rel.qualifiedName} (${cols.join(', ')})${overriding} VALUES (${params.join(', ')})`, values: out };
 }
 
 export function updateStatement(rel: TargetRelation, old: Tuple | undefined, values: Tuple): Statement {
   const sets: string[] = [];
   const out: (string | null)[] = [];
+  const keyUnchanged = old === undefined || !rel.identity.some((i) => rel.identityAlways.has(i) && old[i] !== values[i]);
   for (const i of rel.written) {
     const value = values[i];
     // Unchanged TOASTed values are not sent: leave the target's value alone.
     if (value === undefined) continue;
+    // An ALWAYS identity key that did not change may not be SET, even to its own value.
+    if (keyUnchanged && rel.identityAlways.has(i) && rel.identity.includes(i)) continue;
     out.push(value);
     sets.push(`${quoteIdent(rel.columnNames[i] as string)} = $${out.length}`);
   }
   if (sets.length === 0) return { text: 'SELECT 1', values: [] };
   const where = rowMatch(rel, old ?? values, out);
   return { text: `UPDATE ${rel.qualifiedName} SET ${sets.join(', ')} WHERE ${where}`, values: out };
+}
+
+/** A key change on a target with an ALWAYS identity key: UPDATE cannot move it, so delete and insert. */
+export function needsReinsert(rel: TargetRelation, old: Tuple | undefined, values: Tuple): boolean {
+  return old !== undefined && rel.identity.some((i) => rel.identityAlways.has(i) && old[i] !== values[i]);
 }
 
 export function deleteStatement(rel: TargetRelation, old: Tuple): Statement {

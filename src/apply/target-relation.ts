@@ -19,17 +19,20 @@ export interface TargetRelation {
   readonly identity: readonly number[];
   readonly fullIdentity: boolean;
   readonly columnNames: readonly string[];
+  /** Written columns that are GENERATED ALWAYS AS IDENTITY on the target: inserts need OVERRIDING SYSTEM VALUE. */
+  readonly identityAlways: ReadonlySet<number>;
 }
 
 interface TargetColumn {
   readonly attname: string;
   readonly generated: boolean;
+  readonly identity_always: boolean;
 }
 
 export async function bindTargetRelation(client: pg.Client, relation: Relation, group: string): Promise<TargetRelation> {
   const label = `${relation.schema}.${relation.table}`;
   const res = await client.query<TargetColumn>(
-    `SELECT a.attname, ${await generatedExpression(client)} AS generated
+    `SELECT a.attname, ${await generatedExpression(client)} AS generated, a.attidentity = 'a' AS identity_always
        FROM pg_attribute a
       WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`,
     [qualifiedName(relation.schema, relation.table)],
@@ -41,6 +44,7 @@ export async function bindTargetRelation(client: pg.Client, relation: Relation, 
   }
   const targetColumns = new Map(res.rows.map((c) => [c.attname, c]));
   const written: number[] = [];
+  const identityAlways = new Set<number>();
   relation.columns.forEach((column, index) => {
     const target = targetColumns.get(column.name);
     if (!target) {
@@ -49,6 +53,7 @@ export async function bindTargetRelation(client: pg.Client, relation: Relation, 
         { context: { group, table: label } });
     }
     if (!target.generated) written.push(index);
+    if (target.identity_always) identityAlways.add(index);
   });
   const fullIdentity = relation.replicaIdentity === 'full';
   const identity = fullIdentity
@@ -62,6 +67,7 @@ export async function bindTargetRelation(client: pg.Client, relation: Relation, 
     identity,
     fullIdentity,
     columnNames: relation.columns.map((c) => c.name),
+    identityAlways,
   };
 }
 

@@ -45,7 +45,7 @@ export async function collectStatus(config: FerryConfig): Promise<GroupStatus[]>
         continue;
       }
       const locked = (await target.query(sql.groupLockHolder, [group.name])).rows.length > 0;
-      const state = row.state === 'copying' ? 'copying' : locked ? 'streaming' : row.last_error ? 'failed' : 'stopped';
+      const state = row.state === 'copying' ? 'copying' : locked ? 'streaming' : row.last_error_fatal ? 'failed' : 'stopped';
       const lagBytes = row.position && current ? Math.max(0, Number(parseLsn(current) - parseLsn(row.position))) : null;
       // Seconds behind: how old the newest applied source commit is, unless nothing is waiting.
       const lagSeconds = lagBytes === null ? null

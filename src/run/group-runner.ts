@@ -32,8 +32,9 @@ export async function runGroup(config: FerryConfig, group: GroupConfig, log: Log
       return { group: group.name };
     } catch (err) {
       const error = inContext(err, 'FERRY_RUN', { group: group.name });
-      await recordError(config, group.name, error);
-      if (!isTransient(err)) {
+      const transient = isTransient(err);
+      await recordError(config, group.name, error, !transient);
+      if (!transient) {
         glog.error({ code: error.code, err: error.describe() }, 'group stopped');
         return { group: group.name, error };
       }
@@ -119,11 +120,11 @@ async function lockGroup(target: pg.Client, group: string): Promise<void> {
     'stop the other "ferry run" first; only one process may apply a group', { context: { group } });
 }
 
-async function recordError(config: FerryConfig, group: string, error: FerryError): Promise<void> {
+async function recordError(config: FerryConfig, group: string, error: FerryError, fatal: boolean): Promise<void> {
   try {
     const target = await connect(config.target.url, { role: 'target', applicationName: `ferry:${group}:error` });
     try {
-      await target.query(sql.recordError, [group, error.describe()]);
+      await target.query(sql.recordError, [group, error.describe(), fatal]);
     } finally {
       await target.end();
     }

@@ -1,9 +1,11 @@
+import type pg from 'pg';
 import type { FerryConfig } from '../config/schema.js';
 import { FerryError, ExitCode } from '../errors.js';
 import { connect } from '../pg/connect.js';
 import { parseLsn, formatLsn } from '../source/pg-wal/lsn.js';
 import { walSql } from '../source/pg-wal/wal-setup-sql.js';
-import { readGroups } from '../target/control-schema.js';
+import { readGroups, type GroupRow } from '../target/control-schema.js';
+import { sql } from '../target/control-sql.js';
 
 /**
  * Blocks until every group has applied everything the source had committed
@@ -29,6 +31,7 @@ export async function waitForCatchUp(config: FerryConfig, timeoutSeconds: number
         .filter((g) => { const p = rows.get(g.name)?.position; return !p || parseLsn(p) < marker; })
         .map((g) => g.name);
       if (pending.length === 0) return formatLsn(marker);
+      await failIfStopped(target, pending.map((g) => rows.get(g)).filter((r) => r !== undefined));
       onPoll?.(pending);
       if (Date.now() >= deadline) {
         throw new FerryError('FERRY_WAIT_TIMEOUT', `groups ${pending.join(', ')} have not reached source position ${formatLsn(marker)} within ${timeoutSeconds} s`,
@@ -38,5 +41,17 @@ export async function waitForCatchUp(config: FerryConfig, timeoutSeconds: number
     }
   } finally {
     await target.end().catch(() => undefined);
+  }
+}
+
+/** A group that failed and that no ferry process is applying will not catch up: say so now. */
+async function failIfStopped(target: pg.Client, rows: readonly GroupRow[]): Promise<void> {
+  for (const row of rows) {
+    if (!row.last_error || !row.last_error_fatal) continue;
+    const running = (await target.query(sql.groupLockHolder, [row.group_name])).rows.length > 0;
+    if (!running) {
+      throw new FerryError('FERRY_WAIT_GROUP_FAILED', `group ${row.group_name} stopped with an error and is not running: ${row.last_error}`,
+        'fix the cause and start "ferry run" again', { context: { group: row.group_name } });
+    }
   }
 }

@@ -48,6 +48,7 @@ export interface GroupRow {
   readonly transactions_applied: string;
   readonly last_error: string | null;
   readonly last_error_at: Date | null;
+  readonly last_error_fatal: boolean;
 }
 
 export async function readGroup(client: pg.Client, group: string): Promise<GroupRow | undefined> {

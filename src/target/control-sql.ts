@@ -26,6 +26,8 @@ export const migrations: readonly string[] = [
     transactions_applied bigint NOT NULL DEFAULT 0,
     last_error        text,
     last_error_at     timestamptz,
+    -- The group stopped on this error (not a connection loss it retries).
+    last_error_fatal  boolean NOT NULL DEFAULT false,
     created_at        timestamptz NOT NULL DEFAULT now()
   );
 
@@ -50,10 +52,10 @@ export const sql = {
   dropSchema: `DROP SCHEMA IF EXISTS ferry CASCADE`,
 
   group: `SELECT group_name, capture, state, slot_name, publication_name, tables, position_lsn::text AS position,
-                 source_commit_time, applied_at, rows_applied, transactions_applied, last_error, last_error_at
+                 source_commit_time, applied_at, rows_applied, transactions_applied, last_error, last_error_at, last_error_fatal
             FROM ferry.groups WHERE group_name = $1`,
   allGroups: `SELECT group_name, capture, state, slot_name, publication_name, tables, position_lsn::text AS position,
-                     source_commit_time, applied_at, rows_applied, transactions_applied, last_error, last_error_at
+                     source_commit_time, applied_at, rows_applied, transactions_applied, last_error, last_error_at, last_error_fatal
                 FROM ferry.groups ORDER BY group_name`,
   insertGroup: `INSERT INTO ferry.groups (group_name, capture, state, slot_name, publication_name, tables)
                 VALUES ($1, $2, 'copying', $3, $4, $5)`,
@@ -68,9 +70,9 @@ export const sql = {
   advance: `UPDATE ferry.groups
                SET position_lsn = $2::pg_lsn, source_commit_time = COALESCE($3::timestamptz, source_commit_time),
                    applied_at = now(), rows_applied = rows_applied + $4, transactions_applied = transactions_applied + $5,
-                   last_error = NULL, last_error_at = NULL
+                   last_error = NULL, last_error_at = NULL, last_error_fatal = false
              WHERE group_name = $1 AND position_lsn <= $2::pg_lsn`,
-  recordError: `UPDATE ferry.groups SET last_error = $2, last_error_at = now() WHERE group_name = $1`,
+  recordError: `UPDATE ferry.groups SET last_error = $2, last_error_at = now(), last_error_fatal = $3 WHERE group_name = $1`,
 
   /**
    * Session-level lock held by the process applying a group, so that two

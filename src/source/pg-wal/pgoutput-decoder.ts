@@ -47,13 +47,15 @@ const STREAM_ABORT_EXTRA_BYTES = 16;
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 type WithXid = { xid?: number };
 
+const EMPTY = Buffer.alloc(0);
+
 export class PgOutputDecoder {
   readonly protocolVersion: number;
   /** Between Stream Start and Stream Stop: data messages carry the xid. */
   private inStream = false;
-  // The message being decoded and the read position; fields rather than a
-  // per-message reader object keep the hot path to one allocation.
-  private buf: Buffer = Buffer.alloc(0);
+  // The message being decoded and the read position, as fields so the hot
+  // path allocates no reader object per message.
+  private buf: Buffer = EMPTY;
   private pos = 0;
 
   constructor(protocolVersion: number) {
@@ -376,8 +378,6 @@ export class PgOutputDecoder {
       cause === undefined ? {} : { cause });
   }
 }
-
-const EMPTY = Buffer.alloc(0);
 
 /** Adds the xid only when present, so changes outside streams have no `xid` key at all. */
 function withXid(change: Change, xid: number | undefined): Change {

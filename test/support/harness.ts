@@ -1,0 +1,132 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { loadConfig } from '../../src/config/load.js';
+import type { FerryConfig } from '../../src/config/schema.js';
+import { startCluster, type Cluster } from '../../src/embedded/cluster.js';
+import type { FerryError } from '../../src/errors.js';
+import { initGroups } from '../../src/init/init.js';
+import { silentLogger } from '../../src/observe/logger.js';
+import { runGroups } from '../../src/run/run-groups.js';
+import { waitForCatchUp } from '../../src/run/wait.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** A source and a target server, one database `app` on each. */
+export interface Pair {
+  readonly source: Cluster;
+  readonly target: Cluster;
+  readonly dir: string;
+  sql(side: 'source' | 'target', text: string, params?: unknown[]): Promise<pg.QueryResult>;
+  /** Writes a config file for the given groups and returns its path. */
+  config(groups: Record<string, string[]>, extra?: string): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export interface PairOptions {
+  readonly sourceMajor?: number;
+  readonly targetMajor?: number;
+  readonly sourceSettings?: Record<string, string | number>;
+}
+
+export async function startPair(options: PairOptions = {}): Promise<Pair> {
+  const [source, target] = await Promise.all([
+    startCluster({ major: options.sourceMajor ?? 18, settings: { wal_sender_timeout: "'4s'", ...options.sourceSettings } }),
+    startCluster({ major: options.targetMajor ?? 18 }),
+  ]);
+  await Promise.all([source.query('CREATE DATABASE app'), target.query('CREATE DATABASE app')]);
+  const dir = await mkdtemp(path.join(tmpdir(), 'ferry-test-'));
+  let configs = 0;
+  return {
+    source,
+    target,
+    dir,
+    sql: (side, text, params) => (side === 'source' ? source : target).query(text, params, 'app'),
+    async config(groups, extra = '') {
+      const file = path.join(dir, `ferry-${++configs}.yaml`);
+      const lines = [
+        'source:', `  url: ${source.url('app')}`,
+        'target:', `  url: ${target.url('app')}`,
+        'groups:',
+        ...Object.entries(groups).map(([name, tables]) => `  - name: ${name}\n    tables: [${tables.join(', ')}]`),
+        'apply:', '  status_interval_ms: 500', '  retry_initial_ms: 200', '  retry_max_ms: 1000',
+        extra,
+      ];
+      await writeFile(file, `${lines.join('\n')}\n`);
+      return file;
+    },
+    async stop() {
+      await Promise.all([source.stop(), target.stop()]);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** `ferry run` inside the test process. */
+export interface Running {
+  stop(): Promise<FerryError[]>;
+}
+
+export async function init(configPath: string): Promise<FerryConfig> {
+  const config = await loadConfig(configPath);
+  await initGroups(config, silentLogger());
+  return config;
+}
+
+export async function run(configPath: string): Promise<Running> {
+  const config = await loadConfig(configPath);
+  const controller = new AbortController();
+  const done = runGroups(config, silentLogger(), controller.signal);
+  return { stop: async () => { controller.abort(); return done; } };
+}
+
+export async function catchUp(configPath: string, timeoutSeconds = 60): Promise<void> {
+  await waitForCatchUp(await loadConfig(configPath), timeoutSeconds);
+}
+
+export interface CliResult { readonly code: number | null; readonly stdout: string; readonly stderr: string }
+
+/** The real CLI in a child process, from the TypeScript sources. */
+export function cli(args: readonly string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; result: Promise<CliResult> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args], {
+    cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => { stdout += d.toString(); });
+  child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const result = new Promise<CliResult>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+  return { child, result };
+}
+
+export async function cliRun(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  return cli(args, env).result;
+}
+
+/**
+ * Both sides hold exactly the same rows. Compares the sorted text of every
+ * row and names the first difference, so a failure says which row is wrong.
+ */
+export async function assertSameRows(pair: Pair, table: string, orderBy = '1'): Promise<number> {
+  const q = `SELECT t::text AS row FROM ${table} t ORDER BY ${orderBy}, t::text`;
+  const [a, b] = await Promise.all([pair.sql('source', q), pair.sql('target', q)]);
+  const src = a.rows.map((r) => r.row as string);
+  const dst = b.rows.map((r) => r.row as string);
+  for (let i = 0; i < Math.max(src.length, dst.length); i++) {
+    if (src[i] !== dst[i]) {
+      throw new Error(`${table} differs at row ${i + 1} (source has ${src.length} rows, target ${dst.length}):\n  source: ${src[i]}\n  target: ${dst[i]}`);
+    }
+  }
+  return src.length;
+}
+
+export async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
