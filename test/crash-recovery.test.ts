@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
+import { assertSameRows, catchUp, cli, cliRun, startPair, until, type Pair } from './support/harness.js';
+
+/** Concurrent writer: transfers between accounts (sum stays 0) and appends to a keyless log. */
+async function workload(url: string, signal: AbortSignal): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  let n = 0;
+  try {
+    while (!signal.aborted) {
+      n++;
+      const a = 1 + (n * 31) % 100;
+      const b = 1 + (n * 17) % 100;
+      await client.query(`BEGIN;
+        UPDATE accounts SET balance = balance - ${n % 7} WHERE id = ${a};
+        UPDATE accounts SET balance = balance + ${n % 7} WHERE id = ${b};
+        INSERT INTO events (account, note) VALUES (${a}, 'transfer ${n}');
+        ${n % 50 === 0 ? `DELETE FROM events WHERE note = 'transfer ${n - 25}';` : ''}
+        COMMIT;`);
+    }
+  } finally {
+    await client.end();
+  }
+  return n;
+}
+
+describe('crash recovery: kill -9 at any moment loses nothing and applies nothing twice', () => {
+  let pair: Pair;
+  let config: string;
+
+  before(async () => {
+    pair = await startPair();
+    await pair.sql('source', `
+      CREATE TABLE accounts (id int PRIMARY KEY, balance bigint NOT NULL);
+      INSERT INTO accounts SELECT i, 0 FROM generate_series(1, 100) i;
+      -- No key: a transaction applied twice would leave duplicate rows behind.
+      CREATE TABLE events (account int, note text);
+      ALTER TABLE events REPLICA IDENTITY FULL;
+      CREATE TABLE big (id int PRIMARY KEY, payload text);
+      INSERT INTO big SELECT i, repeat(md5(i::text), 4) FROM generate_series(1, 200000) i;`);
+    config = await pair.config({ money: ['public.accounts', 'public.events'], bulk: ['public.big'] });
+  });
+
+  after(async () => {
+    await pair?.stop();
+  });
+
+  test('init killed during the copy is redone cleanly by the next init', async () => {
+    const first = cli(['init', '-c', config, '--log-format', 'json']);
+    await until('the copy to start', async () => {
+      const res = await pair.sql('target', `SELECT to_regclass('ferry.groups') IS NOT NULL AND EXISTS (SELECT 1 FROM ferry.groups) AS started`).catch(() => ({ rows: [{ started: false }] }));
+      return res.rows[0]?.started === true;
+    });
+    first.child.kill('SIGKILL');
+    await first.result;
+    const second = await cliRun(['init', '-c', config, '--log-format', 'json']);
+    assert.equal(second.code, 0, `second init exits 0; stderr: ${second.stderr}`);
+    assert.equal(await assertSameRows(pair, 'big'), 200000);
+    await assertSameRows(pair, 'accounts');
+    const again = await cliRun(['init', '-c', config, '--json']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /already initialised/, 'a third init changes nothing');
+  });
+
+  test('ferry run killed with SIGKILL again and again under load ends identical to the source', async () => {
+    const stop = new AbortController();
+    const writer = workload(pair.source.url('app'), stop.signal);
+    for (let round = 0; round < 6; round++) {
+      const running = cli(['run', '-c', config, '--log-format', 'json']);
+      await new Promise((r) => setTimeout(r, 1200 + Math.floor(Math.random() * 1500)));
+      running.child.kill('SIGKILL');
+      await running.result;
+    }
+    stop.abort();
+    const transactions = await writer;
+    assert.ok(transactions > 100, `the workload committed ${transactions} transactions`);
+    const final = cli(['run', '-c', config, '--log-format', 'json']);
+    try {
+      await catchUp(config, 120);
+      await assertSameRows(pair, 'accounts');
+      assert.equal(await assertSameRows(pair, 'events', 'note'), transactions - Math.floor(transactions / 50));
+      const sum = await pair.sql('target', 'SELECT sum(balance)::int AS s FROM accounts');
+      assert.equal(sum.rows[0]?.s, 0, 'transfers keep the sum of balances at 0 on the target');
+    } finally {
+      final.child.kill('SIGTERM');
+      const result = await final.result;
+      assert.equal(result.code, 0, `SIGTERM stops ferry run with exit 0; stderr: ${result.stderr.slice(-2000)}`);
+    }
+  });
+
+  test('after a graceful stop the slot has confirmed exactly what the target applied', async () => {
+    const res = await pair.sql('target', `SELECT position_lsn::text AS p FROM ferry.groups WHERE group_name = 'money'`);
+    const slot = await pair.sql('source', `SELECT confirmed_flush_lsn >= $1::pg_lsn AS ok FROM pg_replication_slots WHERE slot_name = 'ferry_money'`, [res.rows[0]?.p]);
+    assert.equal(slot.rows[0]?.ok, true, 'confirmed_flush_lsn of ferry_money is at or past the target position');
+  });
+
+  test('a second ferry run for the same groups is refused while the first runs', async () => {
+    const first = cli(['run', '-c', config, '--log-format', 'json']);
+    try {
+      await until('the first run to hold its groups', async () => {
+        const res = await pair.sql('target', `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted`);
+        return res.rows[0]?.n === 2;
+      });
+      const second = await cliRun(['run', '-c', config, '--log-format', 'json']);
+      assert.equal(second.code, 1);
+      assert.match(second.stderr, /FERRY_GROUP_LOCKED/);
+      assert.match(second.stderr, /already being applied by another ferry process/);
+    } finally {
+      first.child.kill('SIGTERM');
+      assert.equal((await first.result).code, 0);
+    }
+  });
+});
