@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
+import type pg from 'pg';
 import { loadConfig } from '../../src/config/load.js';
 import type { FerryConfig } from '../../src/config/schema.js';
 import { startCluster, type Cluster } from '../../src/embedded/cluster.js';
