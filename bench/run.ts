@@ -1,0 +1,125 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir, cpus, totalmem } from 'node:os';
+import path from 'node:path';
+import { formatTable } from '../src/cli/output.js';
+import { loadConfig } from '../src/config/load.js';
+import { startCluster, type Cluster } from '../src/embedded/cluster.js';
+import { initGroups } from '../src/init/init.js';
+import { silentLogger } from '../src/observe/logger.js';
+import { runGroups } from '../src/run/run-groups.js';
+import { insertBacklog, tpcbBacklog, type Workload } from './workloads.js';
+
+/**
+ * `npm run bench`: for each workload, the same backlog on one source is
+ * caught up by native logical replication (publication + subscription) and
+ * by Ferry, one after the other on the same machine, each into its own
+ * target. The time is from starting the replica to the target holding the
+ * marker row committed after the backlog. Native gets its best settings:
+ * binary transfer, parallel streaming, a short wal_retrieve_retry_interval.
+ */
+const quick = process.argv.includes('--quick');
+const workloads: Workload[] = quick ? [insertBacklog(100_000), tpcbBacklog(10_000)] : [insertBacklog(1_000_000), tpcbBacklog(100_000)];
+
+interface Result { workload: Workload; native: number; ferry: number }
+
+async function main(): Promise<void> {
+  console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, PostgreSQL 18`);
+  const results: Result[] = [];
+  for (const workload of workloads) {
+    console.log(`\n${workload.name}: ${workload.description}`);
+    results.push(await measure(workload));
+  }
+  console.log(`\n${formatTable(['workload', 'row changes', 'native s', 'ferry s', 'native rows/s', 'ferry rows/s', 'ferry/native speed'],
+    results.map((r) => [
+      r.workload.name, r.workload.rowChanges.toLocaleString('en'), r.native.toFixed(2), r.ferry.toFixed(2),
+      Math.round(r.workload.rowChanges / r.native).toLocaleString('en'), Math.round(r.workload.rowChanges / r.ferry).toLocaleString('en'),
+      `${(r.native / r.ferry).toFixed(2)}×`,
+    ]))}`);
+}
+
+async function measure(workload: Workload): Promise<Result> {
+  const settings = { wal_retrieve_retry_interval: "'100ms'", max_worker_processes: 16, max_logical_replication_workers: 8 };
+  const [source, nativeTarget, ferryTarget] = await Promise.all([
+    startCluster({ major: 18, settings: { synchronous_commit: 'on' } }),
+    startCluster({ major: 18, settings }),
+    startCluster({ major: 18, settings }),
+  ]);
+  const dir = await mkdtemp(path.join(tmpdir(), 'ferry-bench-'));
+  try {
+    const schema = `${workload.schema} CREATE TABLE bench_marker (id int PRIMARY KEY);`;
+    await Promise.all([source, nativeTarget, ferryTarget].map((c) => c.query(schema)));
+    const tables = [...workload.tables, 'bench_marker'];
+
+    // Native: subscribe, then stop the subscription so the backlog piles up in its slot.
+    await source.query(`CREATE PUBLICATION native_pub FOR TABLE ${tables.join(', ')}`);
+    await nativeTarget.query(`CREATE SUBSCRIPTION native_sub CONNECTION '${source.url()}' PUBLICATION native_pub
+      WITH (copy_data = false, binary = true, streaming = parallel)`);
+    await waitFor(async () => (await nativeTarget.query(`SELECT count(*)::int AS n FROM pg_stat_subscription WHERE subname = 'native_sub' AND pid IS NOT NULL`)).rows[0].n > 0);
+    await nativeTarget.query('ALTER SUBSCRIPTION native_sub DISABLE');
+    await waitFor(async () => (await source.query(`SELECT NOT active AS idle FROM pg_replication_slots WHERE slot_name = 'native_sub'`)).rows[0]?.idle === true);
+
+    // Ferry: initialise (empty tables), but do not run yet.
+    const configPath = path.join(dir, 'ferry.yaml');
+    await writeFile(configPath, `source:\n  url: ${source.url()}\ntarget:\n  url: ${ferryTarget.url()}\ngroups:\n  - name: bench\n    tables: [${tables.map((t) => `public.${t}`).join(', ')}]\nlog:\n  level: warn\n`);
+    const config = await loadConfig(configPath);
+    await initGroups(config, silentLogger());
+
+    const started = Date.now();
+    for (const statement of workload.backlog) await source.query(statement);
+    await source.query('INSERT INTO bench_marker VALUES (1)');
+    console.log(`  backlog generated in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+
+    const native = await timed(async () => {
+      await nativeTarget.query('ALTER SUBSCRIPTION native_sub ENABLE');
+      await waitForMarker(nativeTarget);
+    });
+    console.log(`  native logical replication: ${native.toFixed(2)} s`);
+    await nativeTarget.query('ALTER SUBSCRIPTION native_sub DISABLE');
+
+    const stop = new AbortController();
+    let running: Promise<unknown> | undefined;
+    const ferry = await timed(async () => {
+      running = runGroups(config, silentLogger(), stop.signal);
+      await waitForMarker(ferryTarget);
+    });
+    stop.abort();
+    const errors = (await running) as unknown[];
+    if (errors.length > 0) throw errors[0];
+    console.log(`  ferry: ${ferry.toFixed(2)} s`);
+
+    for (const table of workload.tables) {
+      const [a, b, c] = await Promise.all([source, nativeTarget, ferryTarget].map((cl) => fingerprint(cl, table)));
+      if (a !== b || a !== c) throw new Error(`${table} differs after catch-up: source ${a}, native ${b}, ferry ${c}`);
+    }
+    console.log('  both targets equal the source');
+    return { workload, native, ferry };
+  } finally {
+    await Promise.all([source.stop(), nativeTarget.stop(), ferryTarget.stop()]);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function timed(fn: () => Promise<void>): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+async function waitForMarker(target: Cluster): Promise<void> {
+  await waitFor(async () => (await target.query('SELECT count(*)::int AS n FROM bench_marker')).rows[0].n === 1, 20);
+}
+
+async function waitFor(check: () => Promise<boolean>, intervalMs = 100, timeoutMs = 1_800_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('benchmark timed out');
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+async function fingerprint(cluster: Cluster, table: string): Promise<string> {
+  const res = await cluster.query(`SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') AS f FROM ${table} t`);
+  return res.rows[0].f;
+}
+
+await main();

@@ -1,0 +1,71 @@
+/**
+ * Backlogs replayed by both native logical replication and Ferry. Each has a
+ * schema, a generator that commits the backlog on the source, and the list
+ * of tables to compare afterwards.
+ */
+export interface Workload {
+  readonly name: string;
+  readonly description: string;
+  readonly schema: string;
+  /** Statements run on the source while the replicas are stopped. */
+  readonly backlog: readonly string[];
+  readonly tables: readonly string[];
+  /** Row changes in the backlog, for rows/s. */
+  readonly rowChanges: number;
+}
+
+export function insertBacklog(rows: number): Workload {
+  const perTx = 10_000;
+  const batches = Math.ceil(rows / perTx);
+  return {
+    name: 'insert',
+    description: `${rows.toLocaleString('en')} inserted rows (7 columns) in transactions of ${perTx.toLocaleString('en')}`,
+    schema: `CREATE TABLE items (id bigint PRIMARY KEY, price numeric(12,2), name text, note text, tags text[], doc jsonb, at timestamptz);`,
+    backlog: [
+      `CREATE PROCEDURE fill() LANGUAGE plpgsql AS $$
+       BEGIN
+         FOR b IN 0..${batches - 1} LOOP
+           INSERT INTO items SELECT i, i * 0.01, 'item ' || i, md5(i::text), ARRAY['a' || i % 10, 'b'], jsonb_build_object('i', i, 'k', 'v'), now()
+             FROM generate_series(b * ${perTx} + 1, LEAST((b + 1) * ${perTx}, ${rows})) i;
+           COMMIT;
+         END LOOP;
+       END $$;`,
+      'CALL fill()',
+    ],
+    tables: ['items'],
+    rowChanges: rows,
+  };
+}
+
+/** pgbench's TPC-B-like transaction, generated in SQL: 3 updates and 1 insert each. */
+export function tpcbBacklog(transactions: number): Workload {
+  return {
+    name: 'tpcb-like',
+    description: `${transactions.toLocaleString('en')} TPC-B-like transactions (3 updates + 1 insert each, scale 1)`,
+    schema: `
+      CREATE TABLE branches (bid int PRIMARY KEY, bbalance int, filler char(88));
+      CREATE TABLE tellers (tid int PRIMARY KEY, bid int, tbalance int, filler char(84));
+      CREATE TABLE accounts (aid int PRIMARY KEY, bid int, abalance int, filler char(84));
+      CREATE TABLE history (id bigserial PRIMARY KEY, tid int, bid int, aid int, delta int, mtime timestamp, filler char(22));`,
+    backlog: [
+      `INSERT INTO branches SELECT 1, 0, '';
+       INSERT INTO tellers SELECT i, 1, 0, '' FROM generate_series(1, 10) i;
+       INSERT INTO accounts SELECT i, 1, 0, '' FROM generate_series(1, 100000) i;`,
+      `CREATE PROCEDURE tpcb(n int) LANGUAGE plpgsql AS $$
+       DECLARE v_aid int; v_tid int; v_delta int;
+       BEGIN
+         FOR i IN 1..n LOOP
+           v_aid := 1 + (i * 7919) % 100000; v_tid := 1 + i % 10; v_delta := (i % 10001) - 5000;
+           UPDATE accounts SET abalance = abalance + v_delta WHERE aid = v_aid;
+           UPDATE tellers SET tbalance = tbalance + v_delta WHERE tid = v_tid;
+           UPDATE branches SET bbalance = bbalance + v_delta WHERE bid = 1;
+           INSERT INTO history (tid, bid, aid, delta, mtime) VALUES (v_tid, 1, v_aid, v_delta, now());
+           COMMIT;
+         END LOOP;
+       END $$;`,
+      `CALL tpcb(${transactions})`,
+    ],
+    tables: ['branches', 'tellers', 'accounts', 'history'],
+    rowChanges: 100_011 + transactions * 4,
+  };
+}
