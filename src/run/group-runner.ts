@@ -11,6 +11,9 @@ import { WalStream } from '../source/pg-wal/wal-stream.js';
 import { readGroup } from '../target/control-schema.js';
 import { sql } from '../target/control-sql.js';
 import { isTransient } from './transient.js';
+import type { ChunkPlan } from '../copy/chunk-plan.js';
+import { skipCopiedChanges } from '../copy/overlap-filter.js';
+import type { SourceEvent } from '../source/source.js';
 
 export interface GroupOutcome {
   readonly group: string;
@@ -69,7 +72,10 @@ async function streamOnce(config: FerryConfig, group: GroupConfig, log: Logger, 
       statusIntervalMs: config.apply.statusIntervalMs,
     });
     log.info({ position: formatLsn(start) }, 'streaming');
-    await applyLoop(stream, applier, config, signal, start, onProgress);
+    const ahead = (await target.query<{ table_name: string; plan: ChunkPlan; snapshot_lsn: string }>(sql.chunksAhead, [group.name, formatLsn(start)])).rows;
+    const events = ahead.length === 0 ? stream.events()
+      : skipCopiedChanges(stream.events(), ahead.map((r) => ({ table: r.table_name, plan: r.plan, snapshotLsn: parseLsn(r.snapshot_lsn) })), group.name);
+    await applyLoop(events, stream, applier, config, signal, start, onProgress);
   } finally {
     await applier.rollback();
     await stream?.close();
@@ -78,9 +84,9 @@ async function streamOnce(config: FerryConfig, group: GroupConfig, log: Logger, 
 }
 
 async function applyLoop(
-  stream: WalStream, applier: Applier, config: FerryConfig, signal: AbortSignal, start: Lsn, onProgress: () => void,
+  events: AsyncIterable<SourceEvent>, stream: WalStream, applier: Applier, config: FerryConfig, signal: AbortSignal, start: Lsn, onProgress: () => void,
 ): Promise<void> {
-  const it = batches(stream.events(), {
+  const it = batches(events, {
     maxRows: config.apply.batchMaxRows,
     maxBytes: config.apply.batchMaxBytes,
     maxDelayMs: config.apply.batchMaxDelayMs,

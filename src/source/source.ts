@@ -6,7 +6,8 @@ import type { Change, Lsn, PgTimestamp } from '../change/change.js';
  * transaction of any size streams through with bounded memory.
  */
 export type SourceEvent =
-  | { readonly kind: 'begin'; readonly xid: number; readonly commitTime: PgTimestamp }
+  /** `commitPosition` orders the transaction among all others (for WAL: its commit record's LSN). */
+  | { readonly kind: 'begin'; readonly xid: number; readonly commitTime: PgTimestamp; readonly commitPosition: Lsn }
   | Extract<Change, { kind: 'relation' | 'insert' | 'update' | 'delete' | 'truncate' | 'message' }>
   | { readonly kind: 'commit'; readonly position: Lsn; readonly commitTime: PgTimestamp }
   /** Nothing is in flight: every transaction before `position` has been delivered. */

@@ -19,6 +19,8 @@ export const migrations: readonly string[] = [
     slot_name         text,
     publication_name  text,
     tables            text[] NOT NULL DEFAULT '{}',
+    -- Target tables init created (and so finishes with indexes after the copy).
+    created_tables    text[] NOT NULL DEFAULT '{}',
     position_lsn      pg_lsn,
     source_commit_time timestamptz,
     applied_at        timestamptz,
@@ -31,13 +33,22 @@ export const migrations: readonly string[] = [
     created_at        timestamptz NOT NULL DEFAULT now()
   );
 
-  -- Tables of a group whose initial copy has finished.
-  CREATE TABLE ferry.copied_tables (
-    group_name  text NOT NULL REFERENCES ferry.groups ON DELETE CASCADE,
-    table_name  text NOT NULL,
-    rows        bigint NOT NULL,
-    copied_at   timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (group_name, table_name)
+  -- The initial copy, cut into chunks planned once and copied in parallel.
+  -- A chunk's rows commit together with copied_at and snapshot_lsn, the
+  -- position of the snapshot they were read under, so a crash never
+  -- repeats a finished chunk and streaming knows which changes it holds.
+  CREATE TABLE ferry.copy_chunks (
+    group_name    text NOT NULL REFERENCES ferry.groups ON DELETE CASCADE,
+    table_name    text NOT NULL,
+    chunk         integer NOT NULL,
+    chunk_count   integer NOT NULL,
+    plan          jsonb NOT NULL,
+    estimated_bytes bigint NOT NULL DEFAULT 0,
+    rows          bigint,
+    bytes         bigint,
+    snapshot_lsn  pg_lsn,
+    copied_at     timestamptz,
+    PRIMARY KEY (group_name, table_name, chunk)
   );
   `,
 ];
@@ -60,12 +71,25 @@ export const sql = {
   insertGroup: `INSERT INTO ferry.groups (group_name, capture, state, slot_name, publication_name, tables)
                 VALUES ($1, $2, 'copying', $3, $4, $5)`,
   deleteGroup: `DELETE FROM ferry.groups WHERE group_name = $1`,
-  copiedTables: `SELECT table_name FROM ferry.copied_tables WHERE group_name = $1`,
-  markTableCopied: `INSERT INTO ferry.copied_tables (group_name, table_name, rows) VALUES ($1, $2, $3)
-                    ON CONFLICT (group_name, table_name) DO UPDATE SET rows = EXCLUDED.rows, copied_at = now()`,
-  forgetCopiedTables: `DELETE FROM ferry.copied_tables WHERE group_name = $1`,
-  startStreaming: `UPDATE ferry.groups SET state = 'streaming', position_lsn = $2::pg_lsn, applied_at = now()
-                   WHERE group_name = $1`,
+  chunks: `SELECT table_name, chunk, chunk_count, plan, estimated_bytes, rows, bytes, snapshot_lsn::text AS snapshot_lsn
+             FROM ferry.copy_chunks WHERE group_name = $1 ORDER BY table_name, chunk`,
+  /** Chunks read under a snapshot newer than the group's position (a resumed copy). */
+  chunksAhead: `SELECT table_name, plan, snapshot_lsn::text AS snapshot_lsn FROM ferry.copy_chunks
+                 WHERE group_name = $1 AND snapshot_lsn > $2::pg_lsn`,
+  insertChunk: `INSERT INTO ferry.copy_chunks (group_name, table_name, chunk, chunk_count, plan, estimated_bytes)
+                VALUES ($1, $2, $3, $4, $5, $6)`,
+  markChunkCopied: `UPDATE ferry.copy_chunks SET rows = $4, bytes = $5, snapshot_lsn = $6::pg_lsn, copied_at = now()
+                     WHERE group_name = $1 AND table_name = $2 AND chunk = $3`,
+  forgetTableChunks: `UPDATE ferry.copy_chunks SET rows = NULL, bytes = NULL, snapshot_lsn = NULL, copied_at = NULL
+                       WHERE group_name = $1 AND table_name = $2`,
+  copyProgress: `SELECT group_name, count(*)::int AS chunks, count(copied_at)::int AS chunks_done,
+                        COALESCE(sum(rows), 0)::bigint AS rows, COALESCE(sum(bytes), 0)::bigint AS bytes,
+                        COALESCE(sum(estimated_bytes), 0)::bigint AS estimated_bytes
+                   FROM ferry.copy_chunks GROUP BY group_name`,
+  /** The slot exists from here on; the position is where streaming will start. */
+  recordSlot: `UPDATE ferry.groups SET position_lsn = $2::pg_lsn, created_tables = $3 WHERE group_name = $1`,
+  createdTables: `SELECT created_tables FROM ferry.groups WHERE group_name = $1`,
+  startStreaming: `UPDATE ferry.groups SET state = 'streaming', applied_at = now() WHERE group_name = $1`,
   /** Written inside the batch's own transaction: data and position commit together. */
   advance: `UPDATE ferry.groups
                SET position_lsn = $2::pg_lsn, source_commit_time = COALESCE($3::timestamptz, source_commit_time),

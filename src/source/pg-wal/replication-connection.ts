@@ -35,10 +35,11 @@ export class ReplicationConnection {
     return Number(res.rows[0]?.server_version_num);
   }
 
-  async createSlot(slot: string): Promise<CreatedSlot> {
+  /** A temporary slot disappears with this connection: it is only wanted for its snapshot. */
+  async createSlot(slot: string, temporary = false): Promise<CreatedSlot> {
     // The pre-15 spelling still works on every later version.
     const res = await this.client.query<{ consistent_point: string; snapshot_name: string }>(
-      `CREATE_REPLICATION_SLOT ${quoteIdent(slot)} LOGICAL pgoutput EXPORT_SNAPSHOT`);
+      `CREATE_REPLICATION_SLOT ${quoteIdent(slot)}${temporary ? ' TEMPORARY' : ''} LOGICAL pgoutput EXPORT_SNAPSHOT`);
     const row = res.rows[0];
     if (!row) throw new FerryError('FERRY_SLOT_CREATE', `creating replication slot ${slot} returned nothing`);
     return { consistentPoint: parseLsn(row.consistent_point), snapshotName: row.snapshot_name };

@@ -25,6 +25,7 @@ export interface WalStreamOptions {
 interface SpooledCommit {
   readonly kind: 'spooled';
   readonly xid: number;
+  readonly commitLsn: Lsn;
   readonly position: Lsn;
   readonly commitTime: bigint;
 }
@@ -152,7 +153,7 @@ export class WalStream implements ChangeStream {
         this.inTransaction = true;
         // A transaction whose commit record lies before the applied position is on the target already.
         this.skipping = change.finalLsn < this.options.startAfter;
-        if (!this.skipping) this.queue.push({ kind: 'begin', xid: change.xid, commitTime: change.commitTime });
+        if (!this.skipping) this.queue.push({ kind: 'begin', xid: change.xid, commitTime: change.commitTime, commitPosition: change.finalLsn });
         return;
       case 'commit':
         this.inTransaction = false;
@@ -170,7 +171,7 @@ export class WalStream implements ChangeStream {
         if (change.commitLsn < this.options.startAfter) {
           this.spool.discard(change.xid);
         } else {
-          this.queue.push({ kind: 'spooled', xid: change.xid, position: change.endLsn, commitTime: change.commitTime });
+          this.queue.push({ kind: 'spooled', xid: change.xid, commitLsn: change.commitLsn, position: change.endLsn, commitTime: change.commitTime });
         }
         return;
       case 'stream-abort':
@@ -190,7 +191,7 @@ export class WalStream implements ChangeStream {
   }
 
   private *replay(commit: SpooledCommit): Generator<SourceEvent> {
-    yield { kind: 'begin', xid: commit.xid, commitTime: commit.commitTime };
+    yield { kind: 'begin', xid: commit.xid, commitTime: commit.commitTime, commitPosition: commit.commitLsn };
     const decoder = new PgOutputDecoder(this.protocolVersion);
     decoder.decode(streamStartMessage(commit.xid));
     for (const payload of this.spool.replay(commit.xid)) {

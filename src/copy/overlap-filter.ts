@@ -1,0 +1,100 @@
+import type { Lsn, Relation, Tuple } from '../change/change.js';
+import { FerryError } from '../errors.js';
+import type { SourceEvent } from '../source/source.js';
+import type { ChunkPlan } from './chunk-plan.js';
+
+/** A finished chunk of the initial copy and the position of the snapshot it was read under. */
+export interface CopiedChunk {
+  readonly table: string;
+  readonly plan: ChunkPlan;
+  readonly snapshotLsn: Lsn;
+}
+
+/**
+ * After a resumed copy, some chunks were read under a later snapshot than the
+ * slot's start. A change committed before a chunk's snapshot is already in
+ * that chunk and must not be applied again; everything else is applied as
+ * usual. For an update, the old and the new row are judged separately: a row
+ * that moved out of a chunk that already holds the move is only deleted where
+ * it was, one that moved into such a chunk only inserted where it is. Once
+ * the stream passes the newest snapshot, events pass through untouched.
+ */
+export async function* skipCopiedChanges(events: AsyncIterable<SourceEvent>, chunks: readonly CopiedChunk[], group: string): AsyncGenerator<SourceEvent> {
+  const byTable = new Map<string, CopiedChunk[]>();
+  for (const c of chunks) byTable.set(c.table, [...(byTable.get(c.table) ?? []), c]);
+  const newest = chunks.reduce((max, c) => (c.snapshotLsn > max ? c.snapshotLsn : max), 0n);
+  const relations = new Map<number, Relation>();
+  let commitPosition: Lsn = 0n;
+  let passThrough = false;
+
+  // Is this row, as of this transaction, already in the copied data?
+  const copied = (relationId: number, tuple: Tuple): boolean => {
+    const relation = relations.get(relationId);
+    if (!relation) return false;
+    const table = byTable.get(`${relation.schema}.${relation.table}`);
+    if (!table) return false;
+    const chunk = table.find((c) => inChunk(c.plan, relation, tuple));
+    if (!chunk) return false;
+    return commitPosition < chunk.snapshotLsn;
+  };
+
+  for await (const event of events) {
+    if (passThrough) {
+      yield event;
+      continue;
+    }
+    switch (event.kind) {
+      case 'begin':
+        commitPosition = event.commitPosition;
+        if (commitPosition >= newest) passThrough = true;
+        yield event;
+        break;
+      case 'relation':
+        relations.set(event.relation.relationId, event.relation);
+        yield event;
+        break;
+      case 'insert':
+        if (!copied(event.relationId, event.values)) yield event;
+        break;
+      case 'delete':
+        if (!copied(event.relationId, event.old)) yield event;
+        break;
+      case 'update': {
+        const oldIn = copied(event.relationId, event.old ?? event.values);
+        const newIn = copied(event.relationId, event.values);
+        if (!oldIn && !newIn) yield event;
+        else if (!oldIn) yield { kind: 'delete', relationId: event.relationId, old: event.old ?? event.values, oldIsKeyOnly: event.oldIsKeyOnly || !event.old };
+        else if (!newIn) {
+          if (event.values.some((v) => v === undefined)) {
+            throw new FerryError('FERRY_RESUME_OVERLAP', 'a row moved between copy chunks while a TOASTed column was unchanged; the resumed copy cannot rebuild it',
+              'run "ferry drop" and "ferry init" again for this group', { context: { group } });
+          }
+          yield { kind: 'insert', relationId: event.relationId, values: event.values };
+        }
+        break;
+      }
+      case 'truncate': {
+        const affected = event.relationIds.map((id) => relations.get(id)).filter((r): r is Relation => r !== undefined)
+          .flatMap((r) => byTable.get(`${r.schema}.${r.table}`) ?? []);
+        const holds = affected.filter((c) => commitPosition < c.snapshotLsn).length;
+        if (holds === 0) yield event;
+        else if (holds !== affected.length) {
+          throw new FerryError('FERRY_RESUME_OVERLAP', 'a TRUNCATE happened while the interrupted copy was being resumed',
+            'run "ferry drop" and "ferry init" again for this group', { context: { group } });
+        }
+        break;
+      }
+      default:
+        yield event;
+    }
+  }
+}
+
+function inChunk(plan: ChunkPlan, relation: Relation, tuple: Tuple): boolean {
+  if (plan.kind !== 'key') return true;
+  const index = relation.columns.findIndex((c) => c.name === plan.column);
+  const raw = tuple[index];
+  if (raw === undefined || raw === null) return false;
+  const value = BigInt(raw);
+  return (plan.from === null || value >= BigInt(plan.from)) && (plan.to === null || value < BigInt(plan.to));
+}

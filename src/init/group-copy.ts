@@ -1,0 +1,110 @@
+import type pg from 'pg';
+import type { FerryConfig } from '../config/schema.js';
+import { tableLabel, type SourceTable } from '../catalog/source-tables.js';
+import { planChunks, describeChunk, type ChunkPlan } from '../copy/chunk-plan.js';
+import { copyFormat } from '../copy/copy-format.js';
+import { CopyProgress } from '../copy/copy-progress.js';
+import { copyChunks, type ChunkJob } from '../copy/table-copy.js';
+import { targetTableSql } from '../copy/target-table-sql.js';
+import type { Logger } from '../observe/logger.js';
+import { qualifiedName } from '../pg/connect.js';
+import type { CreatedSlot } from '../source/pg-wal/replication-connection.js';
+import { sql } from '../target/control-sql.js';
+
+interface ChunkRow {
+  readonly table_name: string;
+  readonly chunk: number;
+  readonly chunk_count: number;
+  readonly plan: ChunkPlan;
+  readonly estimated_bytes: string;
+  readonly rows: string | null;
+  readonly snapshot_lsn: string | null;
+}
+
+/** Cuts every table of a group into chunks and records the plan, once, before anything is copied. */
+export async function recordChunkPlan(source: pg.Client, target: pg.Client, group: string, tables: readonly SourceTable[], serverVersion: number): Promise<void> {
+  await target.query('BEGIN');
+  try {
+    for (const table of tables) {
+      const chunks = await planChunks(source, table, serverVersion);
+      for (const [i, chunk] of chunks.entries()) {
+        await target.query(sql.insertChunk, [group, tableLabel(table), i, chunks.length, JSON.stringify(chunk.plan), chunk.estimatedBytes]);
+      }
+    }
+    await target.query('COMMIT');
+  } catch (err) {
+    await target.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * A table read by pages or partitions that was only partly copied must be
+ * copied again whole: its rows may have moved between pages or partitions
+ * since. Empties such tables on the target and forgets their chunks. Key
+ * ranges keep what is finished.
+ */
+export async function resetPartialTables(target: pg.Client, group: string, tables: readonly SourceTable[], log: Logger): Promise<void> {
+  const rows = (await target.query<ChunkRow>(sql.chunks, [group])).rows;
+  for (const table of tables) {
+    const mine = rows.filter((r) => r.table_name === tableLabel(table));
+    const done = mine.filter((r) => r.snapshot_lsn !== null).length;
+    const byKey = mine.every((r) => r.plan.kind === 'key');
+    if (done === 0 || done === mine.length || byKey) continue;
+    log.warn({ table: tableLabel(table), chunksDone: done, chunks: mine.length }, 'table was read by pages or partitions; copying it again whole');
+    await target.query('BEGIN');
+    await target.query(targetTableSql.truncate([qualifiedName(table.schema, table.name)]));
+    await target.query(sql.forgetTableChunks, [group, tableLabel(table)]);
+    await target.query('COMMIT');
+  }
+}
+
+/** Copies every chunk of the group not yet copied, under `snapshot`, with progress. Returns rows copied. */
+export async function copyPendingChunks(
+  config: FerryConfig, source: pg.Client, target: pg.Client, group: string, tables: readonly SourceTable[], snapshot: CreatedSlot, log: Logger,
+): Promise<number> {
+  const rows = (await target.query<ChunkRow>(sql.chunks, [group])).rows;
+  const jobs: ChunkJob[] = [];
+  const byLabel = new Map(tables.map((t) => [tableLabel(t), t]));
+  const analyzed = new Set<SourceTable>();
+  for (const row of rows) {
+    if (row.snapshot_lsn !== null) continue;
+    const table = byLabel.get(row.table_name);
+    if (!table) continue;
+    analyzed.add(table);
+    const columns = table.columns.filter((c) => !c.generated).map((c) => c.name);
+    jobs.push({
+      group, table: row.table_name, targetTable: { schema: table.schema, name: table.name }, chunk: row.chunk, plan: row.plan,
+      columns, format: 'text', estimatedBytes: Number(row.estimated_bytes), describe: describeChunk(table, row.plan),
+    });
+  }
+  const formats = new Map<string, 'binary' | 'text'>();
+  for (const table of analyzed) {
+    const columns = table.columns.filter((c) => !c.generated).map((c) => c.name);
+    formats.set(tableLabel(table), await copyFormat(source, target, table, columns));
+  }
+  // Largest first, so the long chunks do not start last.
+  const ordered = jobs.map((j) => ({ ...j, format: formats.get(j.table) ?? 'text' as const })).sort((a, b) => b.estimatedBytes - a.estimatedBytes);
+  const tableEstimate = new Map<string, number>();
+  for (const r of rows) tableEstimate.set(r.table_name, (tableEstimate.get(r.table_name) ?? 0) + Number(r.estimated_bytes));
+  const progress = new CopyProgress(group, ordered.reduce((n, j) => n + j.estimatedBytes, 0), ordered.length, log);
+  let copied = 0;
+  try {
+    await copyChunks(ordered, config.copy.parallel, {
+      sourceUrl: config.source.url,
+      targetUrl: config.target.url,
+      snapshot: snapshot.snapshotName,
+      snapshotLsn: snapshot.consistentPoint,
+      onBytes: (job, bytes) => progress.advance(job.table, tableEstimate.get(job.table) ?? 0, bytes),
+      onDone: (job, n) => {
+        copied += n;
+        progress.chunkDone(n);
+        log.debug({ chunk: job.describe, rows: n, format: job.format }, 'chunk copied');
+      },
+    });
+  } finally {
+    progress.stop();
+  }
+  for (const table of analyzed) await target.query(targetTableSql.analyze(qualifiedName(table.schema, table.name)));
+  return copied;
+}
