@@ -3,13 +3,13 @@ import type { FerryConfig, GroupConfig } from '../config/schema.js';
 import { formatTableRef } from '../config/schema.js';
 import { identityProblems } from '../catalog/table-checks.js';
 import { resolveTables, tableLabel, type SourceTable } from '../catalog/source-tables.js';
-import { copyAll, type CopyJob } from '../copy/table-copy.js';
 import { FerryError, PrerequisiteError, ConfigError } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
 import { connect } from '../pg/connect.js';
 import { formatLsn } from '../source/pg-wal/lsn.js';
 import { readWalSettings, walProblems, type WalSettings } from '../source/pg-wal/prerequisites.js';
-import { ReplicationConnection } from '../source/pg-wal/replication-connection.js';
+import { ReplicationConnection, type CreatedSlot } from '../source/pg-wal/replication-connection.js';
+import { copyPendingChunks, recordChunkPlan, resetPartialTables } from './group-copy.js';
 import { walSql } from '../source/pg-wal/wal-setup-sql.js';
 import { ensureControlSchema, readGroup, type GroupRow } from '../target/control-schema.js';
 import { sql } from '../target/control-sql.js';
@@ -121,36 +121,46 @@ async function initGroup(
     log.info({ position: group.existing.position }, 'already initialised');
     return { group: name, action: 'already initialised', tables: group.tables.length, rows: 0, position: group.existing.position ?? '' };
   }
-  if (group.existing) {
-    log.warn('an earlier init of this group did not finish; redoing it');
-    await dropSlot(source, group.config.slot);
-    await target.query(sql.deleteGroup, [name]);
-  }
   const labels = group.tables.map(tableLabel);
-  const created = await prepareTargetTables(target, group.tables, group.existing !== undefined, log);
-  const published = (await source.query<{ present: boolean }>(walSql.publicationExists, [group.config.publication])).rows[0]?.present;
-  await source.query(published
-    ? walSql.setPublicationTables(group.config.publication, group.tables)
-    : walSql.createPublication(group.config.publication, group.tables, settings.version));
-  await target.query(sql.insertGroup, [name, 'wal', group.config.slot, group.config.publication, labels]);
-
+  const slotExists = (await source.query(walSql.slot, [group.config.slot])).rows.length > 0;
+  const resuming = group.existing?.position != null && slotExists;
   const replication = await ReplicationConnection.open(config.source.url, `ferry:${name}:init`);
-  let rows = 0;
   try {
-    const slot = await replication.createSlot(group.config.slot);
-    log.info({ slot: group.config.slot, position: formatLsn(slot.consistentPoint), tables: labels.length }, 'slot created; copying tables');
-    const jobs: CopyJob[] = group.tables.map((table) => ({
-      group: name, table, sourceUrl: config.source.url, targetUrl: config.target.url, snapshot: slot.snapshotName,
-    }));
+    let snapshot: CreatedSlot;
+    let position: string;
+    if (resuming) {
+      // The slot still holds the start position, but the snapshot that went with
+      // it died with the crashed init. The rest is copied under a newer snapshot;
+      // streaming then skips, row by row, the changes those chunks already hold.
+      position = group.existing?.position as string;
+      await resetPartialTables(target, name, group.tables, log);
+      snapshot = await replication.createSlot(`${group.config.slot.slice(0, 56)}_resume`, true);
+      log.warn({ position, resumeSnapshot: formatLsn(snapshot.consistentPoint) }, 'resuming an interrupted copy; finished chunks are kept');
+    } else {
+      if (group.existing) {
+        log.warn('an earlier init of this group stopped before its slot was ready; starting it again');
+        await dropSlot(source, group.config.slot);
+        await target.query(sql.deleteGroup, [name]);
+      }
+      const created = await prepareTargetTables(target, group.tables, group.existing !== undefined, log);
+      const published = (await source.query<{ present: boolean }>(walSql.publicationExists, [group.config.publication])).rows[0]?.present;
+      await source.query(published
+        ? walSql.setPublicationTables(group.config.publication, group.tables)
+        : walSql.createPublication(group.config.publication, group.tables, settings.version));
+      await target.query(sql.insertGroup, [name, 'wal', group.config.slot, group.config.publication, labels]);
+      snapshot = await replication.createSlot(group.config.slot);
+      position = formatLsn(snapshot.consistentPoint);
+      await recordChunkPlan(source, target, name, group.tables, settings.version);
+      await target.query(sql.recordSlot, [name, position, created.map(tableLabel)]);
+      log.info({ slot: group.config.slot, position, tables: labels.length }, 'slot created; copying tables');
+    }
     const started = Date.now();
-    await copyAll(jobs, config.copy.parallel, (job, copied) => {
-      rows += copied;
-      log.info({ table: tableLabel(job.table), rows: copied }, 'table copied');
-    });
-    await buildIdentityIndexes(target, created);
-    await target.query(sql.startStreaming, [name, formatLsn(slot.consistentPoint)]);
-    log.info({ rows, seconds: (Date.now() - started) / 1000, position: formatLsn(slot.consistentPoint) }, 'initialised');
-    return { group: name, action: 'initialised', tables: labels.length, rows, position: formatLsn(slot.consistentPoint) };
+    const rows = await copyPendingChunks(config, source, target, name, group.tables, snapshot, log);
+    const createdLabels = new Set((await target.query<{ created_tables: string[] }>(sql.createdTables, [name])).rows[0]?.created_tables ?? []);
+    await buildIdentityIndexes(target, group.tables.filter((t) => createdLabels.has(tableLabel(t))));
+    await target.query(sql.startStreaming, [name]);
+    log.info({ rows, seconds: (Date.now() - started) / 1000, position }, 'initialised');
+    return { group: name, action: 'initialised', tables: labels.length, rows, position };
   } catch (err) {
     throw err instanceof FerryError ? err : new FerryError('FERRY_INIT', `initialising group ${name} failed: ${(err as Error).message}`,
       'fix the cause and run "ferry init" again', { context: { group: name }, cause: err });
