@@ -7,6 +7,7 @@ import { startCluster, type Cluster } from '../src/embedded/cluster.js';
 import { initGroups } from '../src/init/init.js';
 import { silentLogger } from '../src/observe/logger.js';
 import { runGroups } from '../src/run/run-groups.js';
+import { bigTable, fingerprint, manySmallTables, measureCopy, timed, waitFor, type CopyResult } from './copy-bench.js';
 import { insertBacklog, tpcbBacklog, type Workload } from './workloads.js';
 
 /**
@@ -18,12 +19,24 @@ import { insertBacklog, tpcbBacklog, type Workload } from './workloads.js';
  * binary transfer, parallel streaming, a short wal_retrieve_retry_interval.
  */
 const quick = process.argv.includes('--quick');
+const only = process.argv.find((a) => a === 'copy' || a === 'apply');
 const workloads: Workload[] = quick ? [insertBacklog(100_000), tpcbBacklog(10_000)] : [insertBacklog(1_000_000), tpcbBacklog(100_000)];
+const copyWorkloads = quick ? [bigTable(500_000), manySmallTables(50, 1000)] : [bigTable(5_000_000), manySmallTables(200, 1000)];
 
 interface Result { workload: Workload; native: number; ferry: number }
 
 async function main(): Promise<void> {
   console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, PostgreSQL 18`);
+  if (only !== 'apply') {
+    const copies: CopyResult[] = [];
+    for (const workload of copyWorkloads) {
+      console.log(`\ninitial copy, ${workload.name}: ${workload.description}`);
+      copies.push(await measureCopy(workload));
+    }
+    console.log(`\n${formatTable(['initial copy', 'native copy_data s', 'ferry init s', 'ferry/native speed'],
+      copies.map((r) => [r.workload.description, r.native.toFixed(2), r.ferry.toFixed(2), `${(r.native / r.ferry).toFixed(2)}×`]))}`);
+  }
+  if (only === 'copy') return;
   const results: Result[] = [];
   for (const workload of workloads) {
     console.log(`\n${workload.name}: ${workload.description}`);
@@ -99,27 +112,8 @@ async function measure(workload: Workload): Promise<Result> {
   }
 }
 
-async function timed(fn: () => Promise<void>): Promise<number> {
-  const t0 = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - t0) / 1e9;
-}
-
 async function waitForMarker(target: Cluster): Promise<void> {
   await waitFor(async () => (await target.query('SELECT count(*)::int AS n FROM bench_marker')).rows[0].n === 1, 20);
-}
-
-async function waitFor(check: () => Promise<boolean>, intervalMs = 100, timeoutMs = 1_800_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('benchmark timed out');
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
-
-async function fingerprint(cluster: Cluster, table: string): Promise<string> {
-  const res = await cluster.query(`SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') AS f FROM ${table} t`);
-  return res.rows[0].f;
 }
 
 await main();
