@@ -19,8 +19,13 @@ export function formatStatus(groups: readonly GroupStatus[]): string {
     g.slot ? `${g.slot.name}${g.slot.exists ? (g.slot.active ? ' (active)' : ' (inactive)') : ' (missing)'}` : '-',
   ]);
   const table = formatTable(['group', 'state', 'applied', 'source', 'lag', 'lag time', 'rows applied', 'slot'], rows);
+  const copying = groups.filter((g) => g.state === 'copying' && g.copy).map((g) => {
+    const c = g.copy as NonNullable<GroupStatus['copy']>;
+    const pct = c.estimatedBytes > 0 ? ` (~${Math.min(100, Math.round((100 * c.bytes) / c.estimatedBytes))}%)` : '';
+    return `${g.group}: copying, ${c.chunksDone}/${c.chunks} chunks, ${c.rows} rows, ${formatBytes(c.bytes)} of ~${formatBytes(c.estimatedBytes)}${pct}`;
+  });
   const errors = groups.filter((g) => g.lastError).map((g) => `${g.group}: last error at ${g.lastErrorAt}: ${g.lastError}`);
-  return errors.length > 0 ? `${table}\n\n${errors.join('\n')}` : table;
+  return [table, ...(copying.length > 0 ? ['', ...copying] : []), ...(errors.length > 0 ? ['', ...errors] : [])].join('\n');
 }
 
 export function formatBytes(n: number): string {

@@ -38,12 +38,21 @@ export interface ApplyConfig {
   readonly retryMaxMs: number;
 }
 
+export interface SequenceConfig {
+  /** How often `ferry run` copies sequence values to the target. */
+  readonly syncIntervalMs: number;
+  /** Periodic syncs set the target this many increments ahead of the source's last value. */
+  readonly headroom: number;
+}
+
 export interface FerryConfig {
   readonly source: { readonly url: string; readonly capture: CaptureMode };
   readonly target: { readonly url: string };
   readonly groups: readonly GroupConfig[];
   readonly apply: ApplyConfig;
-  readonly copy: { readonly parallel: number };
+  /** `chunkBytes`: tables larger than this are copied in several chunks at once. */
+  readonly copy: { readonly parallel: number; readonly chunkBytes: number };
+  readonly sequences: SequenceConfig;
   readonly log: { readonly level: LogLevel; readonly format: LogFormat };
 }
 
@@ -125,12 +134,23 @@ const apply = z.strictObject({
   retryMaxMs: a.retry_max_ms,
 }));
 
+const sequences = z.strictObject({
+  sync_interval_ms: integer(1).default(60_000),
+  headroom: integer(0).default(1_000),
+}).transform((s): SequenceConfig => ({
+  syncIntervalMs: s.sync_interval_ms,
+  headroom: s.headroom,
+}));
+
 export const configSchema: z.ZodType<FerryConfig> = z.strictObject({
   source: z.strictObject({ url, capture: z.enum(['wal', 'trigger']).default('wal') }),
   target: z.strictObject({ url }),
   groups: z.array(group).min(1, { error: 'must define at least one group' }),
   apply: apply.prefault({}),
-  copy: z.strictObject({ parallel: integer(1, 64).default(4) }).prefault({}),
+  copy: z.strictObject({ parallel: integer(1, 64).default(4), chunk_size: size.default(64 * 1024 * 1024) })
+    .transform((c) => ({ parallel: c.parallel, chunkBytes: c.chunk_size }))
+    .prefault({}),
+  sequences: sequences.prefault({}),
   log: z.strictObject({
     level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
     format: z.enum(['auto', 'json', 'pretty']).default('auto'),

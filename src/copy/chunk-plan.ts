@@ -21,12 +21,14 @@ export interface PlannedChunk {
   readonly estimatedBytes: number;
 }
 
-/** Heap bytes per chunk: small enough to spread a big table over every worker, big enough to keep overhead low. */
-const CHUNK_BYTES = 64 * 1024 * 1024;
 const PAGE = 8192;
 const INTEGER_TYPES = new Set(['smallint', 'integer', 'bigint']);
 
-export async function planChunks(source: pg.Client, table: SourceTable, serverVersion: number): Promise<PlannedChunk[]> {
+/**
+ * `chunkBytes` of heap per chunk: small enough to spread a big table over
+ * every worker, big enough to keep the per-chunk overhead low.
+ */
+export async function planChunks(source: pg.Client, table: SourceTable, serverVersion: number, chunkBytes: number): Promise<PlannedChunk[]> {
   if (table.partitioned) {
     const leaves = await source.query<{ schema: string; name: string; bytes: string }>(
       `SELECT n.nspname AS schema, c.relname AS name, pg_relation_size(c.oid) AS bytes
@@ -34,20 +36,20 @@ export async function planChunks(source: pg.Client, table: SourceTable, serverVe
         WHERE t.isleaf ORDER BY 1, 2`, [qualifiedName(table.schema, table.name)]);
     const chunks: PlannedChunk[] = [];
     for (const leaf of leaves.rows) {
-      chunks.push(...await planRelation(source, leaf.schema, leaf.name, Number(leaf.bytes), undefined, serverVersion));
+      chunks.push(...await planRelation(source, leaf.schema, leaf.name, Number(leaf.bytes), undefined, serverVersion, chunkBytes));
     }
     return chunks;
   }
   const bytes = Number((await source.query<{ b: string }>('SELECT pg_relation_size($1::regclass) AS b', [qualifiedName(table.schema, table.name)])).rows[0]?.b ?? 0);
   const keyColumn = table.primaryKey.length === 1 ? table.columns.find((c) => c.name === table.primaryKey[0]) : undefined;
   const integerKey = keyColumn && INTEGER_TYPES.has(keyColumn.type) ? keyColumn.name : undefined;
-  return planRelation(source, table.schema, table.name, bytes, integerKey, serverVersion);
+  return planRelation(source, table.schema, table.name, bytes, integerKey, serverVersion, chunkBytes);
 }
 
 async function planRelation(
-  source: pg.Client, schema: string, relation: string, bytes: number, integerKey: string | undefined, serverVersion: number,
+  source: pg.Client, schema: string, relation: string, bytes: number, integerKey: string | undefined, serverVersion: number, chunkBytes: number,
 ): Promise<PlannedChunk[]> {
-  const count = Math.ceil(bytes / CHUNK_BYTES);
+  const count = Math.ceil(bytes / chunkBytes);
   if (count <= 1) return [{ plan: { kind: 'whole', schema, relation, only: true }, estimatedBytes: bytes }];
   const share = Math.ceil(bytes / count);
   if (integerKey) {

@@ -87,7 +87,7 @@ async function copyChunk(source: pg.Client, target: pg.Client, job: ChunkJob, se
     });
     await pipeline(out, counter, into);
     const rows = Number(into.rowCount ?? 0);
-    await target.query(controlSql.markChunkCopied, [job.group, job.table, job.chunk, rows, bytes, formatLsn(session.snapshotLsn)]);
+    await target.query(controlSql.markChunkCopied, [job.group, job.table, job.chunk, rows, bytes, formatLsn(session.snapshotLsn), job.format]);
     await target.query('COMMIT');
     return rows;
   } catch (err) {

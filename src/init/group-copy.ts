@@ -22,11 +22,13 @@ interface ChunkRow {
 }
 
 /** Cuts every table of a group into chunks and records the plan, once, before anything is copied. */
-export async function recordChunkPlan(source: pg.Client, target: pg.Client, group: string, tables: readonly SourceTable[], serverVersion: number): Promise<void> {
+export async function recordChunkPlan(
+  source: pg.Client, target: pg.Client, group: string, tables: readonly SourceTable[], serverVersion: number, chunkBytes: number,
+): Promise<void> {
   await target.query('BEGIN');
   try {
     for (const table of tables) {
-      const chunks = await planChunks(source, table, serverVersion);
+      const chunks = await planChunks(source, table, serverVersion, chunkBytes);
       for (const [i, chunk] of chunks.entries()) {
         await target.query(sql.insertChunk, [group, tableLabel(table), i, chunks.length, JSON.stringify(chunk.plan), chunk.estimatedBytes]);
       }

@@ -150,7 +150,7 @@ async function initGroup(
       await target.query(sql.insertGroup, [name, 'wal', group.config.slot, group.config.publication, labels]);
       snapshot = await replication.createSlot(group.config.slot);
       position = formatLsn(snapshot.consistentPoint);
-      await recordChunkPlan(source, target, name, group.tables, settings.version);
+      await recordChunkPlan(source, target, name, group.tables, settings.version, config.copy.chunkBytes);
       await target.query(sql.recordSlot, [name, position, created.map(tableLabel)]);
       log.info({ slot: group.config.slot, position, tables: labels.length }, 'slot created; copying tables');
     }

@@ -19,6 +19,8 @@ export interface GroupStatus {
   readonly slot: { readonly name: string; readonly exists: boolean; readonly active: boolean; readonly retainedBytes: number | null } | null;
   readonly lastError: string | null;
   readonly lastErrorAt: string | null;
+  /** The initial copy: chunks finished, rows and bytes moved, estimated bytes in all. */
+  readonly copy: { readonly chunks: number; readonly chunksDone: number; readonly rows: number; readonly bytes: number; readonly estimatedBytes: number } | null;
 }
 
 /**
@@ -32,6 +34,9 @@ export async function collectStatus(config: FerryConfig): Promise<GroupStatus[]>
   try {
     const rows = new Map((await readGroups(target)).map((r) => [r.group_name, r]));
     const current = (await source.query<{ lsn: string }>(walSql.currentLsn)).rows[0]?.lsn ?? null;
+    const copies = new Map(rows.size === 0 ? [] : (await target.query(sql.copyProgress)).rows.map((r) => [r.group_name as string, {
+      chunks: r.chunks as number, chunksDone: r.chunks_done as number, rows: Number(r.rows), bytes: Number(r.bytes), estimatedBytes: Number(r.estimated_bytes),
+    }]));
     const out: GroupStatus[] = [];
     for (const group of config.groups) {
       const row = rows.get(group.name);
@@ -40,7 +45,7 @@ export async function collectStatus(config: FerryConfig): Promise<GroupStatus[]>
       if (!row) {
         out.push({
           group: group.name, state: 'not initialised', appliedPosition: null, sourcePosition: current, lagBytes: null, lagSeconds: null,
-          rowsApplied: 0, transactionsApplied: 0, lastAppliedAt: null, slot, lastError: null, lastErrorAt: null,
+          rowsApplied: 0, transactionsApplied: 0, lastAppliedAt: null, slot, lastError: null, lastErrorAt: null, copy: null,
         });
         continue;
       }
@@ -64,6 +69,7 @@ export async function collectStatus(config: FerryConfig): Promise<GroupStatus[]>
         slot,
         lastError: row.last_error,
         lastErrorAt: row.last_error_at?.toISOString() ?? null,
+        copy: copies.get(group.name) ?? null,
       });
     }
     return out;

@@ -46,6 +46,7 @@ export const migrations: readonly string[] = [
     estimated_bytes bigint NOT NULL DEFAULT 0,
     rows          bigint,
     bytes         bigint,
+    format        text,
     snapshot_lsn  pg_lsn,
     copied_at     timestamptz,
     PRIMARY KEY (group_name, table_name, chunk)
@@ -78,7 +79,7 @@ export const sql = {
                  WHERE group_name = $1 AND snapshot_lsn > $2::pg_lsn`,
   insertChunk: `INSERT INTO ferry.copy_chunks (group_name, table_name, chunk, chunk_count, plan, estimated_bytes)
                 VALUES ($1, $2, $3, $4, $5, $6)`,
-  markChunkCopied: `UPDATE ferry.copy_chunks SET rows = $4, bytes = $5, snapshot_lsn = $6::pg_lsn, copied_at = now()
+  markChunkCopied: `UPDATE ferry.copy_chunks SET rows = $4, bytes = $5, snapshot_lsn = $6::pg_lsn, format = $7, copied_at = now()
                      WHERE group_name = $1 AND table_name = $2 AND chunk = $3`,
   forgetTableChunks: `UPDATE ferry.copy_chunks SET rows = NULL, bytes = NULL, snapshot_lsn = NULL, copied_at = NULL
                        WHERE group_name = $1 AND table_name = $2`,
