@@ -8,6 +8,8 @@ import { pgTimestampToDate } from '../source/pg-wal/replication-protocol.js';
 import type { Batch, BatchChange } from './batch.js';
 import { deleteStatement, insertStatement, needsReinsert, truncateStatement, updateStatement, type Statement } from './row-statements.js';
 import { bindTargetRelation, type TargetRelation } from './target-relation.js';
+import { fold, NotCompactable, TableNet } from './compaction.js';
+import { setStatements, type SetStatement } from './set-statements.js';
 
 export interface ApplyResult {
   /** Set when the batch committed: everything up to here is on the target. */
@@ -17,8 +19,12 @@ export interface ApplyResult {
 interface Pending {
   readonly promise: Promise<pg.QueryResult>;
   readonly describe: () => string;
-  readonly expectRow: boolean;
+  /** 'one': a single row must be touched (row by row); a number: exactly that many (set-based). */
+  readonly expect?: 'one' | number;
 }
+
+/** A set-based batch touched a different number of rows than it should: replay it in order to find out why. */
+class RowCountMismatch extends Error {}
 
 /**
  * Writes batches into the target in source order inside one target
@@ -33,6 +39,8 @@ export class Applier {
   private readonly statementNames = new Map<string, string>();
   private open = false;
   private rowsInTransaction = 0;
+  /** Set-based apply reorders writes across tables, which is only safe without foreign-key and trigger checks. */
+  private setBased = false;
 
   constructor(
     private readonly client: pg.Client,
@@ -44,9 +52,10 @@ export class Applier {
   async prepareSession(): Promise<void> {
     try {
       await this.client.query('SET session_replication_role = replica');
+      this.setBased = true;
     } catch (err) {
       this.log.warn({ group: this.group, err: (err as Error).message },
-        'cannot set session_replication_role = replica on the target: triggers and foreign keys fire during apply');
+        'cannot set session_replication_role = replica on the target: triggers and foreign keys fire, and changes are applied one by one in source order');
     }
   }
 
@@ -54,10 +63,44 @@ export class Applier {
     if (batch.changes.length === 0 && !batch.commit) return {};
     const pending: Pending[] = [];
     if (!this.open) {
-      pending.push(this.send({ text: 'BEGIN', values: [] }, () => 'BEGIN', false));
+      pending.push(this.send({ text: 'BEGIN', values: [] }, () => 'BEGIN'));
       this.open = true;
       this.rowsInTransaction = 0;
     }
+    const planned = this.setBased ? await this.planSet(batch, pending, position) : undefined;
+    if (planned) {
+      pending.push(this.send({ text: 'SAVEPOINT ferry_batch', values: [] }, () => 'SAVEPOINT'), ...planned());
+      try {
+        await this.settle(pending.splice(0), position);
+      } catch (err) {
+        // Compaction is exact, but a unique index on other columns can object
+        // to the order set-based writes take: replay this batch as it happened.
+        await this.client.query('ROLLBACK TO SAVEPOINT ferry_batch');
+        this.log.debug({ group: this.group, reason: (err as Error).message }, 'batch replayed in source order');
+        await this.applyInOrder(batch, pending, position);
+      }
+    } else {
+      await this.applyInOrder(batch, pending, position);
+    }
+    this.rowsInTransaction += batch.rows;
+    if (!batch.commit) {
+      await this.settle(pending, position);
+      return {};
+    }
+    const commitTime = batch.commit.commitTime === 0n ? null : pgTimestampToDate(batch.commit.commitTime).toISOString();
+    const advance = this.client.query(sql.advance,
+      [this.group, formatLsn(batch.commit.position), commitTime, this.rowsInTransaction, batch.commit.transactions]);
+    pending.push({ promise: advance, describe: () => 'storing the position (the target is ahead of this process: is another ferry applying this group?)', expect: 'one' });
+    pending.push(this.send({ text: 'COMMIT', values: [] }, () => 'COMMIT'));
+    try {
+      await this.settle(pending, position);
+    } finally {
+      this.open = false;
+    }
+    return { committed: batch.commit.position };
+  }
+
+  private async applyInOrder(batch: Batch, pending: Pending[], position: Lsn): Promise<void> {
     for (const change of batch.changes) {
       if (change.kind === 'relation') {
         this.described.set(change.relation.relationId, change.relation);
@@ -72,22 +115,69 @@ export class Applier {
       }
       pending.push(...this.statementsFor(change));
     }
-    this.rowsInTransaction += batch.rows;
-    if (!batch.commit) {
-      await this.settle(pending, position);
-      return {};
+    if (pending.length > 0) await this.settle(pending.splice(0), position);
+  }
+
+  /**
+   * The batch as set-based statements: per table, the net change of every
+   * key (see compaction.ts) in a few statements; TRUNCATE in its place; REPLICA
+   * IDENTITY FULL tables row by row in order (without a key there is nothing
+   * to compact by). Undefined when the batch must be replayed in order: a
+   * table's description changes inside it, or compaction meets a sequence it
+   * cannot express.
+   */
+  private async planSet(batch: Batch, pending: Pending[], position: Lsn): Promise<(() => Pending[]) | undefined> {
+    const touched = new Set<number>();
+    for (const change of batch.changes) {
+      if (change.kind === 'relation') {
+        if (touched.has(change.relation.relationId)) return undefined;
+        this.described.set(change.relation.relationId, change.relation);
+        this.relations.delete(change.relation.relationId);
+      } else {
+        for (const id of relationIds(change)) touched.add(id);
+      }
     }
-    const commitTime = batch.commit.commitTime === 0n ? null : pgTimestampToDate(batch.commit.commitTime).toISOString();
-    const advance = this.client.query(sql.advance,
-      [this.group, formatLsn(batch.commit.position), commitTime, this.rowsInTransaction, batch.commit.transactions]);
-    pending.push({ promise: advance, describe: () => 'storing the position', expectRow: true });
-    pending.push(this.send({ text: 'COMMIT', values: [] }, () => 'COMMIT', false));
+    const unbound = [...touched].filter((id) => !this.relations.has(id));
+    if (unbound.length > 0) {
+      await this.settle(pending.splice(0), position);
+      for (const id of unbound) await this.bind(id);
+    }
+    // Nothing is sent while planning: a plan may still be abandoned.
+    const out: (() => Pending[])[] = [];
+    const nets = new Map<number, TableNet>();
+    const flush = () => {
+      for (const net of nets.values()) {
+        const statements = setStatements(net);
+        out.push(() => statements.map((st) => this.sendSet(st)));
+      }
+      nets.clear();
+    };
     try {
-      await this.settle(pending, position);
-    } finally {
-      this.open = false;
+      for (const change of batch.changes) {
+        if (change.kind === 'relation' || change.kind === 'message') continue;
+        if (change.kind === 'truncate') {
+          flush();
+          out.push(() => this.statementsFor(change));
+          continue;
+        }
+        const rel = this.relation(change.relationId);
+        if (rel.fullIdentity) {
+          out.push(() => this.statementsFor(change));
+          continue;
+        }
+        let net = nets.get(change.relationId);
+        if (!net) {
+          net = new TableNet(rel);
+          nets.set(change.relationId, net);
+        }
+        fold(net, change);
+      }
+    } catch (err) {
+      if (err instanceof NotCompactable) return undefined;
+      throw err;
     }
-    return { committed: batch.commit.position };
+    flush();
+    return () => out.flatMap((send) => send());
   }
 
   /** Abandons an open transaction (after an error or on shutdown mid-transaction). */
@@ -120,23 +210,23 @@ export class Applier {
     switch (change.kind) {
       case 'insert': {
         const rel = this.relation(change.relationId);
-        return [this.send(insertStatement(rel, change.values), () => `insert into ${rel.label}`, false)];
+        return [this.send(insertStatement(rel, change.values), () => `insert into ${rel.label}`)];
       }
       case 'update': {
         const rel = this.relation(change.relationId);
         const old = change.old;
         if (needsReinsert(rel, old, change.values)) return this.reinsert(rel, old as Tuple, change.values);
         return [this.send(updateStatement(rel, old, change.values),
-          () => `update of ${rel.label} row ${describeKey(rel, old ?? change.values)}`, true)];
+          () => `update of ${rel.label} row ${describeKey(rel, old ?? change.values)}`, 'one')];
       }
       case 'delete': {
         const rel = this.relation(change.relationId);
-        return [this.send(deleteStatement(rel, change.old), () => `delete from ${rel.label} row ${describeKey(rel, change.old)}`, true)];
+        return [this.send(deleteStatement(rel, change.old), () => `delete from ${rel.label} row ${describeKey(rel, change.old)}`, 'one')];
       }
       case 'truncate': {
         const rels = change.relationIds.map((id) => this.relation(id));
         return [this.send(truncateStatement(rels, change.cascade, change.restartIdentity),
-          () => `truncate of ${rels.map((r) => r.label).join(', ')}`, false)];
+          () => `truncate of ${rels.map((r) => r.label).join(', ')}`)];
       }
       default:
         return [];
@@ -150,23 +240,31 @@ export class Applier {
         `on the target run ALTER TABLE ${rel.qualifiedName} ALTER COLUMN ... SET GENERATED BY DEFAULT;`, { context: { group: this.group, table: rel.label } });
     }
     return [
-      this.send(deleteStatement(rel, old), () => `delete from ${rel.label} row ${describeKey(rel, old)}`, true),
-      this.send(insertStatement(rel, values), () => `insert into ${rel.label}`, false),
+      this.send(deleteStatement(rel, old), () => `delete from ${rel.label} row ${describeKey(rel, old)}`, 'one'),
+      this.send(insertStatement(rel, values), () => `insert into ${rel.label}`),
     ];
   }
 
-  private send(statement: Statement, describe: () => string, expectRow: boolean): Pending {
-    let name = this.statementNames.get(statement.text);
-    if (!name && statement.values.length > 0) {
+  private send(statement: Statement, describe: () => string, expect?: 'one'): Pending {
+    const promise = this.query(statement.text, statement.values);
+    return { promise, describe, expect: statement.text === 'SELECT 1' ? undefined : expect };
+  }
+
+  private sendSet(statement: SetStatement): Pending {
+    return { promise: this.query(statement.text, statement.values), describe: () => statement.describe, expect: statement.expectRows };
+  }
+
+  /** Prepared once per statement text and connection; then only Bind/Execute travel. */
+  private query(text: string, values: unknown[]): Promise<pg.QueryResult> {
+    let name = this.statementNames.get(text);
+    if (!name && values.length > 0) {
       name = `ferry_${this.statementNames.size}`;
-      this.statementNames.set(statement.text, name);
+      this.statementNames.set(text, name);
     }
-    const promise = name
-      ? this.client.query({ name, text: statement.text, values: statement.values })
-      : this.client.query(statement.text);
+    const promise = name ? this.client.query({ name, text, values }) : this.client.query(text);
     // Rejections are collected in settle(); keep Node from reporting them as unhandled meanwhile.
     promise.catch(() => undefined);
-    return { promise, describe, expectRow: expectRow && statement.text !== 'SELECT 1' };
+    return promise;
   }
 
   /** Waits for every statement sent; the first failure (in source order) is the one reported. */
@@ -180,7 +278,10 @@ export class Applier {
         throw new FerryError('FERRY_APPLY', `${item.describe()} failed on the target: ${err.message ?? String(err)}${err.detail ? ` (${err.detail})` : ''}`,
           applyHint(err.code), { context: { group: this.group, position: formatLsn(position) }, cause: result.reason });
       }
-      if (item.expectRow && result.value.rowCount === 0) {
+      if (typeof item.expect === 'number' && result.value.rowCount !== item.expect) {
+        throw new RowCountMismatch(`${item.describe()} touched ${result.value.rowCount} row(s)`);
+      }
+      if (item.expect === 'one' && result.value.rowCount === 0) {
         throw new FerryError('FERRY_APPLY_ROW_MISSING', `${item.describe()}: no such row on the target`,
           'the target has diverged from the source (rows changed or deleted on the target); resynchronise the table (ferry drop + ferry init)',
           { context: { group: this.group, position: formatLsn(position) } });

@@ -21,19 +21,26 @@ export interface TargetRelation {
   readonly columnNames: readonly string[];
   /** Written columns that are GENERATED ALWAYS AS IDENTITY on the target: inserts need OVERRIDING SYSTEM VALUE. */
   readonly identityAlways: ReadonlySet<number>;
+  /** Target type of each source column (by source index), as SQL; '' for columns not written. */
+  readonly types: readonly string[];
+  /** Columns whose target type is an array: passed in bulk as text and cast one by one. */
+  readonly arrayColumns: ReadonlySet<number>;
 }
 
 interface TargetColumn {
   readonly attname: string;
   readonly generated: boolean;
   readonly identity_always: boolean;
+  readonly type: string;
+  readonly is_array: boolean;
 }
 
 export async function bindTargetRelation(client: pg.Client, relation: Relation, group: string): Promise<TargetRelation> {
   const label = `${relation.schema}.${relation.table}`;
   const res = await client.query<TargetColumn>(
-    `SELECT a.attname, ${await generatedExpression(client)} AS generated, a.attidentity = 'a' AS identity_always
-       FROM pg_attribute a
+    `SELECT a.attname, ${await generatedExpression(client)} AS generated, a.attidentity = 'a' AS identity_always,
+            format_type(a.atttypid, a.atttypmod) AS type, t.typcategory = 'A' AS is_array
+       FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
       WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`,
     [qualifiedName(relation.schema, relation.table)],
   );
@@ -45,6 +52,8 @@ export async function bindTargetRelation(client: pg.Client, relation: Relation, 
   const targetColumns = new Map(res.rows.map((c) => [c.attname, c]));
   const written: number[] = [];
   const identityAlways = new Set<number>();
+  const types: string[] = [];
+  const arrayColumns = new Set<number>();
   relation.columns.forEach((column, index) => {
     const target = targetColumns.get(column.name);
     if (!target) {
@@ -53,6 +62,8 @@ export async function bindTargetRelation(client: pg.Client, relation: Relation, 
         { context: { group, table: label } });
     }
     if (!target.generated) written.push(index);
+    types[index] = target.generated ? '' : target.type;
+    if (target.is_array) arrayColumns.add(index);
     if (target.identity_always) identityAlways.add(index);
   });
   const fullIdentity = relation.replicaIdentity === 'full';
@@ -68,6 +79,8 @@ export async function bindTargetRelation(client: pg.Client, relation: Relation, 
     fullIdentity,
     columnNames: relation.columns.map((c) => c.name),
     identityAlways,
+    types,
+    arrayColumns,
   };
 }
 

@@ -1,0 +1,99 @@
+import type { Tuple } from '../change/change.js';
+import { quoteIdent } from '../pg/connect.js';
+import type { NetChange, TableNet } from './compaction.js';
+import type { TargetRelation } from './target-relation.js';
+
+/** A statement over many rows and the number of rows it must touch. */
+export interface SetStatement {
+  readonly text: string;
+  readonly values: (string | null)[][];
+  readonly expectRows: number;
+  readonly describe: string;
+}
+
+/**
+ * A table's net changes as at most a few statements: one DELETE … USING
+ * unnest(…) for rows that go (or are replaced), one UPDATE … FROM unnest(…)
+ * per set of changed columns, one INSERT … SELECT FROM unnest(…). Values
+ * travel as one typed array per column (array columns as text, cast per
+ * element, since PostgreSQL has no arrays of arrays).
+ */
+export function setStatements(net: TableNet): SetStatement[] {
+  const rel = net.rel;
+  const deletes: Tuple[] = [];
+  const inserts: Tuple[] = [];
+  const updates = new Map<string, { columns: number[]; rows: NetChange[] }>();
+  for (const change of net.rows.values()) {
+    if (change.op === 'delete' || change.op === 'replace') deletes.push(change.key);
+    if (change.op === 'insert' || change.op === 'replace') inserts.push(change.values);
+    if (change.op === 'update') {
+      // Key columns are not SET: they did not change (a key change is a delete and an insert).
+      const columns = rel.written.filter((i) => change.values[i] !== undefined && !rel.identity.includes(i));
+      const shape = columns.join(',');
+      const group = updates.get(shape) ?? { columns, rows: [] };
+      group.rows.push(change);
+      updates.set(shape, group);
+    }
+  }
+  const out: SetStatement[] = [];
+  if (deletes.length > 0) out.push(deleteMany(rel, deletes));
+  for (const { columns, rows } of updates.values()) {
+    if (columns.length > 0) out.push(updateMany(rel, columns, rows));
+  }
+  if (inserts.length > 0) out.push(insertMany(rel, inserts));
+  return out;
+}
+
+function column(rel: TargetRelation, i: number): string {
+  return quoteIdent(rel.columnNames[i] as string);
+}
+
+/** `unnest($1::t1[], $2::t2[], …) AS s(c0, c1, …)` and how to read each column back. */
+function unnestSource(rel: TargetRelation, indexes: readonly number[], firstParam = 1): { from: string; read: (n: number) => string } {
+  const params = indexes.map((i, n) => `$${firstParam + n}::${rel.arrayColumns.has(i) ? 'text' : rel.types[i]}[]`);
+  const aliases = indexes.map((_, n) => `c${n}`);
+  return {
+    from: `unnest(${params.join(', ')}) AS s(${aliases.join(', ')})`,
+    read: (n) => (rel.arrayColumns.has(indexes[n] as number) ? `s.c${n}::${rel.types[indexes[n] as number]}` : `s.c${n}`),
+  };
+}
+
+function columnArrays(indexes: readonly number[], rows: readonly Tuple[]): (string | null)[][] {
+  return indexes.map((i) => rows.map((r) => (r[i] ?? null)));
+}
+
+function deleteMany(rel: TargetRelation, keys: readonly Tuple[]): SetStatement {
+  const src = unnestSource(rel, rel.identity);
+  const match = rel.identity.map((i, n) => `t.${column(rel, i)} = ${src.read(n)}`).join(' AND ');
+  return {
+    text: `DELETE FROM ${rel.qualifiedName} t USING ${src.from} WHERE ${match}`,
+    values: columnArrays(rel.identity, keys),
+    expectRows: keys.length,
+    describe: `delete of ${keys.length} row(s) from ${rel.label}`,
+  };
+}
+
+function updateMany(rel: TargetRelation, columns: readonly number[], rows: readonly NetChange[]): SetStatement {
+  const indexes = [...rel.identity, ...columns];
+  const src = unnestSource(rel, indexes);
+  const match = rel.identity.map((i, n) => `t.${column(rel, i)} = ${src.read(n)}`).join(' AND ');
+  const sets = columns.map((i, n) => `${column(rel, i)} = ${src.read(rel.identity.length + n)}`).join(', ');
+  const tuples = rows.map((r) => (r.op === 'update' ? rel.identity.map((i) => r.key[i]).concat(columns.map((i) => r.values[i])) : []));
+  return {
+    text: `UPDATE ${rel.qualifiedName} t SET ${sets} FROM ${src.from} WHERE ${match}`,
+    values: indexes.map((_, n) => tuples.map((t) => t[n] ?? null)),
+    expectRows: rows.length,
+    describe: `update of ${rows.length} row(s) of ${rel.label}`,
+  };
+}
+
+function insertMany(rel: TargetRelation, rows: readonly Tuple[]): SetStatement {
+  const src = unnestSource(rel, rel.written);
+  const overriding = rel.identityAlways.size > 0 ? ' OVERRIDING SYSTEM VALUE' : '';
+  return {
+    text: `INSERT INTO ${rel.qualifiedName} (${rel.written.map((i) => column(rel, i)).join(', ')})${overriding} SELECT ${rel.written.map((_, n) => src.read(n)).join(', ')} FROM ${src.from}`,
+    values: columnArrays(rel.written, rows),
+    expectRows: rows.length,
+    describe: `insert of ${rows.length} row(s) into ${rel.label}`,
+  };
+}
