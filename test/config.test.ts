@@ -59,7 +59,8 @@ describe('parseConfig: defaults and shape', () => {
         retryInitialMs: 1_000,
         retryMaxMs: 30_000,
       },
-      copy: { parallel: 4 },
+      copy: { parallel: 4, chunkBytes: 67_108_864 },
+      sequences: { syncIntervalMs: 60_000, headroom: 1_000 },
       log: { level: 'info', format: 'auto' },
     });
   });
@@ -70,6 +71,7 @@ describe('parseConfig: defaults and shape', () => {
       '  batch_max_rows: 5', '  batch_max_bytes: 512kB', '  batch_max_delay_ms: 0', '  status_interval_ms: 500',
       '  spill_dir: /var/spool/ferry', '  retry_initial_ms: 10', '  retry_max_ms: 20',
       'copy:\n  parallel: 64',
+      'sequences:\n  sync_interval_ms: 250\n  headroom: 0',
       'log:\n  level: debug\n  format: json',
     ].join('\n')).replace('  url: "postgres://ferry', '  capture: trigger\n  url: "postgres://ferry'), 'ferry.yaml', {});
     assert.equal(cfg.source.capture, 'trigger');
@@ -78,7 +80,8 @@ describe('parseConfig: defaults and shape', () => {
       batchMaxRows: 5, batchMaxBytes: 524_288, batchMaxDelayMs: 0, statusIntervalMs: 500,
       spillDir: '/var/spool/ferry', retryInitialMs: 10, retryMaxMs: 20,
     });
-    assert.deepEqual(cfg.copy, { parallel: 64 });
+    assert.deepEqual(cfg.copy, { parallel: 64, chunkBytes: 67_108_864 });
+    assert.deepEqual(cfg.sequences, { syncIntervalMs: 250, headroom: 0 });
     assert.deepEqual(cfg.log, { level: 'debug', format: 'json' });
   });
 });
@@ -126,6 +129,9 @@ describe('parseConfig: validation errors name the file and key path', () => {
     fails(yaml(undefined, 'apply:\n  batch_max_bytes: 12 parsecs'), {}, 'apply.batch_max_bytes: must be a positive byte count');
     fails(yaml(undefined, 'apply:\n  retry_initial_ms: 5000\n  retry_max_ms: 100'), {}, 'apply.retry_max_ms: must be at least apply.retry_initial_ms (5000)');
     fails(yaml(undefined, 'copy: 4'), {}, 'copy: must be a mapping (key: value), not a number');
+    fails(yaml(undefined, 'sequences:\n  sync_interval_ms: 0\n  headroom: -1'), {},
+      'sequences.sync_interval_ms: must be at least 1', 'sequences.headroom: must be at least 0');
+    fails(yaml(undefined, 'sequences:\n  head_room: 5'), {}, 'sequences.head_room: unknown key; did you mean headroom?');
   });
 
   it('reports every issue at once, one per line', () => {

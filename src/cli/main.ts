@@ -8,6 +8,8 @@ import { initGroups } from '../init/init.js';
 import { createLogger, type LogFormat, type LogLevel, type Logger } from '../observe/logger.js';
 import { collectStatus } from '../observe/status.js';
 import { runGroups } from '../run/run-groups.js';
+import { formatSequences, sequencesJson } from '../sequences/sequence-output.js';
+import { syncAllSequences, throwIfFailed } from '../sequences/sync-sequences.js';
 import { waitForCatchUp } from '../run/wait.js';
 import { formatStatus, formatTable } from './output.js';
 
@@ -97,6 +99,16 @@ export function buildProgram(): Command {
       const { config } = await setup(options);
       const position = await waitForCatchUp(config, options.timeout);
       print(options, { caughtUp: true, position }, `all groups have applied the source up to ${position}`);
+    });
+
+  withConfig(program.command('sync-sequences'))
+    .description('set every target sequence to its source value exactly (the last step of a switchover, after "wait")')
+    .option('--json', 'machine-readable output')
+    .action(async (options: GlobalOptions) => {
+      const { config } = await setup(options);
+      const results = await syncAllSequences(config, { mode: 'exact' }, 'ferry:sync-sequences');
+      print(options, sequencesJson(results), formatSequences(results));
+      throwIfFailed(results);
     });
 
   withConfig(program.command('drop'))

@@ -8,6 +8,7 @@ import type { Logger } from '../observe/logger.js';
 import { connect } from '../pg/connect.js';
 import { formatLsn } from '../source/pg-wal/lsn.js';
 import { readWalSettings, walProblems, type WalSettings } from '../source/pg-wal/prerequisites.js';
+import { copyGroupSequences } from '../sequences/sync-sequences.js';
 import { ReplicationConnection, type CreatedSlot } from '../source/pg-wal/replication-connection.js';
 import { copyPendingChunks, recordChunkPlan, resetPartialTables } from './group-copy.js';
 import { walSql } from '../source/pg-wal/wal-setup-sql.js';
@@ -158,6 +159,7 @@ async function initGroup(
     const rows = await copyPendingChunks(config, source, target, name, group.tables, snapshot, log);
     const createdLabels = new Set((await target.query<{ created_tables: string[] }>(sql.createdTables, [name])).rows[0]?.created_tables ?? []);
     await buildIdentityIndexes(target, group.tables.filter((t) => createdLabels.has(tableLabel(t))));
+    await copyGroupSequences(source, target, name, group.tables.map((t) => t.oid), log);
     await target.query(sql.startStreaming, [name]);
     log.info({ rows, seconds: (Date.now() - started) / 1000, position }, 'initialised');
     return { group: name, action: 'initialised', tables: labels.length, rows, position };

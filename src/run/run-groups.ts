@@ -2,6 +2,7 @@ import type { FerryConfig } from '../config/schema.js';
 import type { FerryError } from '../errors.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
+import { syncSequencesPeriodically } from '../sequences/sync-sequences.js';
 import { runGroup } from './group-runner.js';
 
 /**
@@ -13,6 +14,14 @@ export async function runGroups(config: FerryConfig, log: Logger, signal: AbortS
   if (config.source.capture !== 'wal') {
     throw new ConfigError(`source.capture: ${config.source.capture} capture is not available in this version of ferry`, 'use capture: wal');
   }
-  const outcomes = await Promise.all(config.groups.map((group) => runGroup(config, group, log, signal)));
-  return outcomes.flatMap((o) => (o.error ? [o.error] : []));
+  // Sequence values are not in the WAL stream: copy them (with headroom) until the run ends.
+  const groupsDone = new AbortController();
+  const sequences = syncSequencesPeriodically(config, log, AbortSignal.any([signal, groupsDone.signal]));
+  try {
+    const outcomes = await Promise.all(config.groups.map((group) => runGroup(config, group, log, signal)));
+    return outcomes.flatMap((o) => (o.error ? [o.error] : []));
+  } finally {
+    groupsDone.abort();
+    await sequences;
+  }
 }
