@@ -10,6 +10,7 @@ import { deleteStatement, insertStatement, needsReinsert, truncateStatement, upd
 import { bindTargetRelation, type TargetRelation } from './target-relation.js';
 import { fold, NotCompactable, TableNet } from './compaction.js';
 import { setStatements, type SetStatement } from './set-statements.js';
+import { copyRows } from './copy-rows.js';
 
 export interface ApplyResult {
   /** Set when the batch committed: everything up to here is on the target. */
@@ -22,6 +23,11 @@ interface Pending {
   /** 'one': a single row must be touched (row by row); a number: exactly that many (set-based). */
   readonly expect?: 'one' | number;
 }
+
+/** A set-based plan: statements sent pipelined, and inserts written with COPY (which waits for what is in flight). */
+type SetStep =
+  | { readonly kind: 'send'; readonly send: () => Pending[] }
+  | { readonly kind: 'copy'; readonly rel: TargetRelation; readonly rows: Tuple[] };
 
 /** A set-based batch touched a different number of rows than it should: replay it in order to find out why. */
 class RowCountMismatch extends Error {}
@@ -69,8 +75,17 @@ export class Applier {
     }
     const planned = this.setBased ? await this.planSet(batch, pending, position) : undefined;
     if (planned) {
-      pending.push(this.send({ text: 'SAVEPOINT ferry_batch', values: [] }, () => 'SAVEPOINT'), ...planned());
+      pending.push(this.send({ text: 'SAVEPOINT ferry_batch', values: [] }, () => 'SAVEPOINT'));
       try {
+        for (const step of planned) {
+          if (step.kind === 'send') {
+            pending.push(...step.send());
+            continue;
+          }
+          await this.settle(pending.splice(0), position);
+          const copied = await copyRows(this.client, step.rel, step.rows);
+          if (copied !== step.rows.length) throw new RowCountMismatch(`COPY into ${step.rel.label} wrote ${copied} of ${step.rows.length} rows`);
+        }
         await this.settle(pending.splice(0), position);
       } catch (err) {
         // Compaction is exact, but a unique index on other columns can object
@@ -126,7 +141,7 @@ export class Applier {
    * table's description changes inside it, or compaction meets a sequence it
    * cannot express.
    */
-  private async planSet(batch: Batch, pending: Pending[], position: Lsn): Promise<(() => Pending[]) | undefined> {
+  private async planSet(batch: Batch, pending: Pending[], position: Lsn): Promise<SetStep[] | undefined> {
     const touched = new Set<number>();
     for (const change of batch.changes) {
       if (change.kind === 'relation') {
@@ -143,13 +158,17 @@ export class Applier {
       for (const id of unbound) await this.bind(id);
     }
     // Nothing is sent while planning: a plan may still be abandoned.
-    const out: (() => Pending[])[] = [];
+    const out: SetStep[] = [];
     const nets = new Map<number, TableNet>();
     const flush = () => {
+      const copies: SetStep[] = [];
       for (const net of nets.values()) {
-        const statements = setStatements(net);
-        out.push(() => statements.map((st) => this.sendSet(st)));
+        const { statements, inserts } = setStatements(net);
+        out.push({ kind: 'send', send: () => statements.map((st) => this.sendSet(st)) });
+        if (inserts.length > 0) copies.push({ kind: 'copy', rel: net.rel, rows: inserts });
       }
+      // Inserts after every table's deletes: a replaced row's old version is gone first.
+      out.push(...copies);
       nets.clear();
     };
     try {
@@ -157,12 +176,12 @@ export class Applier {
         if (change.kind === 'relation' || change.kind === 'message') continue;
         if (change.kind === 'truncate') {
           flush();
-          out.push(() => this.statementsFor(change));
+          out.push({ kind: 'send', send: () => this.statementsFor(change) });
           continue;
         }
         const rel = this.relation(change.relationId);
         if (rel.fullIdentity) {
-          out.push(() => this.statementsFor(change));
+          out.push({ kind: 'send', send: () => this.statementsFor(change) });
           continue;
         }
         let net = nets.get(change.relationId);
@@ -177,7 +196,7 @@ export class Applier {
       throw err;
     }
     flush();
-    return () => out.flatMap((send) => send());
+    return out;
   }
 
   /** Abandons an open transaction (after an error or on shutdown mid-transaction). */

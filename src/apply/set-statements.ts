@@ -14,11 +14,11 @@ export interface SetStatement {
 /**
  * A table's net changes as at most a few statements: one DELETE … USING
  * unnest(…) for rows that go (or are replaced), one UPDATE … FROM unnest(…)
- * per set of changed columns, one INSERT … SELECT FROM unnest(…). Values
+ * per set of changed columns; the rows to insert are returned for COPY. Values
  * travel as one typed array per column (array columns as text, cast per
  * element, since PostgreSQL has no arrays of arrays).
  */
-export function setStatements(net: TableNet): SetStatement[] {
+export function setStatements(net: TableNet): { statements: SetStatement[]; inserts: Tuple[] } {
   const rel = net.rel;
   const deletes: Tuple[] = [];
   const inserts: Tuple[] = [];
@@ -40,8 +40,7 @@ export function setStatements(net: TableNet): SetStatement[] {
   for (const { columns, rows } of updates.values()) {
     if (columns.length > 0) out.push(updateMany(rel, columns, rows));
   }
-  if (inserts.length > 0) out.push(insertMany(rel, inserts));
-  return out;
+  return { statements: out, inserts };
 }
 
 function column(rel: TargetRelation, i: number): string {
@@ -84,16 +83,5 @@ function updateMany(rel: TargetRelation, columns: readonly number[], rows: reado
     values: indexes.map((_, n) => tuples.map((t) => t[n] ?? null)),
     expectRows: rows.length,
     describe: `update of ${rows.length} row(s) of ${rel.label}`,
-  };
-}
-
-function insertMany(rel: TargetRelation, rows: readonly Tuple[]): SetStatement {
-  const src = unnestSource(rel, rel.written);
-  const overriding = rel.identityAlways.size > 0 ? ' OVERRIDING SYSTEM VALUE' : '';
-  return {
-    text: `INSERT INTO ${rel.qualifiedName} (${rel.written.map((i) => column(rel, i)).join(', ')})${overriding} SELECT ${rel.written.map((_, n) => src.read(n)).join(', ')} FROM ${src.from}`,
-    values: columnArrays(rel.written, rows),
-    expectRows: rows.length,
-    describe: `insert of ${rows.length} row(s) into ${rel.label}`,
   };
 }
