@@ -31,9 +31,9 @@ const IDLE = Symbol('idle');
  * is ready right now, so a quiet stream is applied at once and a busy one in
  * large target transactions.
  */
-export async function* batches(events: AsyncIterable<SourceEvent>, limits: BatchLimits): AsyncGenerator<Batch> {
+export async function* batches(events: AsyncIterable<readonly SourceEvent[]>, limits: BatchLimits): AsyncGenerator<Batch> {
   const it = events[Symbol.asyncIterator]();
-  let pending: Promise<IteratorResult<SourceEvent>> | undefined;
+  let pending: Promise<IteratorResult<readonly SourceEvent[]>> | undefined;
   const next = () => (pending ??= it.next());
 
   let changes: BatchChange[] = [];
@@ -47,9 +47,9 @@ export async function* batches(events: AsyncIterable<SourceEvent>, limits: Batch
   const reset = () => { changes = []; rows = 0; bytes = 0; transactions = 0; };
 
   for (;;) {
-    let result: IteratorResult<SourceEvent>;
+    let result: IteratorResult<readonly SourceEvent[]>;
     if (changes.length > 0 || transactions > 0) {
-      // Something is waiting to be applied: take the next event only if it is ready.
+      // Something is waiting to be applied: take more events only if they are ready.
       const ready = await Promise.race([next(), new Promise<typeof IDLE>((r) => setImmediate(() => r(IDLE)))]);
       if (ready === IDLE && !inTransaction) {
         yield { changes, rows, commit: lastCommit() };
@@ -62,38 +62,40 @@ export async function* batches(events: AsyncIterable<SourceEvent>, limits: Batch
     }
     pending = undefined;
     if (result.done) return;
-    const event = result.value;
-    switch (event.kind) {
-      case 'begin':
-        inTransaction = true;
-        if (changes.length === 0 && transactions === 0) openedAt = Date.now();
-        break;
-      case 'commit':
-        inTransaction = false;
-        transactions++;
-        commitPosition = event.position;
-        commitTime = event.commitTime;
-        if (rows >= limits.maxRows || bytes >= limits.maxBytes || Date.now() - openedAt >= limits.maxDelayMs) {
-          yield { changes, rows, commit: lastCommit() };
-          reset();
-        }
-        break;
-      case 'idle':
-        if (changes.length === 0 && transactions === 0 && !inTransaction) yield { changes: [], rows: 0, idle: event.position };
-        break;
-      default:
-        changes.push(event);
-        if (event.kind !== 'relation' && event.kind !== 'message') {
-          rows++;
-          bytes += approximateBytes(event);
-        }
-        // A transaction larger than a batch goes out in parts; the target commits at its end.
-        if (inTransaction && (rows >= limits.maxRows || bytes >= limits.maxBytes)) {
-          yield { changes, rows };
-          changes = [];
-          rows = 0;
-          bytes = 0;
-        }
+    for (const event of result.value) {
+      switch (event.kind) {
+        case 'begin':
+          inTransaction = true;
+          if (changes.length === 0 && transactions === 0) openedAt = Date.now();
+          break;
+        case 'commit':
+          inTransaction = false;
+          transactions++;
+          commitPosition = event.position;
+          commitTime = event.commitTime;
+          if (rows >= limits.maxRows || bytes >= limits.maxBytes || Date.now() - openedAt >= limits.maxDelayMs) {
+            yield { changes, rows, commit: lastCommit() };
+            reset();
+          }
+          break;
+        case 'idle':
+          if (changes.length === 0 && transactions === 0 && !inTransaction) yield { changes: [], rows: 0, idle: event.position };
+          break;
+        default:
+          changes.push(event);
+          if (event.kind !== 'relation' && event.kind !== 'message') {
+            rows++;
+            bytes += approximateBytes(event);
+          }
+          // A transaction far larger than a batch goes out in parts; the target commits at its end.
+          // (Twice the limit: a transaction of about one batch's size is better kept whole.)
+          if (inTransaction && (rows >= 2 * limits.maxRows || bytes >= 2 * limits.maxBytes)) {
+            yield { changes, rows };
+            changes = [];
+            rows = 0;
+            bytes = 0;
+          }
+      }
     }
   }
 

@@ -19,7 +19,9 @@ export interface CopiedChunk {
  * it was, one that moved into such a chunk only inserted where it is. Once
  * the stream passes the newest snapshot, events pass through untouched.
  */
-export async function* skipCopiedChanges(events: AsyncIterable<SourceEvent>, chunks: readonly CopiedChunk[], group: string): AsyncGenerator<SourceEvent> {
+export async function* skipCopiedChanges(
+  events: AsyncIterable<readonly SourceEvent[]>, chunks: readonly CopiedChunk[], group: string,
+): AsyncGenerator<readonly SourceEvent[]> {
   const byTable = new Map<string, CopiedChunk[]>();
   for (const c of chunks) byTable.set(c.table, [...(byTable.get(c.table) ?? []), c]);
   const newest = chunks.reduce((max, c) => (c.snapshotLsn > max ? c.snapshotLsn : max), 0n);
@@ -38,54 +40,60 @@ export async function* skipCopiedChanges(events: AsyncIterable<SourceEvent>, chu
     return commitPosition < chunk.snapshotLsn;
   };
 
-  for await (const event of events) {
+  for await (const run of events) {
     if (passThrough) {
-      yield event;
+      yield run;
       continue;
     }
-    switch (event.kind) {
-      case 'begin':
-        commitPosition = event.commitPosition;
-        if (commitPosition >= newest) passThrough = true;
-        yield event;
-        break;
-      case 'relation':
-        relations.set(event.relation.relationId, event.relation);
-        yield event;
-        break;
-      case 'insert':
-        if (!copied(event.relationId, event.values)) yield event;
-        break;
-      case 'delete':
-        if (!copied(event.relationId, event.old)) yield event;
-        break;
-      case 'update': {
-        const oldIn = copied(event.relationId, event.old ?? event.values);
-        const newIn = copied(event.relationId, event.values);
-        if (!oldIn && !newIn) yield event;
-        else if (!oldIn) yield { kind: 'delete', relationId: event.relationId, old: event.old ?? event.values, oldIsKeyOnly: event.oldIsKeyOnly || !event.old };
-        else if (!newIn) {
-          if (event.values.some((v) => v === undefined)) {
-            throw new FerryError('FERRY_RESUME_OVERLAP', 'a row moved between copy chunks while a TOASTed column was unchanged; the resumed copy cannot rebuild it',
+    yield [...filter(run)];
+  }
+
+  function* filter(run: readonly SourceEvent[]): Generator<SourceEvent> {
+    for (const event of run) {
+      switch (event.kind) {
+        case 'begin':
+          commitPosition = event.commitPosition;
+          if (commitPosition >= newest) passThrough = true;
+          yield event;
+          break;
+        case 'relation':
+          relations.set(event.relation.relationId, event.relation);
+          yield event;
+          break;
+        case 'insert':
+          if (!copied(event.relationId, event.values)) yield event;
+          break;
+        case 'delete':
+          if (!copied(event.relationId, event.old)) yield event;
+          break;
+        case 'update': {
+          const oldIn = copied(event.relationId, event.old ?? event.values);
+          const newIn = copied(event.relationId, event.values);
+          if (!oldIn && !newIn) yield event;
+          else if (!oldIn) yield { kind: 'delete', relationId: event.relationId, old: event.old ?? event.values, oldIsKeyOnly: event.oldIsKeyOnly || !event.old };
+          else if (!newIn) {
+            if (event.values.some((v) => v === undefined)) {
+              throw new FerryError('FERRY_RESUME_OVERLAP', 'a row moved between copy chunks while a TOASTed column was unchanged; the resumed copy cannot rebuild it',
+                'run "ferry drop" and "ferry init" again for this group', { context: { group } });
+            }
+            yield { kind: 'insert', relationId: event.relationId, values: event.values };
+          }
+          break;
+        }
+        case 'truncate': {
+          const affected = event.relationIds.map((id) => relations.get(id)).filter((r): r is Relation => r !== undefined)
+            .flatMap((r) => byTable.get(`${r.schema}.${r.table}`) ?? []);
+          const holds = affected.filter((c) => commitPosition < c.snapshotLsn).length;
+          if (holds === 0) yield event;
+          else if (holds !== affected.length) {
+            throw new FerryError('FERRY_RESUME_OVERLAP', 'a TRUNCATE happened while the interrupted copy was being resumed',
               'run "ferry drop" and "ferry init" again for this group', { context: { group } });
           }
-          yield { kind: 'insert', relationId: event.relationId, values: event.values };
+          break;
         }
-        break;
-      }
-      case 'truncate': {
-        const affected = event.relationIds.map((id) => relations.get(id)).filter((r): r is Relation => r !== undefined)
-          .flatMap((r) => byTable.get(`${r.schema}.${r.table}`) ?? []);
-        const holds = affected.filter((c) => commitPosition < c.snapshotLsn).length;
-        if (holds === 0) yield event;
-        else if (holds !== affected.length) {
-          throw new FerryError('FERRY_RESUME_OVERLAP', 'a TRUNCATE happened while the interrupted copy was being resumed',
-            'run "ferry drop" and "ferry init" again for this group', { context: { group } });
-        }
-        break;
-      }
-      default:
-        yield event;
+        default:
+          yield event;
+    }
     }
   }
 }

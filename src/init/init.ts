@@ -14,7 +14,7 @@ import { copyPendingChunks, recordChunkPlan, resetPartialTables } from './group-
 import { walSql } from '../source/pg-wal/wal-setup-sql.js';
 import { ensureControlSchema, readGroup, type GroupRow } from '../target/control-schema.js';
 import { sql } from '../target/control-sql.js';
-import { buildIdentityIndexes, prepareTargetTables, targetTableProblems } from './target-tables.js';
+import { buildIndexesAndConstraints, prepareTargetTables, targetTableProblems } from './target-tables.js';
 
 interface PlannedGroup {
   readonly config: GroupConfig;
@@ -138,27 +138,32 @@ async function initGroup(
       snapshot = await replication.createSlot(`${group.config.slot.slice(0, 56)}_resume`, true);
       log.warn({ position, resumeSnapshot: formatLsn(snapshot.consistentPoint) }, 'resuming an interrupted copy; finished chunks are kept');
     } else {
+      // Tables an earlier, interrupted attempt created still need their indexes at the end.
+      const createdBefore = group.existing
+        ? (await target.query<{ created_tables: string[] }>(sql.createdTables, [name])).rows[0]?.created_tables ?? [] : [];
       if (group.existing) {
         log.warn('an earlier init of this group stopped before its slot was ready; starting it again');
         await dropSlot(source, group.config.slot);
         await target.query(sql.deleteGroup, [name]);
       }
-      const created = await prepareTargetTables(target, group.tables, group.existing !== undefined, log);
+      await target.query(sql.insertGroup, [name, 'wal', group.config.slot, group.config.publication, labels]);
+      await target.query(sql.addCreatedTables, [name, createdBefore]);
+      await prepareTargetTables(target, group.tables, group.existing !== undefined, log,
+        async (created) => { await target.query(sql.addCreatedTables, [name, created.map(tableLabel)]); });
       const published = (await source.query<{ present: boolean }>(walSql.publicationExists, [group.config.publication])).rows[0]?.present;
       await source.query(published
         ? walSql.setPublicationTables(group.config.publication, group.tables)
         : walSql.createPublication(group.config.publication, group.tables, settings.version));
-      await target.query(sql.insertGroup, [name, 'wal', group.config.slot, group.config.publication, labels]);
       snapshot = await replication.createSlot(group.config.slot);
       position = formatLsn(snapshot.consistentPoint);
       await recordChunkPlan(source, target, name, group.tables, settings.version, config.copy.chunkBytes);
-      await target.query(sql.recordSlot, [name, position, created.map(tableLabel)]);
+      await target.query(sql.recordSlot, [name, position]);
       log.info({ slot: group.config.slot, position, tables: labels.length }, 'slot created; copying tables');
     }
     const started = Date.now();
     const rows = await copyPendingChunks(config, source, target, name, group.tables, snapshot, log);
     const createdLabels = new Set((await target.query<{ created_tables: string[] }>(sql.createdTables, [name])).rows[0]?.created_tables ?? []);
-    await buildIdentityIndexes(target, group.tables.filter((t) => createdLabels.has(tableLabel(t))));
+    await buildIndexesAndConstraints(target, group.tables.filter((t) => createdLabels.has(tableLabel(t))), log);
     await copyGroupSequences(source, target, name, group.tables.map((t) => t.oid), log);
     await target.query(sql.startStreaming, [name]);
     log.info({ rows, seconds: (Date.now() - started) / 1000, position }, 'initialised');

@@ -84,7 +84,7 @@ async function streamOnce(config: FerryConfig, group: GroupConfig, log: Logger, 
 }
 
 async function applyLoop(
-  events: AsyncIterable<SourceEvent>, stream: WalStream, applier: Applier, config: FerryConfig, signal: AbortSignal, start: Lsn, onProgress: () => void,
+  events: AsyncIterable<readonly SourceEvent[]>, stream: WalStream, applier: Applier, config: FerryConfig, signal: AbortSignal, start: Lsn, onProgress: () => void,
 ): Promise<void> {
   const it = batches(events, {
     maxRows: config.apply.batchMaxRows,

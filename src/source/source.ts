@@ -14,8 +14,12 @@ export type SourceEvent =
   | { readonly kind: 'idle'; readonly position: Lsn };
 
 export interface ChangeStream {
-  /** Events after `startAfter`; a transaction at or before it is never delivered. */
-  events(): AsyncIterable<SourceEvent>;
+  /**
+   * Events after `startAfter`; a transaction at or before it is never
+   * delivered. In arrays of whatever has arrived, so that a busy stream costs
+   * one await per array rather than per row.
+   */
+  events(): AsyncIterable<readonly SourceEvent[]>;
   /**
    * Everything up to `position` is committed on the target: the source may
    * forget it. Called only after the target commit, never earlier.

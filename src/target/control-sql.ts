@@ -88,7 +88,8 @@ export const sql = {
                         COALESCE(sum(estimated_bytes), 0)::bigint AS estimated_bytes
                    FROM ferry.copy_chunks GROUP BY group_name`,
   /** The slot exists from here on; the position is where streaming will start. */
-  recordSlot: `UPDATE ferry.groups SET position_lsn = $2::pg_lsn, created_tables = $3 WHERE group_name = $1`,
+  recordSlot: `UPDATE ferry.groups SET position_lsn = $2::pg_lsn WHERE group_name = $1`,
+  addCreatedTables: `UPDATE ferry.groups SET created_tables = ARRAY(SELECT DISTINCT unnest(created_tables || $2::text[])) WHERE group_name = $1`,
   createdTables: `SELECT created_tables FROM ferry.groups WHERE group_name = $1`,
   startStreaming: `UPDATE ferry.groups SET state = 'streaming', applied_at = now() WHERE group_name = $1`,
   /** Written inside the batch's own transaction: data and position commit together. */

@@ -62,6 +62,28 @@ export class AsyncQueue<T> {
     return item;
   }
 
+  /** Everything queued (up to `max` items), waiting for at least one; `undefined` once ended and drained. */
+  async shiftMany(max: number): Promise<T[] | undefined> {
+    while (this.size === 0) {
+      if (this.failure) throw this.failure.error;
+      if (this.ended) return undefined;
+      await new Promise<void>((resolve) => { this.waiter = resolve; });
+    }
+    const end = Math.min(this.items.length, this.head + max);
+    const out = this.items.slice(this.head, end);
+    if (end === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else {
+      this.head = end;
+    }
+    if (this.paused && this.size <= this.highWater / 2) {
+      this.paused = false;
+      this.onLow();
+    }
+    return out;
+  }
+
   private wake(): void {
     const waiter = this.waiter;
     this.waiter = undefined;

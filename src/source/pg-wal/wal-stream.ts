@@ -21,6 +21,8 @@ export interface WalStreamOptions {
   readonly bufferEvents?: number;
 }
 
+const EVENTS_PER_YIELD = 4096;
+
 /** A committed streamed transaction whose changes wait in the spool. */
 interface SpooledCommit {
   readonly kind: 'spooled';
@@ -92,15 +94,27 @@ export class WalStream implements ChangeStream {
     this.statusTimer.unref();
   }
 
-  async *events(): AsyncGenerator<SourceEvent> {
+  async *events(): AsyncGenerator<readonly SourceEvent[]> {
     for (;;) {
-      const item = await this.queue.shift();
-      if (item === undefined) return;
-      if (item.kind === 'spooled') {
-        yield* this.replay(item);
-      } else {
-        yield item;
+      const items = await this.queue.shiftMany(EVENTS_PER_YIELD);
+      if (items === undefined) return;
+      let run: SourceEvent[] = [];
+      for (const item of items) {
+        if (item.kind !== 'spooled') {
+          run.push(item);
+          continue;
+        }
+        if (run.length > 0) yield run;
+        run = [];
+        for (const event of this.replay(item)) {
+          run.push(event);
+          if (run.length >= EVENTS_PER_YIELD) {
+            yield run;
+            run = [];
+          }
+        }
       }
+      if (run.length > 0) yield run;
     }
   }
 
