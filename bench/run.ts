@@ -2,6 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir, cpus, totalmem } from 'node:os';
 import path from 'node:path';
 import { formatTable } from '../src/cli/output.js';
+import { parseLsn } from '../src/source/pg-wal/lsn.js';
+import { WalStream } from '../src/source/pg-wal/wal-stream.js';
 import { loadConfig } from '../src/config/load.js';
 import { startCluster, type Cluster } from '../src/embedded/cluster.js';
 import { initGroups } from '../src/init/init.js';
@@ -23,7 +25,7 @@ const only = process.argv.find((a) => a === 'copy' || a === 'apply');
 const workloads: Workload[] = quick ? [insertBacklog(100_000), tpcbBacklog(10_000)] : [insertBacklog(1_000_000), tpcbBacklog(100_000)];
 const copyWorkloads = quick ? [bigTable(500_000), manySmallTables(50, 1000)] : [bigTable(5_000_000), manySmallTables(200, 1000)];
 
-interface Result { workload: Workload; native: number; ferry: number }
+interface Result { workload: Workload; native: number; ferry: number; limit: number }
 
 async function main(): Promise<void> {
   console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, PostgreSQL 18`);
@@ -42,11 +44,10 @@ async function main(): Promise<void> {
     console.log(`\n${workload.name}: ${workload.description}`);
     results.push(await measure(workload));
   }
-  console.log(`\n${formatTable(['workload', 'row changes', 'native s', 'ferry s', 'native rows/s', 'ferry rows/s', 'ferry/native speed'],
+  console.log(`\n${formatTable(['workload', 'row changes', 'limit s', 'native s', 'ferry s', 'ferry rows/s', 'ferry/native speed', 'ferry/limit time'],
     results.map((r) => [
-      r.workload.name, r.workload.rowChanges.toLocaleString('en'), r.native.toFixed(2), r.ferry.toFixed(2),
-      Math.round(r.workload.rowChanges / r.native).toLocaleString('en'), Math.round(r.workload.rowChanges / r.ferry).toLocaleString('en'),
-      `${(r.native / r.ferry).toFixed(2)}×`,
+      r.workload.name, r.workload.rowChanges.toLocaleString('en'), r.limit.toFixed(2), r.native.toFixed(2), r.ferry.toFixed(2),
+      Math.round(r.workload.rowChanges / r.ferry).toLocaleString('en'), `${(r.native / r.ferry).toFixed(2)}×`, `${(r.ferry / r.limit).toFixed(2)}×`,
     ]))}`);
 }
 
@@ -76,6 +77,9 @@ async function measure(workload: Workload): Promise<Result> {
     await writeFile(configPath, `source:\n  url: ${source.url()}\ntarget:\n  url: ${ferryTarget.url()}\ngroups:\n  - name: bench\n    tables: [${tables.map((t) => `public.${t}`).join(', ')}]\nlog:\n  level: warn\n`);
     const config = await loadConfig(configPath);
     await initGroups(config, silentLogger());
+    // A third slot for the decode-only limit: the same backlog read and thrown away.
+    await source.query(`SELECT pg_create_logical_replication_slot('decode_only', 'pgoutput')`);
+    const limitStart = (await source.query(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = 'decode_only'`)).rows[0].lsn as string;
 
     const started = Date.now();
     for (const statement of workload.backlog) await source.query(statement);
@@ -105,10 +109,30 @@ async function measure(workload: Workload): Promise<Result> {
       if (a !== b || a !== c) throw new Error(`${table} differs after catch-up: source ${a}, native ${b}, ferry ${c}`);
     }
     console.log('  both targets equal the source');
-    return { workload, native, ferry };
+    const limit = await timed(() => readAndDiscard(source.url(), limitStart));
+    console.log(`  decode-only limit (slot read by a client that discards it): ${limit.toFixed(2)} s`);
+    return { workload, native, ferry, limit };
   } finally {
     await Promise.all([source.stop(), nativeTarget.stop(), ferryTarget.stop()]);
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Reads the decode_only slot through Ferry's own reader and decoder until the marker row, keeping nothing. */
+async function readAndDiscard(url: string, start: string): Promise<void> {
+  const stream = await WalStream.open({
+    url, group: 'limit', slot: 'decode_only', publication: 'ferry_bench', startAfter: parseLsn(start), spillDir: tmpdir(), statusIntervalMs: 10_000,
+  });
+  try {
+    let marker: number | undefined;
+    for await (const events of stream.events()) {
+      for (const e of events) {
+        if (e.kind === 'relation' && e.relation.table === 'bench_marker') marker = e.relation.relationId;
+        if (e.kind === 'insert' && e.relationId === marker) return;
+      }
+    }
+  } finally {
+    await stream.close();
   }
 }
 
