@@ -10,7 +10,8 @@ import { initGroups } from '../src/init/init.js';
 import { silentLogger } from '../src/observe/logger.js';
 import { runGroups } from '../src/run/run-groups.js';
 import { bigTable, fingerprint, manySmallTables, measureCopy, timed, waitFor, type CopyResult } from './copy-bench.js';
-import { insertBacklog, tpcbBacklog, type Workload } from './workloads.js';
+import { measureLag, measurePeakRss } from './memory-and-lag.js';
+import { insertBacklog, tpcbBacklog, updateDeleteBacklog, type Workload } from './workloads.js';
 
 /**
  * `npm run bench`: for each workload, the same backlog on one source is
@@ -21,15 +22,17 @@ import { insertBacklog, tpcbBacklog, type Workload } from './workloads.js';
  * binary transfer, parallel streaming, a short wal_retrieve_retry_interval.
  */
 const quick = process.argv.includes('--quick');
-const only = process.argv.find((a) => a === 'copy' || a === 'apply');
-const workloads: Workload[] = quick ? [insertBacklog(100_000), tpcbBacklog(10_000)] : [insertBacklog(1_000_000), tpcbBacklog(100_000)];
+const only = process.argv.find((a) => a === 'copy' || a === 'apply' || a === 'lag' || a === 'memory');
+const workloads: Workload[] = quick
+  ? [insertBacklog(100_000), tpcbBacklog(10_000), updateDeleteBacklog(5_000)]
+  : [insertBacklog(1_000_000), tpcbBacklog(100_000), updateDeleteBacklog(50_000)];
 const copyWorkloads = quick ? [bigTable(500_000), manySmallTables(50, 1000)] : [bigTable(5_000_000), manySmallTables(200, 1000)];
 
 interface Result { workload: Workload; native: number; ferry: number; limit: number }
 
 async function main(): Promise<void> {
   console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, PostgreSQL 18`);
-  if (only !== 'apply') {
+  if (only === undefined || only === 'copy') {
     const copies: CopyResult[] = [];
     for (const workload of copyWorkloads) {
       console.log(`\ninitial copy, ${workload.name}: ${workload.description}`);
@@ -38,7 +41,22 @@ async function main(): Promise<void> {
     console.log(`\n${formatTable(['initial copy', 'native copy_data s', 'ferry init s', 'ferry/native speed'],
       copies.map((r) => [r.workload.description, r.native.toFixed(2), r.ferry.toFixed(2), `${(r.native / r.ferry).toFixed(2)}×`]))}`);
   }
-  if (only === 'copy') return;
+  if (only === undefined || only === 'lag') {
+    const [tps, seconds] = quick ? [500, 10] : [2000, 60];
+    console.log(`\nsteady load: ${tps} transactions/s for ${seconds} s, native and ferry replicating at the same time`);
+    const lag = await measureLag(tps, seconds);
+    console.log(`\n${formatTable(['replication lag', 'p50 ms', 'p99 ms'], [
+      ['native', lag.native[0].toFixed(1), lag.native[1].toFixed(1)],
+      ['ferry', lag.ferry[0].toFixed(1), lag.ferry[1].toFixed(1)],
+    ])}`);
+  }
+  if (only === undefined || only === 'memory') {
+    const rows = quick ? 500_000 : 5_000_000;
+    console.log(`\nmemory: one source transaction of ${rows.toLocaleString('en')} rows`);
+    const rss = await measurePeakRss(rows);
+    console.log(`  ferry run peak RSS ${rss.peakMb.toFixed(0)} MB, applied in ${rss.seconds.toFixed(1)} s`);
+  }
+  if (only !== undefined && only !== 'apply') return;
   const results: Result[] = [];
   for (const workload of workloads) {
     console.log(`\n${workload.name}: ${workload.description}`);

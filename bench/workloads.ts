@@ -69,3 +69,34 @@ export function tpcbBacklog(transactions: number): Workload {
     rowChanges: 100_011 + transactions * 4,
   };
 }
+
+/** Updates and deletes against a table with a non-key unique index and a foreign key. */
+export function updateDeleteBacklog(transactions: number): Workload {
+  return {
+    name: 'update/delete',
+    description: `${transactions.toLocaleString('en')} transactions updating, deleting and re-inserting rows of a table with a unique index and a foreign key`,
+    schema: `
+      CREATE TABLE parents (id int PRIMARY KEY, name text);
+      CREATE TABLE children (id bigint PRIMARY KEY, parent_id int NOT NULL REFERENCES parents, code text NOT NULL UNIQUE, qty int, note text);`,
+    backlog: [
+      `INSERT INTO parents SELECT i, 'p' || i FROM generate_series(1, 1000) i;
+       INSERT INTO children SELECT i, 1 + i % 1000, 'code-' || i, 0, md5(i::text) FROM generate_series(1, 100000) i;`,
+      `CREATE PROCEDURE churn(n int) LANGUAGE plpgsql AS $$
+       DECLARE k bigint;
+       BEGIN
+         FOR i IN 1..n LOOP
+           k := 1 + (i * 7919) % 100000;
+           UPDATE children SET qty = qty + 1 WHERE id = k;
+           UPDATE children SET note = md5(note), qty = qty - 1 WHERE id = 1 + (k * 31) % 100000;
+           DELETE FROM children WHERE id = 1 + (k * 17) % 100000 + 0 AND id <> k;
+           INSERT INTO children VALUES (200000 + i, 1 + i % 1000, 'new-' || i, 1, 'n') ;
+           UPDATE children SET code = 'moved-' || i WHERE id = 200000 + i;
+           COMMIT;
+         END LOOP;
+       END $$;`,
+      `CALL churn(${transactions})`,
+    ],
+    tables: ['parents', 'children'],
+    rowChanges: 101_000 + transactions * 5,
+  };
+}

@@ -86,6 +86,8 @@ export class Applier {
           const copied = await copyRows(this.client, step.rel, step.rows);
           if (copied !== step.rows.length) throw new RowCountMismatch(`COPY into ${step.rel.label} wrote ${copied} of ${step.rows.length} rows`);
         }
+        // Released, or the parts of a huge source transaction would nest a savepoint each.
+        pending.push(this.send({ text: 'RELEASE SAVEPOINT ferry_batch', values: [] }, () => 'RELEASE SAVEPOINT'));
         await this.settle(pending.splice(0), position);
       } catch (err) {
         // Compaction is exact, but a unique index on other columns can object

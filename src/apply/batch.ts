@@ -24,6 +24,7 @@ export interface BatchLimits {
 }
 
 const IDLE = Symbol('idle');
+const READY = Symbol('ready');
 
 /**
  * Cuts whole source transactions into batches. A batch closes at a commit
@@ -50,13 +51,15 @@ export async function* batches(events: AsyncIterable<readonly SourceEvent[]>, li
     let result: IteratorResult<readonly SourceEvent[]>;
     if (changes.length > 0 || transactions > 0) {
       // Something is waiting to be applied: take more events only if they are ready.
-      const ready = await Promise.race([next(), new Promise<typeof IDLE>((r) => setImmediate(() => r(IDLE)))]);
+      // The race yields a token, not the events: while events keep arriving as
+      // microtasks the timer callbacks wait, and each would hold on to its value.
+      const ready = await Promise.race([next().then(() => READY), new Promise<typeof IDLE>((r) => setImmediate(() => r(IDLE)))]);
       if (ready === IDLE && !inTransaction) {
         yield { changes, rows, commit: lastCommit() };
         reset();
         continue;
       }
-      result = ready === IDLE ? await next() : ready;
+      result = await next();
     } else {
       result = await next();
     }

@@ -91,16 +91,12 @@ async function applyLoop(
     maxBytes: config.apply.batchMaxBytes,
     maxDelayMs: config.apply.batchMaxDelayMs,
   })[Symbol.asyncIterator]();
-  const aborted = new Promise<'aborted'>((resolve) => {
-    if (signal.aborted) resolve('aborted');
-    signal.addEventListener('abort', () => resolve('aborted'), { once: true });
-  });
   let position = start;
   // The next batch is cut (and decoded) while the current one is applied.
   let next = it.next();
   next.catch(() => undefined);
   for (;;) {
-    const result = await Promise.race([next, aborted]);
+    const result = await untilAborted(next, signal);
     if (result === 'aborted' || result.done) return;
     next = it.next();
     next.catch(() => undefined);
@@ -114,6 +110,25 @@ async function applyLoop(
       stream.acknowledge(batch.idle);
     }
     if (signal.aborted && !applier.inTransaction) return;
+  }
+}
+
+/**
+ * `promise`, or 'aborted' once the signal fires. A fresh abort promise per
+ * call: racing one long-lived promise again and again would keep every
+ * batch it was raced against reachable until the run ends.
+ */
+async function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | 'aborted'> {
+  if (signal.aborted) return 'aborted';
+  let onAbort: () => void = () => undefined;
+  const aborted = new Promise<'aborted'>((resolve) => {
+    onAbort = () => resolve('aborted');
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([promise, aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
   }
 }
 
