@@ -50,18 +50,27 @@ export class CopyProgress {
       this.tableBars.set(table, bar);
     }
     bar.update(Math.min(tableBytes, Math.max(1, tableEstimate)), { done: formatBytes(tableBytes), rate: formatBytes(this.rate()) });
-    this.total.update(Math.min(this.bytes, Math.max(1, this.estimatedBytes)), {
-      done: `${formatBytes(this.bytes)}, ${this.rows} rows, ${this.chunksDone}/${this.chunks} chunks`, rate: formatBytes(this.rate()),
-    });
+    this.updateTotal();
   }
 
   chunkDone(rows: number): void {
     this.rows += rows;
     this.chunksDone++;
+    this.updateTotal();
+  }
+
+  private updateTotal(): void {
+    this.total?.update(Math.min(this.bytes, Math.max(1, this.estimatedBytes)), {
+      done: `${formatBytes(this.bytes)}, ${this.rows} rows, ${this.chunksDone}/${this.chunks} chunks`, rate: formatBytes(this.rate()),
+    });
   }
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
+    if (this.chunksDone === this.chunks) {
+      // The estimate was heap size, not COPY bytes: a finished copy shows as finished.
+      for (const bar of [...this.tableBars.values(), this.total]) bar?.update(bar.getTotal());
+    }
     this.bars?.stop();
     this.logLine();
   }
