@@ -3,6 +3,7 @@ import type { FerryConfig } from '../config/schema.js';
 import { tableLabel, type SourceTable } from '../catalog/source-tables.js';
 import { planChunks, describeChunk, type ChunkPlan } from '../copy/chunk-plan.js';
 import { copyFormat } from '../copy/copy-format.js';
+import { foreignKeyWaves, targetSkipsChecks } from '../copy/copy-order.js';
 import { CopyProgress } from '../copy/copy-progress.js';
 import { copyChunks, type ChunkJob } from '../copy/table-copy.js';
 import { targetTableSql } from '../copy/target-table-sql.js';
@@ -91,19 +92,27 @@ export async function copyPendingChunks(
   for (const r of rows) tableEstimate.set(r.table_name, (tableEstimate.get(r.table_name) ?? 0) + Number(r.estimated_bytes));
   const progress = new CopyProgress(group, ordered.reduce((n, j) => n + j.estimatedBytes, 0), ordered.length, log);
   let copied = 0;
+  const session = {
+    sourceUrl: config.source.url,
+    targetUrl: config.target.url,
+    snapshot: snapshot.snapshotName,
+    snapshotLsn: snapshot.consistentPoint,
+    onBytes: (job: ChunkJob, bytes: number) => progress.advance(job.table, tableEstimate.get(job.table) ?? 0, bytes),
+    onDone: (job: ChunkJob, n: number) => {
+      copied += n;
+      progress.chunkDone(n);
+      log.debug({ chunk: job.describe, rows: n, format: job.format }, 'chunk copied');
+    },
+  };
   try {
-    await copyChunks(ordered, config.copy.parallel, {
-      sourceUrl: config.source.url,
-      targetUrl: config.target.url,
-      snapshot: snapshot.snapshotName,
-      snapshotLsn: snapshot.consistentPoint,
-      onBytes: (job, bytes) => progress.advance(job.table, tableEstimate.get(job.table) ?? 0, bytes),
-      onDone: (job, n) => {
-        copied += n;
-        progress.chunkDone(n);
-        log.debug({ chunk: job.describe, rows: n, format: job.format }, 'chunk copied');
-      },
-    });
+    if (await targetSkipsChecks(target)) {
+      await copyChunks(ordered, config.copy.parallel, session);
+    } else {
+      log.warn('the target role may not set session_replication_role: tables load parents first and target triggers fire for copied rows');
+      for (const wave of await foreignKeyWaves(target, [...new Set(ordered.map((j) => j.table))])) {
+        await copyChunks(ordered.filter((j) => wave.includes(j.table)), config.copy.parallel, session);
+      }
+    }
   } finally {
     progress.stop();
   }
