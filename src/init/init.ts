@@ -83,12 +83,12 @@ async function planGroups(config: FerryConfig, source: pg.Client, target: pg.Cli
 }
 
 async function checkPrerequisites(source: pg.Client, target: pg.Client, settings: WalSettings, plan: readonly PlannedGroup[]): Promise<void> {
-  const todo = plan.filter((g) => g.existing?.state !== 'streaming');
+  const pendingGroups = plan.filter((g) => g.existing?.state !== 'streaming');
   const user = (await source.query<{ u: string; d: string }>('SELECT current_user AS u, current_database() AS d')).rows[0] as { u: string; d: string };
-  const allTables = todo.flatMap((g) => g.tables);
-  const problems = await walProblems(source, settings, user.u, user.d, allTables, todo.filter((g) => !g.existing).length);
+  const allTables = pendingGroups.flatMap((g) => g.tables);
+  const problems = await walProblems(source, settings, user.u, user.d, allTables, pendingGroups.filter((g) => !g.existing).length);
   for (const table of allTables) problems.push(...identityProblems(table));
-  for (const group of todo) {
+  for (const group of pendingGroups) {
     if (!group.existing) {
       const slot = (await source.query(walSql.slot, [group.config.slot])).rows[0];
       if (slot) {
