@@ -91,3 +91,39 @@ describe('major-version upgrade path: PostgreSQL 13 source, 18 target (pgoutput 
     }
   });
 });
+
+describe('a slot that fell behind the target position', () => {
+  let pair: Pair;
+
+  before(async () => {
+    pair = await startPair();
+    await pair.sql('source', 'CREATE TABLE notes (id int PRIMARY KEY, body text)');
+  });
+
+  after(async () => {
+    await pair?.stop();
+  });
+
+  test('applies nothing twice and keeps streaming (as after a source crash that lost the confirmed position)', async () => {
+    const config = await pair.config({ g: ['public.notes'] });
+    await init(config);
+    // Keep a copy of the slot as it is now, to put it back later: as after a source crash
+    // that lost the slot's confirmed position.
+    await pair.sql('source', `SELECT pg_copy_logical_replication_slot('ferry_g', 'ferry_g_before')`);
+    let ferry = await run(config);
+    await pair.sql('source', `INSERT INTO notes VALUES (1, 'one'), (2, 'two')`);
+    await catchUp(config);
+    assert.deepEqual(await ferry.stop(), []);
+    await pair.sql('source', `SELECT pg_drop_replication_slot('ferry_g')`);
+    await pair.sql('source', `SELECT pg_copy_logical_replication_slot('ferry_g_before', 'ferry_g')`);
+    await pair.sql('source', `SELECT pg_drop_replication_slot('ferry_g_before')`);
+    await pair.sql('source', `UPDATE notes SET body = 'uno' WHERE id = 1`);
+    ferry = await run(config);
+    try {
+      await catchUp(config);
+      assert.equal(await assertSameRows(pair, 'notes'), 2);
+    } finally {
+      assert.deepEqual(await ferry.stop(), []);
+    }
+  });
+});

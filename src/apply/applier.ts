@@ -67,6 +67,11 @@ export class Applier {
 
   async apply(batch: Batch, position: Lsn): Promise<ApplyResult> {
     if (batch.changes.length === 0 && !batch.commit) return {};
+    if (!batch.commit && !this.open && batch.changes.every((c) => c.kind === 'relation' || c.kind === 'message')) {
+      // Descriptions alone (from a transaction skipped as already applied) need no target transaction.
+      for (const c of batch.changes) if (c.kind === 'relation') this.describe(c.relation);
+      return {};
+    }
     const pending: Pending[] = [];
     if (!this.open) {
       pending.push(this.send({ text: 'BEGIN', values: [] }, () => 'BEGIN'));
@@ -93,6 +98,7 @@ export class Applier {
         // Compaction is exact, but a unique index on other columns can object
         // to the order set-based writes take: replay this batch as it happened.
         await this.client.query('ROLLBACK TO SAVEPOINT ferry_batch');
+        await this.client.query('RELEASE SAVEPOINT ferry_batch');
         this.log.debug({ group: this.group, reason: (err as Error).message }, 'batch replayed in source order');
         await this.applyInOrder(batch, pending, position);
       }
@@ -120,8 +126,7 @@ export class Applier {
   private async applyInOrder(batch: Batch, pending: Pending[], position: Lsn): Promise<void> {
     for (const change of batch.changes) {
       if (change.kind === 'relation') {
-        this.described.set(change.relation.relationId, change.relation);
-        this.relations.delete(change.relation.relationId);
+        this.describe(change.relation);
         continue;
       }
       const unbound = relationIds(change).filter((id) => !this.relations.has(id));
@@ -148,8 +153,7 @@ export class Applier {
     for (const change of batch.changes) {
       if (change.kind === 'relation') {
         if (touched.has(change.relation.relationId)) return undefined;
-        this.described.set(change.relation.relationId, change.relation);
-        this.relations.delete(change.relation.relationId);
+        this.describe(change.relation);
       } else {
         for (const id of relationIds(change)) touched.add(id);
       }
@@ -210,6 +214,11 @@ export class Applier {
 
   get inTransaction(): boolean {
     return this.open;
+  }
+
+  private describe(relation: Relation): void {
+    this.described.set(relation.relationId, relation);
+    this.relations.delete(relation.relationId);
   }
 
   /**

@@ -55,7 +55,8 @@ export async function* batches(events: AsyncIterable<readonly SourceEvent[]>, li
       // microtasks the timer callbacks wait, and each would hold on to its value.
       const ready = await Promise.race([next().then(() => READY), new Promise<typeof IDLE>((r) => setImmediate(() => r(IDLE)))]);
       if (ready === IDLE && !inTransaction) {
-        yield { changes, rows, commit: lastCommit() };
+        // Only descriptions (of a skipped transaction) may be waiting: nothing to commit then.
+        yield transactions > 0 ? { changes, rows, commit: lastCommit() } : { changes, rows };
         reset();
         continue;
       }

@@ -29,7 +29,8 @@ export function keyOf(rel: TargetRelation, tuple: Tuple): string {
   for (const i of rel.identity) {
     const v = tuple[i];
     if (v === undefined) throw new NotCompactable('key value not sent');
-    key += v === null ? '\u0001N' : `\u0002${v}`;
+    // Length-prefixed, so no two different keys can spell the same string.
+    key += v === null ? 'N;' : `${v.length}:${v}`;
   }
   return key;
 }

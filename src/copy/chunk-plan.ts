@@ -42,7 +42,10 @@ export async function planChunks(source: pg.Client, table: SourceTable, serverVe
   }
   const bytes = Number((await source.query<{ b: string }>('SELECT pg_relation_size($1::regclass) AS b', [qualifiedName(table.schema, table.name)])).rows[0]?.b ?? 0);
   const keyColumn = table.primaryKey.length === 1 ? table.columns.find((c) => c.name === table.primaryKey[0]) : undefined;
-  const integerKey = keyColumn && INTEGER_TYPES.has(keyColumn.type) ? keyColumn.name : undefined;
+  // Streaming must find a change's chunk from the row it carries: only when the
+  // replica identity includes the key (the primary key itself, or FULL).
+  const keyInIdentity = table.replicaIdentity === 'd' || table.replicaIdentity === 'f';
+  const integerKey = keyColumn && keyInIdentity && INTEGER_TYPES.has(keyColumn.type) ? keyColumn.name : undefined;
   return planRelation(source, table.schema, table.name, bytes, integerKey, serverVersion, chunkBytes);
 }
 

@@ -72,9 +72,9 @@ async function streamOnce(config: FerryConfig, group: GroupConfig, log: Logger, 
       statusIntervalMs: config.apply.statusIntervalMs,
     });
     log.info({ position: formatLsn(start) }, 'streaming');
-    const ahead = (await target.query<{ table_name: string; plan: ChunkPlan; snapshot_lsn: string }>(sql.chunksAhead, [group.name, formatLsn(start)])).rows;
-    const events = ahead.length === 0 ? stream.events()
-      : skipCopiedChanges(stream.events(), ahead.map((r) => ({ table: r.table_name, plan: r.plan, snapshotLsn: parseLsn(r.snapshot_lsn) })), group.name);
+    const resumed = (await target.query<{ table_name: string; plan: ChunkPlan; snapshot_lsn: string }>(sql.chunksIfResumed, [group.name, formatLsn(start)])).rows;
+    const events = resumed.length === 0 ? stream.events()
+      : skipCopiedChanges(stream.events(), resumed.map((r) => ({ table: r.table_name, plan: r.plan, snapshotLsn: parseLsn(r.snapshot_lsn) })), group.name);
     await applyLoop(events, stream, applier, config, signal, start, onProgress);
   } finally {
     await applier.rollback();

@@ -74,9 +74,10 @@ export const sql = {
   deleteGroup: `DELETE FROM ferry.groups WHERE group_name = $1`,
   chunks: `SELECT table_name, chunk, chunk_count, plan, estimated_bytes, rows, bytes, snapshot_lsn::text AS snapshot_lsn
              FROM ferry.copy_chunks WHERE group_name = $1 ORDER BY table_name, chunk`,
-  /** Chunks read under a snapshot newer than the group's position (a resumed copy). */
-  chunksAhead: `SELECT table_name, plan, snapshot_lsn::text AS snapshot_lsn FROM ferry.copy_chunks
-                 WHERE group_name = $1 AND snapshot_lsn > $2::pg_lsn`,
+  /** Every copied chunk of a group, if any was read under a snapshot newer than its position (a resumed copy). */
+  chunksIfResumed: `SELECT table_name, plan, snapshot_lsn::text AS snapshot_lsn FROM ferry.copy_chunks
+                     WHERE group_name = $1 AND snapshot_lsn IS NOT NULL
+                       AND EXISTS (SELECT 1 FROM ferry.copy_chunks WHERE group_name = $1 AND snapshot_lsn > $2::pg_lsn)`,
   insertChunk: `INSERT INTO ferry.copy_chunks (group_name, table_name, chunk, chunk_count, plan, estimated_bytes)
                 VALUES ($1, $2, $3, $4, $5, $6)`,
   markChunkCopied: `UPDATE ferry.copy_chunks SET rows = $4, bytes = $5, snapshot_lsn = $6::pg_lsn, format = $7, copied_at = now()

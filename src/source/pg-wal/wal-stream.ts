@@ -183,7 +183,7 @@ export class WalStream implements ChangeStream {
         return;
       case 'stream-commit':
         if (change.commitLsn < this.options.startAfter) {
-          this.spool.discard(change.xid);
+          this.keepRelationsOf(change.xid);
         } else {
           this.queue.push({ kind: 'spooled', xid: change.xid, commitLsn: change.commitLsn, position: change.endLsn, commitTime: change.commitTime });
         }
@@ -200,7 +200,19 @@ export class WalStream implements ChangeStream {
         if (!this.skipping) this.queue.push({ ...change, content: Buffer.from(change.content) });
         return;
       default:
-        if (!this.skipping) this.queue.push(change);
+        // A relation is described once per session, inside the first transaction
+        // that touches it: keep the description even when that transaction is skipped.
+        if (!this.skipping || change.kind === 'relation') this.queue.push(change);
+    }
+  }
+
+  /** An already-applied streamed transaction: of its spool, only the relation descriptions are still news. */
+  private keepRelationsOf(xid: number): void {
+    const decoder = new PgOutputDecoder(this.protocolVersion);
+    decoder.decode(streamStartMessage(xid));
+    for (const payload of this.spool.replay(xid)) {
+      const change = decoder.decode(payload);
+      if (change.kind === 'relation') this.queue.push(change);
     }
   }
 
