@@ -104,6 +104,9 @@ async function measure(workload: Workload): Promise<Result> {
     await source.query('INSERT INTO bench_marker VALUES (1)');
     console.log(`  backlog generated in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
+    // Read first, so that neither replica warms anything up for it.
+    const limit = await timed(() => readAndDiscard(source.url(), limitStart));
+    console.log(`  decode-only limit (slot read by a client that discards it): ${limit.toFixed(2)} s`);
     const native = await timed(async () => {
       await nativeTarget.query('ALTER SUBSCRIPTION native_sub ENABLE');
       await waitForMarker(nativeTarget);
@@ -127,8 +130,6 @@ async function measure(workload: Workload): Promise<Result> {
       if (a !== b || a !== c) throw new Error(`${table} differs after catch-up: source ${a}, native ${b}, ferry ${c}`);
     }
     console.log('  both targets equal the source');
-    const limit = await timed(() => readAndDiscard(source.url(), limitStart));
-    console.log(`  decode-only limit (slot read by a client that discards it): ${limit.toFixed(2)} s`);
     return { workload, native, ferry, limit };
   } finally {
     await Promise.all([source.stop(), nativeTarget.stop(), ferryTarget.stop()]);
