@@ -131,9 +131,6 @@ export function createSequenceSql(name: string): string {
   return `CREATE SEQUENCE IF NOT EXISTS ${name}`;
 }
 
-export function copyInSql(table: SourceTable, columns: readonly string[]): string {
-  return `COPY ${qualifiedName(table.schema, table.name)} (${columns.map(quoteIdent).join(', ')}) FROM STDIN`;
-}
 
 export const targetTableSql = {
   hasRows: (qualified: string) => `SELECT EXISTS (SELECT 1 FROM ${qualified}) AS has_rows`,

@@ -18,14 +18,6 @@ export interface PgBinaries {
 
 const require = createRequire(import.meta.url);
 
-export function installedMajors(): number[] {
-  const majors: number[] = [];
-  for (const major of [18, 17, 16, 15, 14, 13, 12]) {
-    if (packageRoot(major)) majors.push(major);
-  }
-  return majors;
-}
-
 function packageRoot(major: number): string | undefined {
   try {
     // The package exports only dist/index.js; its root is two levels up.

@@ -69,25 +69,25 @@ export async function copyPendingChunks(
   const rows = (await target.query<ChunkRow>(sql.chunks, [group])).rows;
   const jobs: ChunkJob[] = [];
   const byLabel = new Map(tables.map((t) => [tableLabel(t), t]));
-  const analyzed = new Set<SourceTable>();
+  // Per table being copied: its written columns and the COPY format they allow.
+  const copying = new Map<SourceTable, { columns: string[]; format: 'binary' | 'text' }>();
   for (const row of rows) {
     if (row.snapshot_lsn !== null) continue;
     const table = byLabel.get(row.table_name);
     if (!table) continue;
-    analyzed.add(table);
-    const columns = table.columns.filter((c) => !c.generated).map((c) => c.name);
+    let how = copying.get(table);
+    if (!how) {
+      const columns = table.columns.filter((c) => !c.generated).map((c) => c.name);
+      how = { columns, format: await copyFormat(source, target, table, columns) };
+      copying.set(table, how);
+    }
     jobs.push({
       group, table: row.table_name, targetTable: { schema: table.schema, name: table.name }, chunk: row.chunk, plan: row.plan,
-      columns, format: 'text', estimatedBytes: Number(row.estimated_bytes), describe: describeChunk(table, row.plan),
+      columns: how.columns, format: how.format, estimatedBytes: Number(row.estimated_bytes), describe: describeChunk(table, row.plan),
     });
   }
-  const formats = new Map<string, 'binary' | 'text'>();
-  for (const table of analyzed) {
-    const columns = table.columns.filter((c) => !c.generated).map((c) => c.name);
-    formats.set(tableLabel(table), await copyFormat(source, target, table, columns));
-  }
   // Largest first, so the long chunks do not start last.
-  const ordered = jobs.map((j) => ({ ...j, format: formats.get(j.table) ?? 'text' as const })).sort((a, b) => b.estimatedBytes - a.estimatedBytes);
+  const ordered = jobs.sort((a, b) => b.estimatedBytes - a.estimatedBytes);
   const tableEstimate = new Map<string, number>();
   for (const r of rows) tableEstimate.set(r.table_name, (tableEstimate.get(r.table_name) ?? 0) + Number(r.estimated_bytes));
   const progress = new CopyProgress(group, ordered.reduce((n, j) => n + j.estimatedBytes, 0), ordered.length, log);
@@ -116,6 +116,6 @@ export async function copyPendingChunks(
   } finally {
     progress.stop();
   }
-  for (const table of analyzed) await target.query(targetTableSql.analyze(qualifiedName(table.schema, table.name)));
+  for (const table of copying.keys()) await target.query(targetTableSql.analyze(qualifiedName(table.schema, table.name)));
   return copied;
 }

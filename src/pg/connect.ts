@@ -25,8 +25,6 @@ export interface ConnectOptions {
   readonly pipeline?: boolean;
 }
 
-export type PgClient = pg.Client;
-
 /**
  * Connects with libpq-style URL parameters honoured (sslmode, sslrootcert, …)
  * and wraps failures in an error that names the side and never the password.

@@ -3,8 +3,6 @@
  * here. The schema is versioned: `migrations[i]` brings version i to i+1, and
  * `ferry.schema_version` records what is installed.
  */
-export const CONTROL_SCHEMA = 'ferry';
-
 export const migrations: readonly string[] = [
   `
   CREATE TABLE ferry.schema_version (version integer NOT NULL);
@@ -55,7 +53,6 @@ export const migrations: readonly string[] = [
 ];
 
 export const sql = {
-  schemaExists: `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'ferry') AS present`,
   createSchema: `CREATE SCHEMA IF NOT EXISTS ferry`,
   installedVersion: `SELECT version FROM ferry.schema_version`,
   setVersion: `UPDATE ferry.schema_version SET version = $1`,
@@ -106,7 +103,6 @@ export const sql = {
    * `ferry run` never apply the same group at once.
    */
   tryLockGroup: `SELECT pg_try_advisory_lock(hashtext('ferry.group'), hashtext($1)) AS locked`,
-  unlockGroup: `SELECT pg_advisory_unlock(hashtext('ferry.group'), hashtext($1))`,
   groupLockHolder: `SELECT l.pid, a.client_addr::text AS client_addr, a.application_name
                       FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
                      WHERE l.locktype = 'advisory' AND l.granted

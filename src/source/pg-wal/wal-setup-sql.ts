@@ -34,12 +34,6 @@ export const walSql = {
   dropPublication(name: string): string {
     return `DROP PUBLICATION IF EXISTS ${quoteIdent(name)}`;
   },
-  /** Copy of one table's replicated columns under the exported snapshot. */
-  copyOut(schema: string, table: string, columns: readonly string[], partitioned: boolean): string {
-    // ONLY keeps inheritance children out; a partitioned table is read through its root.
-    const from = `${partitioned ? '' : 'ONLY '}${qualifiedName(schema, table)}`;
-    return `COPY (SELECT ${columns.map(quoteIdent).join(', ')} FROM ${from}) TO STDOUT`;
-  },
   setSnapshot(snapshot: string): string {
     return `SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshot)}`;
   },

@@ -197,7 +197,8 @@ export class WalStream implements ChangeStream {
       case 'message':
         // Non-transactional messages have no place in the commit order.
         if (!change.transactional) return;
-        if (!this.skipping) this.queue.push({ ...change, content: Buffer.from(change.content) });
+        // The decoder already copied the content out of the socket buffer.
+        if (!this.skipping) this.queue.push(change);
         return;
       default:
         // A relation is described once per session, inside the first transaction
@@ -208,20 +209,19 @@ export class WalStream implements ChangeStream {
 
   /** An already-applied streamed transaction: of its spool, only the relation descriptions are still news. */
   private keepRelationsOf(xid: number): void {
+    for (const change of this.spooled(xid)) if (change.kind === 'relation') this.queue.push(change);
+  }
+
+  /** The decoded messages of a streamed transaction's spool, which is removed afterwards. */
+  private *spooled(xid: number): Generator<Change> {
     const decoder = new PgOutputDecoder(this.protocolVersion);
     decoder.decode(streamStartMessage(xid));
-    for (const payload of this.spool.replay(xid)) {
-      const change = decoder.decode(payload);
-      if (change.kind === 'relation') this.queue.push(change);
-    }
+    for (const payload of this.spool.replay(xid)) yield decoder.decode(payload);
   }
 
   private *replay(commit: SpooledCommit): Generator<SourceEvent> {
     yield { kind: 'begin', xid: commit.xid, commitTime: commit.commitTime, commitPosition: commit.commitLsn };
-    const decoder = new PgOutputDecoder(this.protocolVersion);
-    decoder.decode(streamStartMessage(commit.xid));
-    for (const payload of this.spool.replay(commit.xid)) {
-      const change = decoder.decode(payload);
+    for (const change of this.spooled(commit.xid)) {
       switch (change.kind) {
         case 'relation':
         case 'insert':
@@ -231,7 +231,7 @@ export class WalStream implements ChangeStream {
           yield change;
           break;
         case 'message':
-          if (change.transactional) yield { ...change, content: Buffer.from(change.content) };
+          if (change.transactional) yield change;
           break;
         default:
           break;
