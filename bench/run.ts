@@ -23,9 +23,12 @@ import { insertBacklog, tpcbBacklog, updateDeleteBacklog, type Workload } from '
  */
 const quick = process.argv.includes('--quick');
 const only = process.argv.find((a) => a === 'copy' || a === 'apply' || a === 'lag' || a === 'memory');
-const workloads: Workload[] = quick
+const allWorkloads: Workload[] = quick
   ? [insertBacklog(100_000), tpcbBacklog(10_000), updateDeleteBacklog(5_000)]
   : [insertBacklog(1_000_000), tpcbBacklog(100_000), updateDeleteBacklog(50_000)];
+// `npm run bench -- apply insert` runs the named catch-up workloads only.
+const named = allWorkloads.filter((w) => process.argv.includes(w.name));
+const workloads = named.length > 0 ? named : allWorkloads;
 const copyWorkloads = quick ? [bigTable(500_000), manySmallTables(50, 1000)] : [bigTable(5_000_000), manySmallTables(200, 1000)];
 
 interface Result { workload: Workload; native: number; ferry: number; limit: number }

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { after, afterEach, before, describe, test } from 'node:test';
 import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import type { Change, ChangeKind, Relation } from '../src/change/change.js';
 import { startCluster, type Cluster } from '../src/embedded/cluster.js';
 import { FerryError } from '../src/errors.js';
@@ -288,6 +291,35 @@ function commonBehaviour(major: number, cluster: () => Cluster): void {
     assert.strictEqual(col('nul'), null, 'insert into types_t: column nul is SQL NULL');
     assert.equal(col('big'), '-9223372036854775808', 'insert into types_t: column big (int8 minimum)');
     assert.equal(col('bo'), 't', 'insert into types_t: column bo (boolout, not the text cast)');
+  });
+
+  test('an insert kept encoded writes COPY text that loads back as the same row, for all columns or some', async () => {
+    const c = cluster();
+    await c.query(`
+      CREATE TABLE enc_t (id int PRIMARY KEY, t text, empty text, nul text, arr text[], j jsonb, b bytea);
+      CREATE TABLE enc_all (LIKE enc_t); CREATE TABLE enc_some (id int, nul text, j jsonb);
+      CREATE PUBLICATION enc_p FOR TABLE enc_t`);
+    const slot = await Slot.create(c, 'enc_s', options('enc_p'));
+    const awkward = 'tab\there\nnew line\r\\back\\slash \\N ünï 🚀 '.repeat(3);
+    await inTransaction(c, [[`INSERT INTO enc_t VALUES (7, $1, '', NULL, ARRAY[$1, NULL, '\\N'], jsonb_build_object('k', $1), '\\x5c090a0d')`, [awkward]]]);
+    const ins = one(await slot.changes(), 'insert', 'insert into enc_t');
+    assert.ok(ins.encoded, 'an insert keeps its row encoded');
+    for (const [table, columns] of [['enc_all', [0, 1, 2, 3, 4, 5, 6]], ['enc_some', [0, 3, 5]]] as const) {
+      const out = Buffer.alloc(ins.encoded.copyTextBound);
+      const end = ins.encoded.writeCopyText(columns, out, 0);
+      assert.ok(end <= out.length, `${table}: COPY text stays within its bound`);
+      const client = new pg.Client({ connectionString: c.url() });
+      await client.connect();
+      try {
+        await pipeline(Readable.from([out.subarray(0, end)]), client.query(copyFrom(`COPY ${table} FROM STDIN`)));
+      } finally {
+        await client.end();
+      }
+      const cols = table === 'enc_all' ? '*' : 'id, nul, j';
+      const diff = await c.query(`SELECT count(*)::int AS n FROM ((SELECT ${cols} FROM enc_t EXCEPT SELECT * FROM ${table}) UNION ALL (SELECT * FROM ${table} EXCEPT SELECT ${cols} FROM enc_t)) d`);
+      assert.equal((diff.rows[0] as { n: number }).n, 0, `${table}: the row loaded from COPY text equals the source row`);
+    }
+    assert.deepEqual(ins.values, [...Array(7).keys()].map((i) => ins.encoded?.value(i)), 'values and value(i) agree');
   });
 
   test('update that keeps the key sends only the new row', async () => {

@@ -8,7 +8,7 @@ import { pgTimestampToDate } from '../source/pg-wal/replication-protocol.js';
 import type { Batch, BatchChange } from './batch.js';
 import { deleteStatement, insertStatement, needsReinsert, truncateStatement, updateStatement, type Statement } from './row-statements.js';
 import { bindTargetRelation, type TargetRelation } from './target-relation.js';
-import { fold, NotCompactable, TableNet } from './compaction.js';
+import { fold, NotCompactable, TableNet, type InsertRow } from './compaction.js';
 import { setStatements, type SetStatement } from './set-statements.js';
 import { copyRows } from './copy-rows.js';
 
@@ -27,7 +27,7 @@ interface Pending {
 /** A set-based plan: statements sent pipelined, and inserts written with COPY (which waits for what is in flight). */
 type SetStep =
   | { readonly kind: 'send'; readonly send: () => Pending[] }
-  | { readonly kind: 'copy'; readonly rel: TargetRelation; readonly rows: Tuple[] };
+  | { readonly kind: 'copy'; readonly rel: TargetRelation; readonly rows: readonly InsertRow[] };
 
 /** A set-based batch touched a different number of rows than it should: replay it in order to find out why. */
 class RowCountMismatch extends Error {}

@@ -110,6 +110,7 @@ export async function* batches(events: AsyncIterable<readonly SourceEvent[]>, li
 
 function approximateBytes(event: BatchChange): number {
   let n = 16;
+  if (event.kind === 'insert' && event.encoded) return n + event.encoded.byteLength;
   const tuples = event.kind === 'insert' ? [event.values]
     : event.kind === 'update' ? [event.values, event.old]
     : event.kind === 'delete' ? [event.old] : [];

@@ -2,7 +2,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import type { Tuple } from '../change/change.js';
+import type { EncodedRow } from '../change/change.js';
+import type { InsertRow } from './compaction.js';
 import { quoteIdent } from '../pg/connect.js';
 import type { TargetRelation } from './target-relation.js';
 
@@ -16,7 +17,33 @@ function copyValue(value: string | null | undefined): string {
   return SPECIAL.test(value) ? value.replace(SPECIAL_ALL, (c) => ESCAPES[c] as string) : value;
 }
 
-const ROWS_PER_CHUNK = 1000;
+const CHUNK_BYTES = 256 * 1024;
+
+/** COPY's text format, a chunk at a time: encoded rows are escaped byte by byte, others from their strings. */
+function* copyText(rel: TargetRelation, rows: readonly InsertRow[]): Generator<Buffer> {
+  let out = Buffer.allocUnsafe(CHUNK_BYTES);
+  let at = 0;
+  for (const row of rows) {
+    const encoded = row.encoded;
+    let line: string | undefined;
+    let needed: number;
+    if (encoded) {
+      needed = encoded.copyTextBound;
+    } else {
+      line = '';
+      for (let n = 0; n < rel.written.length; n++) line += (n === 0 ? '' : '\t') + copyValue(row.values[rel.written[n] as number]);
+      line += '\n';
+      needed = Buffer.byteLength(line);
+    }
+    if (at + needed > out.length) {
+      if (at > 0) yield out.subarray(0, at);
+      out = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, needed));
+      at = 0;
+    }
+    at = line === undefined ? (encoded as EncodedRow).writeCopyText(rel.written, out, at) : at + out.write(line, at);
+  }
+  if (at > 0) yield out.subarray(0, at);
+}
 
 /**
  * Inserts rows with COPY, which parses text straight into the table's types:
@@ -24,25 +51,14 @@ const ROWS_PER_CHUNK = 1000;
  * pg cannot run COPY on a pipelined connection, so pipelining is paused for
  * it; nothing else is in flight on the connection at that moment.
  */
-export async function copyRows(client: pg.Client, rel: TargetRelation, rows: readonly Tuple[]): Promise<number> {
+export async function copyRows(client: pg.Client, rel: TargetRelation, rows: readonly InsertRow[]): Promise<number> {
   const columns = rel.written.map((i) => quoteIdent(rel.columnNames[i] as string)).join(', ');
-  const chunks = function* () {
-    for (let start = 0; start < rows.length; start += ROWS_PER_CHUNK) {
-      let text = '';
-      for (const row of rows.slice(start, start + ROWS_PER_CHUNK)) {
-        let line = '';
-        for (let n = 0; n < rel.written.length; n++) line += (n === 0 ? '' : '\t') + copyValue(row[rel.written[n] as number]);
-        text += `${line}\n`;
-      }
-      yield Buffer.from(text);
-    }
-  };
   const pipelined = client as unknown as { pipeline?: boolean };
   const was = pipelined.pipeline;
   pipelined.pipeline = false;
   try {
     const into = client.query(copyFrom(`COPY ${rel.qualifiedName} (${columns}) FROM STDIN`));
-    await pipeline(Readable.from(chunks()), into);
+    await pipeline(Readable.from(copyText(rel, rows)), into);
     return Number(into.rowCount ?? 0);
   } finally {
     pipelined.pipeline = was;

@@ -1,6 +1,6 @@
 import type { Tuple } from '../change/change.js';
 import { quoteIdent } from '../pg/connect.js';
-import type { NetChange, TableNet } from './compaction.js';
+import type { InsertRow, NetChange, TableNet } from './compaction.js';
 import type { TargetRelation } from './target-relation.js';
 
 /** A statement over many rows and the number of rows it must touch. */
@@ -18,14 +18,16 @@ export interface SetStatement {
  * travel as one typed array per column (array columns as text, cast per
  * element, since PostgreSQL has no arrays of arrays).
  */
-export function setStatements(net: TableNet): { statements: SetStatement[]; inserts: Tuple[] } {
+export function setStatements(net: TableNet): { statements: SetStatement[]; inserts: readonly InsertRow[] } {
   const rel = net.rel;
+  const insertsOnly = net.insertsOnly;
+  if (insertsOnly) return { statements: [], inserts: insertsOnly };
   const deletes: Tuple[] = [];
-  const inserts: Tuple[] = [];
+  const inserts: InsertRow[] = [];
   const updates = new Map<string, { columns: number[]; rows: NetChange[] }>();
   for (const change of net.rows.values()) {
     if (change.op === 'delete' || change.op === 'replace') deletes.push(change.key);
-    if (change.op === 'insert' || change.op === 'replace') inserts.push(change.values);
+    if (change.op === 'insert' || change.op === 'replace') inserts.push(change.row);
     if (change.op === 'update') {
       // Key columns are not SET: they did not change (a key change is a delete and an insert).
       const columns = rel.written.filter((i) => change.values[i] !== undefined && !rel.identity.includes(i));

@@ -9,6 +9,21 @@
 export type Value = string | null | undefined;
 export type Tuple = Value[];
 
+/**
+ * A row still in the bytes the source sent, decoded only where needed, so
+ * that rows which only pass through to COPY never become JavaScript strings.
+ */
+export interface EncodedRow {
+  /** Size of the encoded row, for batch limits. */
+  readonly byteLength: number;
+  /** Upper bound of what `writeCopyText` writes. */
+  readonly copyTextBound: number;
+  /** The text of column `index`. */
+  value(index: number): Value;
+  /** Writes `columns` (ascending) as one line of COPY's text format into `out` at `at`; returns where it ended. */
+  writeCopyText(columns: readonly number[], out: Buffer, at: number): number;
+}
+
 /** Log sequence number as a 64-bit unsigned integer. */
 export type Lsn = bigint;
 
@@ -39,7 +54,14 @@ export type Change =
   | { readonly kind: 'commit'; readonly commitLsn: Lsn; readonly endLsn: Lsn; readonly commitTime: PgTimestamp }
   | { readonly kind: 'relation'; readonly xid?: number; readonly relation: Relation }
   | { readonly kind: 'type'; readonly xid?: number; readonly typeOid: number; readonly schema: string; readonly name: string }
-  | { readonly kind: 'insert'; readonly xid?: number; readonly relationId: number; readonly values: Tuple }
+  | {
+      readonly kind: 'insert';
+      readonly xid?: number;
+      readonly relationId: number;
+      readonly values: Tuple;
+      /** The same row undecoded, where the source keeps it so (`values` then decodes on first use). */
+      readonly encoded?: EncodedRow;
+    }
   | {
       readonly kind: 'update';
       readonly xid?: number;

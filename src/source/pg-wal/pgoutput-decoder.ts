@@ -1,4 +1,5 @@
-import type { Change, Column, Lsn, ReplicaIdentity, Tuple, Value } from '../../change/change.js';
+import { EncodedInsert, TupleBytes } from './tuple-bytes.js';
+import type { Change, Column, Lsn, ReplicaIdentity, Tuple } from '../../change/change.js';
 import { FerryError } from '../../errors.js';
 
 /**
@@ -126,8 +127,8 @@ export class PgOutputDecoder {
         const xid = this.streamXid();
         const relationId = this.u32();
         this.expect(TUPLE_NEW, "'N'");
-        const values = this.tuple(relationId);
-        return withXid({ kind: 'insert', relationId, values }, xid);
+        // Copied: the message buffer is reused once this call returns.
+        return new EncodedInsert(relationId, this.tupleBytes(relationId, true), xid);
       }
       case TAG_UPDATE:
         return this.update();
@@ -248,29 +249,27 @@ export class PgOutputDecoder {
   }
 
   private tuple(relationId: number): Tuple {
+    return this.tupleBytes(relationId, false).values();
+  }
+
+  /** Checks every column of a TupleData and returns its bytes, `copied` out of the message or not. */
+  private tupleBytes(relationId: number, copied: boolean): TupleBytes {
     const buf = this.buf;
     const count = this.u16();
-    const values = new Array<Value>(count);
-    let pos = this.pos;
+    const start = this.pos;
+    let pos = start;
     for (let i = 0; i < count; i++) {
       const kind = buf[pos];
       if (kind === COL_TEXT) {
-        const length = buf.readUInt32BE(pos + 1);
-        const start = pos + 5;
-        const end = start + length;
-        // toString clamps silently at the end of the buffer; a short value
-        // must be an error, not a truncated string.
+        // A short value must be an error, not a truncated string.
+        const length = pos + 5 <= buf.length ? buf.readUInt32BE(pos + 1) : Infinity;
+        const end = pos + 5 + length;
         if (end > buf.length) {
           this.pos = pos;
           throw this.fail(`column ${i + 1} of relation ${relationId}: value of ${length} bytes overruns the message`);
         }
-        values[i] = buf.toString('utf8', start, end);
         pos = end;
-      } else if (kind === COL_NULL) {
-        values[i] = null;
-        pos += 1;
-      } else if (kind === COL_UNCHANGED) {
-        values[i] = undefined;
+      } else if (kind === COL_NULL || kind === COL_UNCHANGED) {
         pos += 1;
       } else {
         this.pos = pos;
@@ -284,7 +283,8 @@ export class PgOutputDecoder {
       }
     }
     this.pos = pos;
-    return values;
+    const bytes = buf.subarray(start, pos);
+    return new TupleBytes(copied ? Buffer.from(bytes) : bytes, count);
   }
 
   private replicaIdentity(): ReplicaIdentity {

@@ -1,0 +1,128 @@
+import type { EncodedRow, Tuple, Value } from '../../change/change.js';
+
+const COL_NULL = 0x6e; // n
+const COL_UNCHANGED = 0x75; // u
+const BACKSLASH = 0x5c;
+const TAB = 0x09;
+const NEWLINE = 0x0a;
+const RETURN = 0x0d;
+
+/**
+ * pgoutput's TupleData (after its column count) for a row whose columns were
+ * all checked by the decoder to be text, NULL or unchanged and to fit. COPY's
+ * text format is the same text with four bytes escaped; none of them occurs
+ * inside a multi-byte UTF-8 sequence, so escaping works on bytes.
+ */
+export class TupleBytes implements EncodedRow {
+  constructor(private readonly bytes: Buffer, private readonly count: number) {}
+
+  get byteLength(): number {
+    return this.bytes.length;
+  }
+
+  get copyTextBound(): number {
+    return 2 * this.bytes.length + 3 * this.count + 1;
+  }
+
+  value(index: number): Value {
+    const bytes = this.bytes;
+    let pos = 0;
+    for (let i = 0; i < this.count; i++) {
+      const kind = bytes[pos] as number;
+      if (kind === COL_NULL || kind === COL_UNCHANGED) {
+        if (i === index) return kind === COL_NULL ? null : undefined;
+        pos += 1;
+        continue;
+      }
+      const length = bytes.readUInt32BE(pos + 1);
+      if (i === index) return bytes.toString('utf8', pos + 5, pos + 5 + length);
+      pos += 5 + length;
+    }
+    return undefined;
+  }
+
+  values(): Tuple {
+    const bytes = this.bytes;
+    const values = new Array<Value>(this.count);
+    let pos = 0;
+    for (let i = 0; i < this.count; i++) {
+      const kind = bytes[pos] as number;
+      if (kind === COL_NULL || kind === COL_UNCHANGED) {
+        values[i] = kind === COL_NULL ? null : undefined;
+        pos += 1;
+      } else {
+        const length = bytes.readUInt32BE(pos + 1);
+        values[i] = bytes.toString('utf8', pos + 5, pos + 5 + length);
+        pos += 5 + length;
+      }
+    }
+    return values;
+  }
+
+  writeCopyText(columns: readonly number[], out: Buffer, at: number): number {
+    const bytes = this.bytes;
+    let pos = 0;
+    let next = 0;
+    for (let i = 0; i < this.count && next < columns.length; i++) {
+      const kind = bytes[pos] as number;
+      const wanted = columns[next] === i;
+      if (wanted && next > 0) out[at++] = TAB;
+      if (kind === COL_NULL || kind === COL_UNCHANGED) {
+        if (wanted) {
+          out[at++] = BACKSLASH;
+          out[at++] = 0x4e; // N
+        }
+        pos += 1;
+      } else {
+        const length = bytes.readUInt32BE(pos + 1);
+        const end = pos + 5 + length;
+        if (wanted) at = escapeInto(bytes, pos + 5, end, out, at);
+        pos = end;
+      }
+      if (wanted) next++;
+    }
+    out[at++] = NEWLINE;
+    return at;
+  }
+}
+
+/** Short values byte by byte (a native copy costs more than the loop), long clean ones with one copy. */
+function escapeInto(from: Buffer, start: number, end: number, out: Buffer, at: number): number {
+  if (end - start >= LONG_VALUE && isClean(from, start, end)) return at + from.copy(out, at, start, end);
+  for (let p = start; p < end; p++) {
+    const b = from[p] as number;
+    if (b === BACKSLASH || b === TAB || b === NEWLINE || b === RETURN) {
+      out[at++] = BACKSLASH;
+      out[at++] = b === BACKSLASH ? BACKSLASH : b === TAB ? 0x74 : b === NEWLINE ? 0x6e : 0x72;
+    } else {
+      out[at++] = b;
+    }
+  }
+  return at;
+}
+
+const LONG_VALUE = 24;
+
+function isClean(from: Buffer, start: number, end: number): boolean {
+  for (let p = start; p < end; p++) {
+    const b = from[p] as number;
+    if (b === BACKSLASH || b === TAB || b === NEWLINE || b === RETURN) return false;
+  }
+  return true;
+}
+
+/** An insert whose row stays encoded until someone asks for `values`. */
+export class EncodedInsert {
+  readonly kind = 'insert';
+  readonly xid?: number;
+  private decoded?: Tuple;
+
+  constructor(readonly relationId: number, readonly encoded: TupleBytes, xid: number | undefined) {
+    if (xid !== undefined) this.xid = xid;
+  }
+
+  get values(): Tuple {
+    this.decoded ??= this.encoded.values();
+    return this.decoded;
+  }
+}
