@@ -11,6 +11,9 @@ import { runGroups } from '../run/run-groups.js';
 import { formatSequences, sequencesJson } from '../sequences/sequence-output.js';
 import { syncAllSequences, throwIfFailed } from '../sequences/sync-sequences.js';
 import { waitForCatchUp } from '../run/wait.js';
+import { parseTableList } from '../verify/table-list.js';
+import { asVerifyError, verify } from '../verify/verify.js';
+import { formatVerifyReport } from '../verify/verify-output.js';
 import { formatStatus, formatTable } from './output.js';
 
 interface GlobalOptions {
@@ -28,6 +31,14 @@ async function setup(options: GlobalOptions): Promise<{ config: FerryConfig; log
 
 function print(options: { json?: boolean }, value: unknown, text: string): void {
   process.stdout.write(options.json ? `${JSON.stringify(value, null, 2)}\n` : `${text}\n`);
+}
+
+function wholeNumber(min: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected a whole number of at least ${min}`);
+    return n;
+  };
 }
 
 function positiveNumber(value: string): number {
@@ -49,7 +60,8 @@ function stopSignal(log: Logger): AbortSignal {
   return controller.signal;
 }
 
-export function buildProgram(): Command {
+/** `outcome.exitCode` is how a command that ran to the end answers (verify: 1 when source and target differ). */
+export function buildProgram(outcome: { exitCode: ExitCode } = { exitCode: ExitCode.ok }): Command {
   const program = new Command('ferry')
     .description('Logical standby for PostgreSQL: copy chosen tables to a target and keep them current in commit order.')
     .version('0.1.0')
@@ -111,6 +123,27 @@ export function buildProgram(): Command {
       throwIfFailed(results);
     });
 
+  withConfig(program.command('verify'))
+    .description('compare source and target row by row at a common point; exit 0 equal, 1 different, 2 error')
+    .option('--tables <list>', 'only these tables, comma-separated schema.table (patterns with *)')
+    .option('--limit <n>', 'keys to list per kind of difference', wholeNumber(0), 10)
+    .option('--parallel <n>', 'connections per side (default: copy.parallel)', wholeNumber(1))
+    .option('--timeout <seconds>', 'how long running groups may take to catch up with the source snapshot', positiveNumber, 300)
+    .option('--json', 'machine-readable output')
+    .action(async (options: GlobalOptions & { tables?: string; limit: number; parallel?: number; timeout: number }) => {
+      try {
+        const { config, log } = await setup(options);
+        const report = await verify(config, {
+          tables: options.tables === undefined ? undefined : parseTableList(options.tables),
+          limit: options.limit, parallel: options.parallel ?? config.copy.parallel, timeoutSeconds: options.timeout,
+        }, log);
+        print(options, report, formatVerifyReport(report));
+        if (!report.equal) outcome.exitCode = ExitCode.failure;
+      } catch (err) {
+        throw asVerifyError(err);
+      }
+    });
+
   withConfig(program.command('drop'))
     .description('remove slots and publications on the source and the ferry schema on the target; replicated data stays')
     .action(async (options: GlobalOptions) => {
@@ -131,8 +164,9 @@ export function buildProgram(): Command {
 
 export async function main(argv: readonly string[]): Promise<number> {
   try {
-    await buildProgram().parseAsync(argv as string[]);
-    return ExitCode.ok;
+    const outcome = { exitCode: ExitCode.ok as ExitCode };
+    await buildProgram(outcome).parseAsync(argv as string[]);
+    return outcome.exitCode;
   } catch (err) {
     if (err instanceof CommanderError) {
       return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;

@@ -1,0 +1,92 @@
+import type pg from 'pg';
+import type { Change, Lsn, Tuple } from '../change/change.js';
+import { ExitCode, FerryError } from '../errors.js';
+import { formatLsn } from '../source/pg-wal/lsn.js';
+import { PgOutputDecoder } from '../source/pg-wal/pgoutput-decoder.js';
+import { TableChanges } from './table-changes.js';
+import type { VerifyTable } from './verify-tables.js';
+import { verifySql } from './verify-sql.js';
+
+interface Decoded {
+  readonly table: VerifyTable;
+  readonly changes: TableChanges;
+  /** For each compared column, its place in the relation's tuples. */
+  readonly columns: readonly number[];
+}
+
+/**
+ * Reads, from the temporary slot whose snapshot the source side was read
+ * under, every change committed after that snapshot and before the position
+ * each table's group has reached on the target (`positions`), and folds them
+ * per table. These are exactly the changes the target holds and the source
+ * snapshot does not.
+ */
+export async function readWindowChanges(
+  replication: pg.Client, slot: string, tables: readonly VerifyTable[], positions: ReadonlyMap<string, Lsn>, publications: readonly string[],
+): Promise<Map<string, TableChanges>> {
+  const out = new Map<string, TableChanges>();
+  const upto = [...positions.values()].reduce((a, b) => (a > b ? a : b), 0n);
+  if (upto === 0n || publications.length === 0) return out;
+  const byLabel = new Map(tables.map((t) => [t.label, t]));
+  const relations = new Map<number, Decoded | null>();
+  const decoder = new PgOutputDecoder(1);
+  const rows = (await replication.query<{ data: Buffer }>(verifySql.windowChanges(slot, formatLsn(upto), publications))).rows;
+  let commitAt: Lsn = 0n;
+  for (const { data } of rows) {
+    const change = decoder.decode(data);
+    if (change.kind === 'begin') commitAt = change.finalLsn;
+    else if (change.kind === 'relation') relations.set(change.relation.relationId, describe(change, byLabel, out));
+    else fold(change, relations, positions, commitAt);
+  }
+  return out;
+}
+
+function describe(change: Extract<Change, { kind: 'relation' }>, byLabel: ReadonlyMap<string, VerifyTable>, out: Map<string, TableChanges>): Decoded | null {
+  const { schema, table: name, columns: relationColumns } = change.relation;
+  const table = byLabel.get(`${schema}.${name}`);
+  if (!table) return null;
+  const columns = table.columns.map((c) => relationColumns.findIndex((rc) => rc.name === c));
+  const missing = table.columns.filter((_, i) => columns[i] === -1);
+  if (missing.length > 0) {
+    throw new FerryError('FERRY_VERIFY_UNRESOLVED', `the source's changes of ${table.label} do not carry column(s) ${missing.join(', ')}`,
+      'check the publication of the group (a column list?)', { exitCode: ExitCode.usage, context: { group: table.group, table: table.label } });
+  }
+  let changes = out.get(table.label);
+  if (!changes) {
+    changes = new TableChanges(table.label, table.key ? table.key.map((k) => table.columns.indexOf(k)) : null);
+    out.set(table.label, changes);
+  }
+  return { table, changes, columns };
+}
+
+function fold(change: Change, relations: ReadonlyMap<number, Decoded | null>, positions: ReadonlyMap<string, Lsn>, commitAt: Lsn): void {
+  // A transaction is on the target when its commit record starts before the
+  // group's position (which is a commit's end or another record boundary).
+  const applied = (d: Decoded) => commitAt < (positions.get(d.table.group) ?? 0n);
+  const project = (d: Decoded, tuple: Tuple) => d.columns.map((i) => tuple[i]);
+  switch (change.kind) {
+    case 'insert': {
+      const d = relations.get(change.relationId);
+      if (d && applied(d)) d.changes.insert(project(d, change.values));
+      return;
+    }
+    case 'update': {
+      const d = relations.get(change.relationId);
+      if (d && applied(d)) d.changes.update(change.old && project(d, change.old), project(d, change.values));
+      return;
+    }
+    case 'delete': {
+      const d = relations.get(change.relationId);
+      if (d && applied(d)) d.changes.delete(project(d, change.old));
+      return;
+    }
+    case 'truncate':
+      for (const id of change.relationIds) {
+        const d = relations.get(id);
+        if (d && applied(d)) d.changes.truncate();
+      }
+      return;
+    default:
+      return;
+  }
+}
