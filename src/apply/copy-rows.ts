@@ -20,7 +20,7 @@ function copyValue(value: string | null | undefined): string {
 const CHUNK_BYTES = 256 * 1024;
 
 /** COPY's text format, a chunk at a time: encoded rows are escaped byte by byte, others from their strings. */
-function* copyText(rel: TargetRelation, rows: readonly InsertRow[]): Generator<Buffer> {
+export function* copyText(rel: TargetRelation, rows: readonly InsertRow[]): Generator<Buffer> {
   let out = Buffer.allocUnsafe(CHUNK_BYTES);
   let at = 0;
   for (const row of rows) {

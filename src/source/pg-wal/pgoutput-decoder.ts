@@ -14,6 +14,7 @@ import { FerryError } from '../../errors.js';
  */
 
 const CODE = 'FERRY_PGOUTPUT_DECODE';
+const SLAB_BYTES = 256 * 1024;
 
 const TAG_BEGIN = 0x42; // B
 const TAG_COMMIT = 0x43; // C
@@ -58,6 +59,11 @@ export class PgOutputDecoder {
   // path allocates no reader object per message.
   private buf: Buffer = EMPTY;
   private pos = 0;
+  /** Where the message starts in `buf`. */
+  private base = 0;
+  /** Inserted rows are copied into slabs: one allocation for many rows, not one each. */
+  private slab: Buffer = EMPTY;
+  private slabUsed = 0;
 
   constructor(protocolVersion: number) {
     if (!Number.isInteger(protocolVersion) || protocolVersion < 1 || protocolVersion > 4) {
@@ -72,21 +78,23 @@ export class PgOutputDecoder {
     return this.inStream;
   }
 
-  decode(message: Buffer): Change {
-    this.buf = message;
-    this.pos = 0;
+  /** Decodes the message that fills `buffer` from `start` on. */
+  decode(buffer: Buffer, start = 0): Change {
+    this.buf = buffer;
+    this.pos = start;
+    this.base = start;
     try {
       const change = this.decodeMessage();
-      if (this.pos !== message.length) {
+      if (this.pos !== buffer.length) {
         // Leftover bytes mean we read a different layout than the server
         // wrote (e.g. a missing xid); fail rather than emit garbage.
-        throw this.fail(`${message.length - this.pos} unexpected trailing byte(s)`);
+        throw this.fail(`${buffer.length - this.pos} unexpected trailing byte(s)`);
       }
       return change;
     } catch (err) {
       if (err instanceof FerryError) throw err;
       // Buffer reads past the end throw RangeError; say where it happened.
-      throw this.fail(`truncated message (${message.length} bytes)`, err);
+      throw this.fail(`truncated message (${buffer.length - start} bytes)`, err);
     } finally {
       // Do not keep the network layer's buffer alive between calls.
       this.buf = EMPTY;
@@ -283,8 +291,16 @@ export class PgOutputDecoder {
       }
     }
     this.pos = pos;
-    const bytes = buf.subarray(start, pos);
-    return new TupleBytes(copied ? Buffer.from(bytes) : bytes, count);
+    if (!copied) return new TupleBytes(buf, start, pos, count);
+    const length = pos - start;
+    if (this.slabUsed + length > this.slab.length) {
+      this.slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, length));
+      this.slabUsed = 0;
+    }
+    const at = this.slabUsed;
+    buf.copy(this.slab, at, start, pos);
+    this.slabUsed += length;
+    return new TupleBytes(this.slab, at, at + length, count);
   }
 
   private replicaIdentity(): ReplicaIdentity {
@@ -373,8 +389,8 @@ export class PgOutputDecoder {
   }
 
   private fail(what: string, cause?: unknown, hint?: string): FerryError {
-    const tag = this.buf.length > 0 ? describeByte(this.buf[0] as number) : 'none (empty message)';
-    return new FerryError(CODE, `cannot decode pgoutput message with tag ${tag} at offset ${this.pos}: ${what}`, hint,
+    const tag = this.buf.length > this.base ? describeByte(this.buf[this.base] as number) : 'none (empty message)';
+    return new FerryError(CODE, `cannot decode pgoutput message with tag ${tag} at offset ${this.pos - this.base}: ${what}`, hint,
       cause === undefined ? {} : { cause });
   }
 }

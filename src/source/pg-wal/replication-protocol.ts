@@ -6,13 +6,17 @@ import type { Lsn } from '../../change/change.js';
  * update ('r') from us.
  */
 export type ServerMessage =
-  | { readonly kind: 'xlog'; readonly start: Lsn; readonly end: Lsn; readonly payload: Buffer }
+  /** The pgoutput message is `chunk` from XLOG_HEADER_BYTES on; left in place, as most are decoded straight from it. */
+  | { readonly kind: 'xlog'; readonly chunk: Buffer }
   | { readonly kind: 'keepalive'; readonly walEnd: Lsn; readonly replyRequested: boolean };
+
+/** 'w', WAL start, WAL end, send time. */
+export const XLOG_HEADER_BYTES = 25;
 
 export function parseServerMessage(chunk: Buffer): ServerMessage {
   const tag = chunk[0];
   if (tag === 0x77 /* w */) {
-    return { kind: 'xlog', start: chunk.readBigUInt64BE(1), end: chunk.readBigUInt64BE(9), payload: chunk.subarray(25) };
+    return { kind: 'xlog', chunk };
   }
   if (tag === 0x6b /* k */) {
     return { kind: 'keepalive', walEnd: chunk.readBigUInt64BE(1), replyRequested: chunk[17] === 1 };

@@ -5,7 +5,7 @@ import type { ChangeStream, SourceEvent } from '../source.js';
 import { formatLsn } from './lsn.js';
 import { PgOutputDecoder } from './pgoutput-decoder.js';
 import { ReplicationConnection } from './replication-connection.js';
-import type { ServerMessage } from './replication-protocol.js';
+import { XLOG_HEADER_BYTES, type ServerMessage } from './replication-protocol.js';
 import { TransactionSpool } from './transaction-spool.js';
 
 export interface WalStreamOptions {
@@ -152,10 +152,10 @@ export class WalStream implements ChangeStream {
       if (message.replyRequested) this.sendStatus();
       return;
     }
-    if (message.end > this.received) this.received = message.end;
-    const change = this.decoder.decode(message.payload);
+    const change = this.decoder.decode(message.chunk, XLOG_HEADER_BYTES);
     if (this.streamingXid !== undefined && change.kind !== 'stream-stop') {
-      this.spool.append(this.streamingXid, 'xid' in change && change.xid !== undefined ? change.xid : this.streamingXid, message.payload);
+      this.spool.append(this.streamingXid, 'xid' in change && change.xid !== undefined ? change.xid : this.streamingXid,
+        message.chunk.subarray(XLOG_HEADER_BYTES));
       return;
     }
     this.onChange(change);
@@ -170,6 +170,8 @@ export class WalStream implements ChangeStream {
         if (!this.skipping) this.queue.push({ kind: 'begin', xid: change.xid, commitTime: change.commitTime, commitPosition: change.finalLsn });
         return;
       case 'commit':
+        // What the server reports as written: received up to here (keepalives say the rest).
+        if (change.endLsn > this.received) this.received = change.endLsn;
         this.inTransaction = false;
         if (!this.skipping) this.queue.push({ kind: 'commit', position: change.endLsn, commitTime: change.commitTime });
         this.skipping = false;
@@ -182,6 +184,7 @@ export class WalStream implements ChangeStream {
         this.streamingXid = undefined;
         return;
       case 'stream-commit':
+        if (change.endLsn > this.received) this.received = change.endLsn;
         if (change.commitLsn < this.options.startAfter) {
           this.keepRelationsOf(change.xid);
         } else {
