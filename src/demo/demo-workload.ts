@@ -28,8 +28,6 @@ export const DEMO_SCHEMA = `
     FROM generate_series(1, 200) i;
 `;
 
-export const DEMO_TABLES = ['accounts', 'orders', 'products'] as const;
-
 /**
  * A live workload on the source until `signal` aborts: small transactions
  * that insert orders, move money between accounts, reprice and delete
@@ -59,17 +57,4 @@ export async function runWorkload(url: string, signal: AbortSignal): Promise<num
     await client.end();
   }
   return transactions;
-}
-
-/** Order-independent fingerprint of a table's contents, computed inside the database. */
-export async function tableFingerprint(url: string, table: string): Promise<{ rows: number; hash: string }> {
-  const client = new pg.Client({ connectionString: url, options: '-c TimeZone=UTC -c extra_float_digits=3' });
-  await client.connect();
-  try {
-    const res = await client.query<{ rows: string; hash: string }>(
-      `SELECT count(*) AS rows, coalesce(md5(string_agg(t::text, '|' ORDER BY t.id)), '') AS hash FROM ${table} t`);
-    return { rows: Number(res.rows[0]?.rows), hash: res.rows[0]?.hash ?? '' };
-  } finally {
-    await client.end();
-  }
 }

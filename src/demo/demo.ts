@@ -11,7 +11,9 @@ import { createLogger } from '../observe/logger.js';
 import { collectStatus } from '../observe/status.js';
 import { runGroups } from '../run/run-groups.js';
 import { waitForCatchUp } from '../run/wait.js';
-import { DEMO_SCHEMA, DEMO_TABLES, runWorkload, tableFingerprint } from './demo-workload.js';
+import { DEMO_SCHEMA, runWorkload } from './demo-workload.js';
+import { verify } from '../verify/verify.js';
+import { formatVerifyReport } from '../verify/verify-output.js';
 
 const say = (text: string) => process.stdout.write(`${text}\n`);
 
@@ -72,16 +74,9 @@ export async function runDemo(options: { seconds: number }): Promise<void> {
     const position = await waitForCatchUp(config, 60);
     say(`all groups have applied the source up to ${position}`);
 
-    say('\nComparing source and target:');
-    const rows: string[][] = [];
-    let equal = true;
-    for (const table of DEMO_TABLES) {
-      const [a, b] = await Promise.all([tableFingerprint(source.url('shop'), table), tableFingerprint(target.url('shop'), table)]);
-      const same = a.rows === b.rows && a.hash === b.hash;
-      equal &&= same;
-      rows.push([table, String(a.rows), String(b.rows), same ? 'identical' : 'DIFFERENT']);
-    }
-    say(formatTable(['table', 'source rows', 'target rows', 'result'], rows));
+    say('\n$ ferry verify   # while both groups are still being applied');
+    const report = await verify(config, { limit: 10, parallel: 2, timeoutSeconds: 60 }, log);
+    say(formatVerifyReport(report));
 
     stopFerry.abort();
     const failed = await running;
@@ -89,7 +84,7 @@ export async function runDemo(options: { seconds: number }): Promise<void> {
     say(`\n$ ferry status\n${formatStatus(await collectStatus(config))}`);
     say('\n$ ferry drop   # removes slots, publications and the ferry schema; data stays');
     await dropAll(config, log);
-    if (!equal) throw new FerryError('FERRY_DEMO_MISMATCH', 'source and target differ after catch-up');
+    if (!report.equal) throw new FerryError('FERRY_DEMO_MISMATCH', 'source and target differ after catch-up');
     say('\nDemo finished: the target is an exact copy of the source.');
   } finally {
     for (const c of clusters.reverse()) await c.stop().catch(() => undefined);

@@ -5,6 +5,7 @@ import { ExitCode, FerryError } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
 import { connect } from '../pg/connect.js';
 import { formatLsn, parseLsn } from '../source/pg-wal/lsn.js';
+import { walSql } from '../source/pg-wal/wal-setup-sql.js';
 import { readGroups, type GroupRow } from '../target/control-schema.js';
 import { sql } from '../target/control-sql.js';
 import type { TableChanges } from './table-changes.js';
@@ -139,6 +140,9 @@ async function atSlot(
     if (!created) throw new FerryError('FERRY_VERIFY_SLOT', `creating the temporary replication slot ${slot} returned nothing`);
     const start = parseLsn(created.consistent_point);
     const sourceSnapshot = await begin(source, created.snapshot_name);
+    // A group with nothing to apply would never reach C: a marker transaction
+    // committed after C is one every running group applies, moving it past C.
+    await emitMarker(config.source.url);
     options.log.info({ position: formatLsn(start) }, 'source snapshot taken; waiting for the target to apply it');
     await waitForTarget(target, before, start, options.timeoutSeconds);
     const targetSnapshot = await begin(target);
@@ -160,6 +164,15 @@ async function atSlot(
   } finally {
     // Closing the connection drops the temporary slot; the snapshot lives on in `source`.
     await replication.end().catch(() => undefined);
+  }
+}
+
+async function emitMarker(url: string): Promise<void> {
+  const client = await connect(url, { role: 'source', applicationName: 'ferry:verify' });
+  try {
+    await client.query(walSql.emitMarker, [`verify ${new Date().toISOString()}`]);
+  } finally {
+    await client.end().catch(() => undefined);
   }
 }
 
