@@ -12,6 +12,7 @@ import { runGroups } from '../src/run/run-groups.js';
 import { bigTable, fingerprint, manySmallTables, measureCopy, timed, waitFor, type CopyResult } from './copy-bench.js';
 import { measureLag, measurePeakRss } from './memory-and-lag.js';
 import { insertBacklog, tpcbBacklog, updateDeleteBacklog, type Workload } from './workloads.js';
+import { triggerBench } from './trigger-bench.js';
 
 /**
  * `npm run bench`: for each workload, the same backlog on one source is
@@ -22,7 +23,7 @@ import { insertBacklog, tpcbBacklog, updateDeleteBacklog, type Workload } from '
  * binary transfer, parallel streaming, a short wal_retrieve_retry_interval.
  */
 const quick = process.argv.includes('--quick');
-const only = process.argv.find((a) => a === 'copy' || a === 'apply' || a === 'lag' || a === 'memory');
+const only = process.argv.find((a) => a === 'copy' || a === 'apply' || a === 'lag' || a === 'memory' || a === 'trigger');
 const allWorkloads: Workload[] = quick
   ? [insertBacklog(100_000), tpcbBacklog(10_000), updateDeleteBacklog(5_000)]
   : [insertBacklog(1_000_000), tpcbBacklog(100_000), updateDeleteBacklog(50_000)];
@@ -59,6 +60,7 @@ async function main(): Promise<void> {
     const rss = await measurePeakRss(rows);
     console.log(`  ferry run peak RSS ${rss.peakMb.toFixed(0)} MB, applied in ${rss.seconds.toFixed(1)} s`);
   }
+  if (only === undefined || only === 'trigger') await triggerBench(quick);
   if (only !== undefined && only !== 'apply') return;
   const results: Result[] = [];
   for (const workload of workloads) {

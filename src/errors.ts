@@ -59,8 +59,9 @@ export class ConfigError extends FerryError {
 export class PrerequisiteError extends FerryError {
   readonly problems: readonly string[];
   constructor(problems: readonly string[]) {
-    super('FERRY_PREREQUISITES', `${problems.length} problem(s) must be fixed first:\n  - ${problems.join('\n  - ')}`, undefined,
-      { exitCode: ExitCode.usage });
+    // One problem is one line; several are listed one per line under a count.
+    super('FERRY_PREREQUISITES', problems.length === 1 ? String(problems[0])
+      : `${problems.length} problems must be fixed first:\n  - ${problems.join('\n  - ')}`, undefined, { exitCode: ExitCode.usage });
     this.name = 'PrerequisiteError';
     this.problems = problems;
   }

@@ -196,3 +196,12 @@ export const builtNamesSql = `
   SELECT ic.relname FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid = to_regclass($1)`;
 
 export const serverVersionSql = `SELECT current_setting('server_version_num')::int AS version`;
+
+/** Of the privileges init and apply use on the existing table named $1, those the current role lacks. */
+export const missingTablePrivilegesSql = `
+  SELECT current_user AS role, array_agg(p ORDER BY o) FILTER (WHERE NOT has_table_privilege(to_regclass($1), p)) AS missing
+    FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) WITH ORDINALITY AS x(p, o)`;
+
+/** Whether the current role may create tables in schema $1; null when the schema does not exist. */
+export const schemaCreatePrivilegeSql = `
+  SELECT current_user AS role, (SELECT has_schema_privilege(n.oid, 'CREATE') FROM pg_namespace n WHERE n.nspname = $1) AS allowed`;

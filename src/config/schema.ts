@@ -45,6 +45,18 @@ export interface SequenceConfig {
   readonly headroom: number;
 }
 
+/** Trigger capture's ticker and queue (used with `source.capture: trigger`). */
+export interface TriggerConfig {
+  /** While changes arrive, a tick (a batch boundary) at most this often. */
+  readonly tickIntervalMs: number;
+  /** Without changes, a tick this often all the same. */
+  readonly idleTickMs: number;
+  /** How often capture moves on to the next queue table (the consumed one is emptied by TRUNCATE). */
+  readonly rotateIntervalMs: number;
+}
+
+export const TRIGGER_DEFAULTS: TriggerConfig = { tickIntervalMs: 100, idleTickMs: 10_000, rotateIntervalMs: 60_000 };
+
 export interface FerryConfig {
   readonly source: { readonly url: string; readonly capture: CaptureMode };
   readonly target: { readonly url: string };
@@ -53,7 +65,13 @@ export interface FerryConfig {
   /** `chunkBytes`: tables larger than this are copied in several chunks at once. */
   readonly copy: { readonly parallel: number; readonly chunkBytes: number };
   readonly sequences: SequenceConfig;
+  /** Absent unless the file has a `trigger:` section; `triggerConfig()` fills in the defaults. */
+  readonly trigger?: TriggerConfig;
   readonly log: { readonly level: LogLevel; readonly format: LogFormat };
+}
+
+export function triggerConfig(config: FerryConfig): TriggerConfig {
+  return config.trigger ?? TRIGGER_DEFAULTS;
 }
 
 // Interpolated values (`${ROWS}`) are always strings, so integer fields
@@ -142,6 +160,16 @@ const sequences = z.strictObject({
   headroom: s.headroom,
 }));
 
+const trigger = z.strictObject({
+  tick_interval_ms: integer(1).default(TRIGGER_DEFAULTS.tickIntervalMs),
+  idle_tick_ms: integer(1).default(TRIGGER_DEFAULTS.idleTickMs),
+  rotate_interval_ms: integer(1).default(TRIGGER_DEFAULTS.rotateIntervalMs),
+}).transform((t): TriggerConfig => ({
+  tickIntervalMs: t.tick_interval_ms,
+  idleTickMs: t.idle_tick_ms,
+  rotateIntervalMs: t.rotate_interval_ms,
+}));
+
 export const configSchema: z.ZodType<FerryConfig> = z.strictObject({
   source: z.strictObject({ url, capture: z.enum(['wal', 'trigger']).default('wal') }),
   target: z.strictObject({ url }),
@@ -151,6 +179,7 @@ export const configSchema: z.ZodType<FerryConfig> = z.strictObject({
     .transform((c) => ({ parallel: c.parallel, chunkBytes: c.chunk_size }))
     .prefault({}),
   sequences: sequences.prefault({}),
+  trigger: trigger.optional(),
   log: z.strictObject({
     level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
     format: z.enum(['auto', 'json', 'pretty']).default('auto'),

@@ -83,7 +83,7 @@ export class CopyProgress {
     const rate = this.rate();
     const remaining = Math.max(0, this.estimatedBytes - this.bytes);
     this.log.info({
-      group: this.group, chunks: `${this.chunksDone}/${this.chunks}`, rows: this.rows, bytes: this.bytes,
+      chunks: `${this.chunksDone}/${this.chunks}`, rows: this.rows, bytes: this.bytes,
       bytesPerSecond: Math.round(rate), etaSeconds: this.chunksDone === this.chunks ? 0 : Math.round(remaining / Math.max(1, rate)),
     }, 'copy progress');
   }

@@ -3,14 +3,17 @@ import type { FerryConfig, GroupConfig } from '../config/schema.js';
 import { formatTableRef } from '../config/schema.js';
 import { identityProblems } from '../catalog/table-checks.js';
 import { resolveTables, tableLabel, type SourceTable } from '../catalog/source-tables.js';
-import { FerryError, PrerequisiteError, ConfigError } from '../errors.js';
+import { FerryError, PrerequisiteError } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
 import { connect } from '../pg/connect.js';
-import { formatLsn } from '../source/pg-wal/lsn.js';
+import { formatLsn, parseLsn } from '../source/pg-wal/lsn.js';
 import { readWalSettings, walProblems, type WalSettings } from '../source/pg-wal/prerequisites.js';
 import { copyGroupSequences } from '../sequences/sync-sequences.js';
 import { ReplicationConnection, type CreatedSlot } from '../source/pg-wal/replication-connection.js';
 import { copyPendingChunks, recordChunkPlan, resetPartialTables } from './group-copy.js';
+import { ensureTriggerSchema, installCapture, queueExists, uninstallCapture } from '../source/pg-trigger/capture-install.js';
+import { formatTick, openCopySnapshot, type CopySnapshot } from '../source/pg-trigger/ticks.js';
+import { readTriggerSettings, triggerProblems, type TriggerSettings } from '../source/pg-trigger/trigger-prerequisites.js';
 import { walSql } from '../source/pg-wal/wal-setup-sql.js';
 import { ensureControlSchema, readGroup, type GroupRow } from '../target/control-schema.js';
 import { sql } from '../target/control-sql.js';
@@ -34,24 +37,26 @@ export interface InitSummary {
  * `ferry init`: checks everything first and reports every problem at once,
  * then per group creates the publication, the target tables and the slot,
  * copies the rows under the slot's exported snapshot and records the slot's
- * start as the group's position. A group found half-initialised (a crash
- * during an earlier init) is cleaned up and redone; a finished one is left
- * as it is.
+ * start as the group's position. (With trigger capture: the queue and
+ * triggers instead of publication and slot, and a snapshot recorded as the
+ * queue's first tick.) A group found half-initialised (a crash during an
+ * earlier init) is cleaned up and redone; a finished one is left as it is.
  */
 export async function initGroups(config: FerryConfig, log: Logger): Promise<InitSummary[]> {
-  if (config.source.capture !== 'wal') {
-    throw new ConfigError(`source.capture: ${config.source.capture} capture is not available in this version of ferry`, 'use capture: wal');
-  }
   const source = await connect(config.source.url, { role: 'source', applicationName: 'ferry:init' });
   const target = await connect(config.target.url, { role: 'target', applicationName: 'ferry:init' });
   try {
-    const settings = await readWalSettings(source);
+    const settings = config.source.capture === 'trigger' ? await readTriggerSettings(source) : await readWalSettings(source);
     const plan = await planGroups(config, source, target);
-    await checkPrerequisites(source, target, settings, plan);
+    await checkPrerequisites(config, source, target, settings, plan);
     await ensureControlSchema(target);
+    if ('plpgsql' in settings) await ensureTriggerSchema(source);
     const summaries: InitSummary[] = [];
     for (const group of plan) {
-      summaries.push(await initGroup(config, group, source, target, settings, log.child({ group: group.config.name })));
+      const glog = log.child({ group: group.config.name });
+      summaries.push('plpgsql' in settings
+        ? await initTriggerGroup(config, group, source, target, settings, glog)
+        : await initGroup(config, group, source, target, settings, glog));
     }
     return summaries;
   } finally {
@@ -68,8 +73,8 @@ async function planGroups(config: FerryConfig, source: pg.Client, target: pg.Cli
     const { tables, unmatched } = await resolveTables(source, group.tables);
     for (const ref of unmatched) {
       problems.push(ref.pattern
-        ? `group ${group.name}: pattern ${formatTableRef(ref)} matches no table on the source`
-        : `group ${group.name}: table ${formatTableRef(ref)} does not exist on the source`);
+        ? `group ${group.name}: pattern ${formatTableRef(ref)} matches no table on the source: fix the pattern or remove it from the group`
+        : `group ${group.name}: table ${formatTableRef(ref)} does not exist on the source: fix its name (quote mixed-case names) or remove it from the group`);
     }
     for (const t of tables) {
       const other = owner.get(t.oid);
@@ -82,7 +87,13 @@ async function planGroups(config: FerryConfig, source: pg.Client, target: pg.Cli
   return plan;
 }
 
-async function checkPrerequisites(source: pg.Client, target: pg.Client, settings: WalSettings, plan: readonly PlannedGroup[]): Promise<void> {
+async function checkPrerequisites(
+  config: FerryConfig, source: pg.Client, target: pg.Client, settings: WalSettings | TriggerSettings, plan: readonly PlannedGroup[],
+): Promise<void> {
+  if ('plpgsql' in settings) {
+    await checkTriggerPrerequisites(config, source, target, settings, plan);
+    return;
+  }
   const pendingGroups = plan.filter((g) => g.existing?.state !== 'streaming');
   const user = (await source.query<{ u: string; d: string }>('SELECT current_user AS u, current_database() AS d')).rows[0] as { u: string; d: string };
   const allTables = pendingGroups.flatMap((g) => g.tables);
@@ -98,7 +109,34 @@ async function checkPrerequisites(source: pg.Client, target: pg.Client, settings
     }
     problems.push(...await targetTableProblems(target, group.config.name, group.tables, group.existing !== undefined));
   }
+  problems.push(...commonProblems(config, plan));
+  problems.push(...await targetSchemaProblems(target));
+  if (problems.length > 0) throw new PrerequisiteError(problems);
+}
+
+/** Trigger capture: no slot, no publication, no replica identity; the tables' owner and CREATE on the database. */
+async function checkTriggerPrerequisites(
+  config: FerryConfig, source: pg.Client, target: pg.Client, settings: TriggerSettings, plan: readonly PlannedGroup[],
+): Promise<void> {
+  const pendingGroups = plan.filter((g) => g.existing?.state !== 'streaming');
+  const problems = await triggerProblems(source, settings, pendingGroups.flatMap((g) => g.tables),
+    pendingGroups.filter((g) => !g.existing).map((g) => g.config.name));
+  for (const group of pendingGroups) {
+    problems.push(...await targetTableProblems(target, group.config.name, group.tables, group.existing !== undefined));
+  }
+  problems.push(...commonProblems(config, plan));
+  problems.push(...await targetSchemaProblems(target));
+  if (problems.length > 0) throw new PrerequisiteError(problems);
+}
+
+/** Groups already initialised must still match the configuration: same capture, same tables. */
+function commonProblems(config: FerryConfig, plan: readonly PlannedGroup[]): string[] {
+  const problems: string[] = [];
   for (const group of plan) {
+    if (group.existing && group.existing.capture !== config.source.capture) {
+      problems.push(`group ${group.config.name} was initialised with capture ${group.existing.capture} but the configuration now says ${config.source.capture}: ` +
+        `to change a group's capture, run "ferry drop" with the old configuration and "ferry init" with the new one`);
+    }
     if (group.existing?.state === 'streaming') {
       const configured = group.tables.map(tableLabel).sort();
       const recorded = [...group.existing.tables].sort();
@@ -108,10 +146,13 @@ async function checkPrerequisites(source: pg.Client, target: pg.Client, settings
       }
     }
   }
+  return problems;
+}
+
+async function targetSchemaProblems(target: pg.Client): Promise<string[]> {
   const canCreate = (await target.query<{ ok: boolean }>(`SELECT has_database_privilege(current_database(), 'CREATE') OR
       EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'ferry') AS ok`)).rows[0]?.ok;
-  if (!canCreate) problems.push(`the target role may not create the ferry schema: run GRANT CREATE ON DATABASE <target database> TO <target user>;`);
-  if (problems.length > 0) throw new PrerequisiteError(problems);
+  return canCreate ? [] : [`the target role may not create the ferry schema: run GRANT CREATE ON DATABASE <target database> TO <target user>;`];
 }
 
 async function initGroup(
@@ -160,20 +201,88 @@ async function initGroup(
       await target.query(sql.recordSlot, [name, position]);
       log.info({ slot: group.config.slot, position, tables: labels.length }, 'slot created; copying tables');
     }
-    const started = Date.now();
-    const rows = await copyPendingChunks(config, source, target, name, group.tables, snapshot, log);
-    const createdLabels = new Set((await target.query<{ created_tables: string[] }>(sql.createdTables, [name])).rows[0]?.created_tables ?? []);
-    await buildIndexesAndConstraints(target, group.tables.filter((t) => createdLabels.has(tableLabel(t))), log);
-    await copyGroupSequences(source, target, name, group.tables.map((t) => t.oid), log);
-    await target.query(sql.startStreaming, [name]);
-    log.info({ rows, seconds: (Date.now() - started) / 1000, position }, 'initialised');
+    const rows = await copyAndFinish(config, group, source, target, snapshot, position, log);
     return { group: name, action: 'initialised', tables: labels.length, rows, position };
   } catch (err) {
-    throw err instanceof FerryError ? err : new FerryError('FERRY_INIT', `initialising group ${name} failed: ${(err as Error).message}`,
-      'fix the cause and run "ferry init" again', { context: { group: name }, cause: err });
+    throw initError(err, name);
   } finally {
     await replication.close();
   }
+}
+
+/**
+ * Trigger capture: the queue and triggers are installed (and committed)
+ * first, then a snapshot is taken and recorded as a tick. The copy reads
+ * under that snapshot; streaming replays exactly the queued transactions
+ * it does not see.
+ */
+async function initTriggerGroup(
+  config: FerryConfig, group: PlannedGroup, source: pg.Client, target: pg.Client, settings: TriggerSettings, log: Logger,
+): Promise<InitSummary> {
+  const name = group.config.name;
+  if (group.existing?.state === 'streaming') {
+    const position = group.existing.position ? formatTick(parseLsn(group.existing.position)) : '';
+    log.info({ position }, 'already initialised');
+    return { group: name, action: 'already initialised', tables: group.tables.length, rows: 0, position };
+  }
+  const labels = group.tables.map(tableLabel);
+  const resuming = group.existing?.position != null && await queueExists(source, name);
+  let snapshot: CopySnapshot | undefined;
+  try {
+    let position: string;
+    if (resuming) {
+      // As with a slot: finished chunks stay, the rest is copied under a newer
+      // snapshot (a newer tick), and streaming skips what those chunks hold.
+      position = group.existing?.position as string;
+      await resetPartialTables(target, name, group.tables, log);
+      snapshot = await openCopySnapshot(config.source.url, name);
+      log.warn({ position: formatTick(parseLsn(position)), resumeSnapshot: formatTick(snapshot.consistentPoint) }, 'resuming an interrupted copy; finished chunks are kept');
+    } else {
+      const createdBefore = group.existing
+        ? (await target.query<{ created_tables: string[] }>(sql.createdTables, [name])).rows[0]?.created_tables ?? [] : [];
+      if (group.existing) {
+        log.warn('an earlier init of this group stopped before its queue was ready; starting it again');
+        await uninstallCapture(source, name);
+        await target.query(sql.deleteGroup, [name]);
+      }
+      await target.query(sql.insertGroup, [name, 'trigger', null, null, labels]);
+      await target.query(sql.addCreatedTables, [name, createdBefore]);
+      await prepareTargetTables(target, group.tables, group.existing !== undefined, log,
+        async (created) => { await target.query(sql.addCreatedTables, [name, created.map(tableLabel)]); });
+      await installCapture(source, name, group.tables);
+      snapshot = await openCopySnapshot(config.source.url, name);
+      position = formatLsn(snapshot.consistentPoint);
+      await recordChunkPlan(source, target, name, group.tables, settings.version, config.copy.chunkBytes);
+      await target.query(sql.recordSlot, [name, position]);
+      log.info({ position: formatTick(snapshot.consistentPoint), tables: labels.length }, 'capture triggers installed; copying tables');
+    }
+    const rows = await copyAndFinish(config, group, source, target, snapshot, formatTick(parseLsn(position)), log);
+    return { group: name, action: 'initialised', tables: labels.length, rows, position: formatTick(parseLsn(position)) };
+  } catch (err) {
+    throw initError(err, name);
+  } finally {
+    await snapshot?.close();
+  }
+}
+
+/** The part of init every capture shares: copy the rows, build indexes, copy sequences, start streaming. */
+async function copyAndFinish(
+  config: FerryConfig, group: PlannedGroup, source: pg.Client, target: pg.Client, snapshot: CreatedSlot, position: string, log: Logger,
+): Promise<number> {
+  const name = group.config.name;
+  const started = Date.now();
+  const rows = await copyPendingChunks(config, source, target, name, group.tables, snapshot, log);
+  const createdLabels = new Set((await target.query<{ created_tables: string[] }>(sql.createdTables, [name])).rows[0]?.created_tables ?? []);
+  await buildIndexesAndConstraints(target, group.tables.filter((t) => createdLabels.has(tableLabel(t))), log);
+  await copyGroupSequences(source, target, name, group.tables.map((t) => t.oid), log);
+  await target.query(sql.startStreaming, [name]);
+  log.info({ rows, seconds: (Date.now() - started) / 1000, position }, 'initialised');
+  return rows;
+}
+
+function initError(err: unknown, group: string): FerryError {
+  return err instanceof FerryError ? err : new FerryError('FERRY_INIT', `initialising group ${group} failed: ${(err as Error).message}`,
+    'fix the cause and run "ferry init" again', { context: { group }, cause: err });
 }
 
 /** Drops a slot, first ending a walsender that still holds it. */

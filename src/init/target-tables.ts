@@ -5,6 +5,7 @@ import { relationsOf, type RelationObjects, type SourcePartition } from '../cata
 import { tableLabel, type SourceTable } from '../catalog/source-tables.js';
 import { columnProblems, type TargetColumn } from '../catalog/target-column-checks.js';
 import { creationProblems } from '../catalog/target-creation-checks.js';
+import { privilegeProblems } from '../catalog/target-privilege-checks.js';
 import { typeProblems } from '../catalog/target-type-checks.js';
 import { typeExists, type UserType } from '../catalog/user-types.js';
 import {
@@ -36,7 +37,8 @@ function typesOf(tables: readonly SourceTable[]): UserType[] {
  * type that holds its values (columnProblems) and no rows (ferry copies into
  * empty tables; when it redoes its own unfinished copy it empties them
  * itself). User-defined types that exist on the target must match the
- * source's (typeProblems).
+ * source's (typeProblems). The target role must be allowed to create or
+ * write each table (privilegeProblems).
  */
 export async function targetTableProblems(target: pg.Client, group: string, tables: readonly SourceTable[], redo: boolean): Promise<string[]> {
   return withQualifiedNames(target, async () => {
@@ -44,13 +46,16 @@ export async function targetTableProblems(target: pg.Client, group: string, tabl
     const creating = new Set<number>();
     for (const table of tables) {
       const existing = await targetColumns(target, table);
+      const denied = await privilegeProblems(target, group, table, existing.length > 0);
+      problems.push(...denied);
       if (existing.length === 0) {
         for (const type of table.types) creating.add(type.oid);
         problems.push(...await creationProblems(target, group, table));
         continue;
       }
       problems.push(...columnProblems(group, table, existing));
-      if (!redo) {
+      // Looking for rows needs SELECT, which may be what is denied.
+      if (!redo && denied.length === 0) {
         const hasRows = (await target.query<{ has_rows: boolean }>(targetTableSql.hasRows(qualifiedName(table.schema, table.name)))).rows[0]?.has_rows;
         if (hasRows) problems.push(`group ${group}: target table ${tableLabel(table)} already has rows; ferry copies into empty tables: empty it (TRUNCATE ${qualifiedName(table.schema, table.name)};) or remove it from the group`);
       }

@@ -1,8 +1,11 @@
+import type pg from 'pg';
 import type { FerryConfig } from '../config/schema.js';
 import { connect } from '../pg/connect.js';
 import { parseLsn } from '../source/pg-wal/lsn.js';
 import { walSql } from '../source/pg-wal/wal-setup-sql.js';
-import { readGroups } from '../target/control-schema.js';
+import { queueStatus } from '../source/pg-trigger/queue-status.js';
+import { formatTick } from '../source/pg-trigger/ticks.js';
+import { readGroups, type GroupRow } from '../target/control-schema.js';
 import { sql } from '../target/control-sql.js';
 
 export interface GroupStatus {
@@ -21,6 +24,8 @@ export interface GroupStatus {
   readonly lastErrorAt: string | null;
   /** The initial copy: chunks finished, rows and bytes moved, estimated bytes in all. */
   readonly copy: { readonly chunks: number; readonly chunksDone: number; readonly rows: number; readonly bytes: number; readonly estimatedBytes: number } | null;
+  /** Trigger capture: the queue's newest tick, how many ticks the target is behind, and whether untaken events wait. */
+  readonly queue?: { readonly latestTick: number | null; readonly lagTicks: number | null; readonly eventsAfterLatestTick: boolean } | null;
 }
 
 /**
@@ -33,6 +38,7 @@ export async function collectStatus(config: FerryConfig): Promise<GroupStatus[]>
   const source = await connect(config.source.url, { role: 'source', applicationName: 'ferry:status' });
   try {
     const rows = new Map((await readGroups(target)).map((r) => [r.group_name, r]));
+    if (config.source.capture === 'trigger') return await triggerStatus(config, source, target, rows);
     const current = (await source.query<{ lsn: string }>(walSql.currentLsn)).rows[0]?.lsn ?? null;
     const copies = new Map(rows.size === 0 ? [] : (await target.query(sql.copyProgress)).rows.map((r) => [r.group_name as string, {
       chunks: r.chunks as number, chunksDone: r.chunks_done as number, rows: Number(r.rows), bytes: Number(r.bytes), estimatedBytes: Number(r.estimated_bytes),
@@ -77,4 +83,42 @@ export async function collectStatus(config: FerryConfig): Promise<GroupStatus[]>
     await target.end().catch(() => undefined);
     await source.end().catch(() => undefined);
   }
+}
+
+/**
+ * Trigger groups: positions are tick ids. The source position is the queue's
+ * newest tick; the lag is counted in ticks, and in seconds as the age of the
+ * newest applied tick while anything newer waits.
+ */
+async function triggerStatus(config: FerryConfig, source: pg.Client, target: pg.Client, rows: Map<string, GroupRow>): Promise<GroupStatus[]> {
+  const copies = new Map(rows.size === 0 ? [] : (await target.query(sql.copyProgress)).rows.map((r) => [r.group_name as string, {
+    chunks: r.chunks as number, chunksDone: r.chunks_done as number, rows: Number(r.rows), bytes: Number(r.bytes), estimatedBytes: Number(r.estimated_bytes),
+  }]));
+  const out: GroupStatus[] = [];
+  for (const group of config.groups) {
+    const row = rows.get(group.name);
+    const queue = await queueStatus(source, group.name);
+    const latest = queue?.latestTick ?? null;
+    const applied = row?.position ? parseLsn(row.position) : null;
+    const lagTicks = latest !== null && applied !== null ? Math.max(0, Number(latest - applied)) : null;
+    const waiting = lagTicks !== null && (lagTicks > 0 || queue?.eventsAfter === true);
+    const locked = row ? (await target.query(sql.groupLockHolder, [group.name])).rows.length > 0 : false;
+    out.push({
+      group: group.name,
+      state: !row ? 'not initialised' : row.state === 'copying' ? 'copying' : locked ? 'streaming' : row.last_error_fatal ? 'failed' : 'stopped',
+      appliedPosition: applied === null ? null : formatTick(applied),
+      sourcePosition: latest === null ? null : formatTick(latest),
+      lagBytes: null,
+      lagSeconds: lagTicks === null ? null : !waiting || !row?.source_commit_time ? 0 : Math.max(0, (Date.now() - row.source_commit_time.getTime()) / 1000),
+      rowsApplied: Number(row?.rows_applied ?? 0),
+      transactionsApplied: Number(row?.transactions_applied ?? 0),
+      lastAppliedAt: row?.applied_at?.toISOString() ?? null,
+      slot: null,
+      lastError: row?.last_error ?? null,
+      lastErrorAt: row?.last_error_at?.toISOString() ?? null,
+      copy: copies.get(group.name) ?? null,
+      queue: queue ? { latestTick: latest === null ? null : Number(latest), lagTicks, eventsAfterLatestTick: queue.eventsAfter } : null,
+    });
+  }
+  return out;
 }

@@ -1,6 +1,5 @@
-import type pg from 'pg';
 import type { Lsn } from '../change/change.js';
-import type { FerryConfig, GroupConfig } from '../config/schema.js';
+import { triggerConfig, type FerryConfig, type GroupConfig } from '../config/schema.js';
 import { FerryError, inContext } from '../errors.js';
 import { Applier } from '../apply/applier.js';
 import { batches, type Batch } from '../apply/batch.js';
@@ -8,12 +7,15 @@ import type { Logger } from '../observe/logger.js';
 import { connect } from '../pg/connect.js';
 import { formatLsn, parseLsn } from '../source/pg-wal/lsn.js';
 import { WalStream } from '../source/pg-wal/wal-stream.js';
+import { TriggerStream } from '../source/pg-trigger/trigger-stream.js';
+import { formatTick } from '../source/pg-trigger/ticks.js';
 import { readGroup } from '../target/control-schema.js';
 import { sql } from '../target/control-sql.js';
 import { isTransient } from './transient.js';
+import { lockGroup, ownBackend, type Backend } from './group-lock.js';
 import type { ChunkPlan } from '../copy/chunk-plan.js';
 import { skipCopiedChanges } from '../copy/overlap-filter.js';
-import type { SourceEvent } from '../source/source.js';
+import type { ChangeStream, SourceEvent } from '../source/source.js';
 
 export interface GroupOutcome {
   readonly group: string;
@@ -26,16 +28,24 @@ export interface GroupOutcome {
  * committed. Transient failures (restarts, cut connections) reconnect with
  * backoff and resume from the target's position, which is always exact.
  */
+/** Longer than wal_sender_timeout's default (60 s) several times over. */
+const SLOT_BUSY_LIMIT_MS = 5 * 60_000;
+
 export async function runGroup(config: FerryConfig, group: GroupConfig, log: Logger, signal: AbortSignal): Promise<GroupOutcome> {
   const glog = log.child({ group: group.name });
   let delay = config.apply.retryInitialMs;
+  // Target backends of earlier attempts, which a lost connection may have left holding the group.
+  const backends: Backend[] = [];
+  // A slot that stays busy longer than any walsender timeout is held by someone else.
+  let slotBusySince: number | undefined;
   while (!signal.aborted) {
     try {
-      await streamOnce(config, group, glog, signal, () => { delay = config.apply.retryInitialMs; });
+      await streamOnce(config, group, glog, signal, () => { delay = config.apply.retryInitialMs; slotBusySince = undefined; }, backends);
       return { group: group.name };
     } catch (err) {
       const error = inContext(err, 'FERRY_RUN', { group: group.name });
-      const transient = isTransient(err);
+      slotBusySince = error.code === 'FERRY_SLOT_ACTIVE' ? slotBusySince ?? Date.now() : undefined;
+      const transient = isTransient(err) && (slotBusySince === undefined || Date.now() - slotBusySince < SLOT_BUSY_LIMIT_MS);
       await recordError(config, group.name, error, !transient);
       if (!transient) {
         glog.error({ code: error.code, err: error.describe() }, 'group stopped');
@@ -49,29 +59,50 @@ export async function runGroup(config: FerryConfig, group: GroupConfig, log: Log
   return { group: group.name };
 }
 
-async function streamOnce(config: FerryConfig, group: GroupConfig, log: Logger, signal: AbortSignal, onProgress: () => void): Promise<void> {
+async function streamOnce(
+  config: FerryConfig, group: GroupConfig, log: Logger, signal: AbortSignal, onProgress: () => void, backends: Backend[],
+): Promise<void> {
   const target = await connect(config.target.url, { role: 'target', applicationName: `ferry:${group.name}`, pipeline: true });
-  let stream: WalStream | undefined;
+  let stream: ChangeStream | undefined;
   const applier = new Applier(target, group.name, log);
   try {
-    await lockGroup(target, group.name);
+    const earlier = [...backends];
+    const own = await ownBackend(target);
+    if (own) backends.push(own);
+    if (backends.length > 10) backends.shift();
+    await lockGroup(target, group.name, earlier, log);
     const row = await readGroup(target, group.name);
     if (!row || row.state !== 'streaming' || !row.position) {
       throw new FerryError('FERRY_NOT_INITIALISED', `group ${group.name} has not been initialised on the target`,
         'run "ferry init -c <config>" first', { exitCode: 2, context: { group: group.name } });
     }
+    if (row.capture !== config.source.capture) {
+      throw new FerryError('FERRY_CAPTURE_CHANGED', `group ${group.name} was initialised with capture ${row.capture}, the configuration says ${config.source.capture}`,
+        'run "ferry drop" with the old configuration and "ferry init" with the new one', { exitCode: 2, context: { group: group.name } });
+    }
     const start = parseLsn(row.position);
     await applier.prepareSession();
-    stream = await WalStream.open({
-      url: config.source.url,
-      group: group.name,
-      slot: group.slot,
-      publication: group.publication,
-      startAfter: start,
-      spillDir: config.apply.spillDir,
-      statusIntervalMs: config.apply.statusIntervalMs,
-    });
-    log.info({ position: formatLsn(start) }, 'streaming');
+    const trigger = config.source.capture === 'trigger' ? triggerConfig(config) : undefined;
+    stream = trigger
+      ? await TriggerStream.open({
+        url: config.source.url,
+        group: group.name,
+        startAfter: start,
+        tickIntervalMs: trigger.tickIntervalMs,
+        idleTickMs: trigger.idleTickMs,
+        rotateIntervalMs: trigger.rotateIntervalMs,
+        log,
+      })
+      : await WalStream.open({
+        url: config.source.url,
+        group: group.name,
+        slot: group.slot,
+        publication: group.publication,
+        startAfter: start,
+        spillDir: config.apply.spillDir,
+        statusIntervalMs: config.apply.statusIntervalMs,
+      });
+    log.info({ position: trigger ? formatTick(start) : formatLsn(start) }, 'streaming');
     const resumed = (await target.query<{ table_name: string; plan: ChunkPlan; snapshot_lsn: string }>(sql.chunksIfResumed, [group.name, formatLsn(start)])).rows;
     const events = resumed.length === 0 ? stream.events()
       : skipCopiedChanges(stream.events(), resumed.map((r) => ({ table: r.table_name, plan: r.plan, snapshotLsn: parseLsn(r.snapshot_lsn) })), group.name);
@@ -84,7 +115,7 @@ async function streamOnce(config: FerryConfig, group: GroupConfig, log: Logger, 
 }
 
 async function applyLoop(
-  events: AsyncIterable<readonly SourceEvent[]>, stream: WalStream, applier: Applier, config: FerryConfig, signal: AbortSignal, start: Lsn, onProgress: () => void,
+  events: AsyncIterable<readonly SourceEvent[]>, stream: ChangeStream, applier: Applier, config: FerryConfig, signal: AbortSignal, start: Lsn, onProgress: () => void,
 ): Promise<void> {
   const it = batches(events, {
     maxRows: config.apply.batchMaxRows,
@@ -108,6 +139,8 @@ async function applyLoop(
       onProgress();
     } else if (batch.idle !== undefined && !applier.inTransaction) {
       stream.acknowledge(batch.idle);
+      // An idle stream is a working one too: the next outage starts its backoff afresh.
+      onProgress();
     }
     if (signal.aborted && !applier.inTransaction) return;
   }
@@ -130,15 +163,6 @@ async function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promis
   } finally {
     signal.removeEventListener('abort', onAbort);
   }
-}
-
-async function lockGroup(target: pg.Client, group: string): Promise<void> {
-  const res = await target.query<{ locked: boolean }>(sql.tryLockGroup, [group]);
-  if (res.rows[0]?.locked) return;
-  const holder = (await target.query<{ pid: number; client_addr: string | null; application_name: string | null }>(sql.groupLockHolder, [group])).rows[0];
-  throw new FerryError('FERRY_GROUP_LOCKED',
-    `group ${group} is already being applied by another ferry process${holder ? ` (target backend pid ${holder.pid}${holder.client_addr ? ` from ${holder.client_addr}` : ''})` : ''}`,
-    'stop the other "ferry run" first; only one process may apply a group', { context: { group } });
 }
 
 async function recordError(config: FerryConfig, group: string, error: FerryError, fatal: boolean): Promise<void> {

@@ -1,6 +1,5 @@
 import type { FerryConfig } from '../config/schema.js';
 import type { FerryError } from '../errors.js';
-import { ConfigError } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
 import { syncSequencesPeriodically } from '../sequences/sync-sequences.js';
 import { runGroup } from './group-runner.js';
@@ -11,10 +10,7 @@ import { runGroup } from './group-runner.js';
  * errors of the groups that failed.
  */
 export async function runGroups(config: FerryConfig, log: Logger, signal: AbortSignal): Promise<FerryError[]> {
-  if (config.source.capture !== 'wal') {
-    throw new ConfigError(`source.capture: ${config.source.capture} capture is not available in this version of ferry`, 'use capture: wal');
-  }
-  // Sequence values are not in the WAL stream: copy them (with headroom) until the run ends.
+  // Sequence values are not in the change stream: copy them (with headroom) until the run ends.
   const groupsDone = new AbortController();
   const sequences = syncSequencesPeriodically(config, log, AbortSignal.any([signal, groupsDone.signal]));
   try {

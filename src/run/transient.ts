@@ -1,7 +1,7 @@
 import { FerryError } from '../errors.js';
 
 const TRANSIENT_NET = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
-const TRANSIENT_FERRY = new Set(['FERRY_STREAM_ENDED', 'FERRY_CONNECT_SOURCE', 'FERRY_CONNECT_TARGET']);
+const TRANSIENT_FERRY = new Set(['FERRY_STREAM_ENDED', 'FERRY_CONNECT_SOURCE', 'FERRY_CONNECT_TARGET', 'FERRY_SLOT_ACTIVE']);
 
 /**
  * Failures worth retrying: the connection went away or the server is

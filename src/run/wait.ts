@@ -4,6 +4,8 @@ import { FerryError, ExitCode } from '../errors.js';
 import { connect } from '../pg/connect.js';
 import { parseLsn, formatLsn } from '../source/pg-wal/lsn.js';
 import { walSql } from '../source/pg-wal/wal-setup-sql.js';
+import { queueExists } from '../source/pg-trigger/capture-install.js';
+import { formatTick, insertTick } from '../source/pg-trigger/ticks.js';
 import { readGroups, type GroupRow } from '../target/control-schema.js';
 import { sql } from '../target/control-sql.js';
 
@@ -12,13 +14,23 @@ import { sql } from '../target/control-sql.js';
  * when this was called. A transactional marker message is written to the
  * source: it commits after all of that, passes through every group's slot
  * (so even an idle group moves past it), and a group whose stored position
- * is at or beyond it has applied everything before it.
+ * is at or beyond it has applied everything before it. With trigger capture
+ * the marker is a tick in each group's queue: its snapshot sees everything
+ * committed so far, and `ferry run` applies every tick in turn.
  */
 export async function waitForCatchUp(config: FerryConfig, timeoutSeconds: number | undefined, onPoll?: (pending: string[]) => void): Promise<string> {
   const source = await connect(config.source.url, { role: 'source', applicationName: 'ferry:wait' });
-  let marker: bigint;
+  const markers = new Map<string, bigint>();
+  let shown: string;
   try {
-    marker = parseLsn((await source.query<{ lsn: string }>(walSql.emitMarker, [`wait ${new Date().toISOString()}`])).rows[0]?.lsn ?? '0/0');
+    if (config.source.capture === 'trigger') {
+      for (const g of config.groups) if (await queueExists(source, g.name)) markers.set(g.name, await insertTick(source, g.name));
+      shown = [...markers].map(([g, tick]) => `${formatTick(tick)} (${g})`).join(', ');
+    } else {
+      const marker = parseLsn((await source.query<{ lsn: string }>(walSql.emitMarker, [`wait ${new Date().toISOString()}`])).rows[0]?.lsn ?? '0/0');
+      for (const g of config.groups) markers.set(g.name, marker);
+      shown = formatLsn(marker);
+    }
   } finally {
     await source.end().catch(() => undefined);
   }
@@ -28,13 +40,13 @@ export async function waitForCatchUp(config: FerryConfig, timeoutSeconds: number
     for (;;) {
       const rows = new Map((await readGroups(target)).map((r) => [r.group_name, r]));
       const pending = config.groups
-        .filter((g) => { const p = rows.get(g.name)?.position; return !p || parseLsn(p) < marker; })
+        .filter((g) => { const p = rows.get(g.name)?.position; const m = markers.get(g.name); return !p || m === undefined || parseLsn(p) < m; })
         .map((g) => g.name);
-      if (pending.length === 0) return formatLsn(marker);
+      if (pending.length === 0) return shown;
       await failIfStopped(target, pending.map((g) => rows.get(g)).filter((r) => r !== undefined));
       onPoll?.(pending);
       if (Date.now() >= deadline) {
-        throw new FerryError('FERRY_WAIT_TIMEOUT', `groups ${pending.join(', ')} have not reached source position ${formatLsn(marker)} within ${timeoutSeconds} s`,
+        throw new FerryError('FERRY_WAIT_TIMEOUT', `groups ${pending.join(', ')} have not reached source position ${shown} within ${timeoutSeconds} s`,
           'check "ferry status" and that "ferry run" is running', { exitCode: ExitCode.timeout });
       }
       await new Promise((r) => setTimeout(r, 200));

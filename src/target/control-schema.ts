@@ -30,8 +30,16 @@ export async function ensureControlSchema(client: pg.Client): Promise<void> {
 }
 
 export async function controlSchemaExists(client: pg.Client): Promise<boolean> {
-  const res = await client.query<{ present: boolean }>(`SELECT to_regclass('ferry.groups') IS NOT NULL AS present`);
-  return res.rows[0]?.present ?? false;
+  try {
+    const res = await client.query<{ present: boolean }>(`SELECT to_regclass('ferry.groups') IS NOT NULL AS present`);
+    return res.rows[0]?.present ?? false;
+  } catch (err) {
+    if ((err as { code?: string }).code !== '42501') throw err;
+    // The schema exists but belongs to a role that has not let this one in.
+    throw new FerryError('FERRY_CONTROL_SCHEMA_ACCESS', `the target role may not use the ferry schema on the target: ${(err as Error).message}`,
+      'run ferry with the target role that ran "ferry init", or have that role (or a superuser) run ALTER SCHEMA ferry OWNER TO <role> and ALTER TABLE ... OWNER TO <role> for the tables in it',
+      { exitCode: 2, cause: err });
+  }
 }
 
 export interface GroupRow {

@@ -90,12 +90,19 @@ export const sql = {
   addCreatedTables: `UPDATE ferry.groups SET created_tables = ARRAY(SELECT DISTINCT unnest(created_tables || $2::text[])) WHERE group_name = $1`,
   createdTables: `SELECT created_tables FROM ferry.groups WHERE group_name = $1`,
   startStreaming: `UPDATE ferry.groups SET state = 'streaming', applied_at = now() WHERE group_name = $1`,
-  /** Written inside the batch's own transaction: data and position commit together. */
-  advance: `UPDATE ferry.groups
-               SET position_lsn = $2::pg_lsn, source_commit_time = COALESCE($3::timestamptz, source_commit_time),
-                   applied_at = now(), rows_applied = rows_applied + $4, transactions_applied = transactions_applied + $5,
-                   last_error = NULL, last_error_at = NULL, last_error_fatal = false
-             WHERE group_name = $1 AND position_lsn <= $2::pg_lsn`,
+  /**
+   * Written inside the batch's own transaction: data and position commit
+   * together. A position already past this one fails the statement (division
+   * by zero, SQLSTATE 22012), so the COMMIT sent after it rolls the batch back.
+   */
+  advance: `WITH advanced AS (
+              UPDATE ferry.groups
+                 SET position_lsn = $2::pg_lsn, source_commit_time = COALESCE($3::timestamptz, source_commit_time),
+                     applied_at = now(), rows_applied = rows_applied + $4, transactions_applied = transactions_applied + $5,
+                     last_error = NULL, last_error_at = NULL, last_error_fatal = false
+               WHERE group_name = $1 AND position_lsn <= $2::pg_lsn
+           RETURNING 1)
+            SELECT 1 / count(*)::int AS advanced FROM advanced`,
   recordError: `UPDATE ferry.groups SET last_error = $2, last_error_at = now(), last_error_fatal = $3 WHERE group_name = $1`,
 
   /**
@@ -105,6 +112,11 @@ export const sql = {
   tryLockGroup: `SELECT pg_try_advisory_lock(hashtext('ferry.group'), hashtext($1)) AS locked`,
   groupLockHolder: `SELECT l.pid, a.client_addr::text AS client_addr, a.application_name
                       FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
-                     WHERE l.locktype = 'advisory' AND l.granted
+                     WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+                       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
                        AND l.classid::int = hashtext('ferry.group') AND l.objid::int = hashtext($1)`,
+  /** This connection's backend, named by pid and start time (a pid alone may be reused). */
+  ownBackend: `SELECT pid, backend_start::text AS backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()`,
+  /** Ends an earlier backend of this process that a lost connection left behind, and only that one. */
+  terminateBackend: `SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity WHERE pid = $1 AND backend_start = $2::timestamptz`,
 } as const;

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +12,8 @@ import { initGroups } from '../../src/init/init.js';
 import { silentLogger } from '../../src/observe/logger.js';
 import { runGroups } from '../../src/run/run-groups.js';
 import { waitForCatchUp } from '../../src/run/wait.js';
+import { connect } from '../../src/pg/connect.js';
+import { sql } from '../../src/target/control-sql.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -80,6 +82,24 @@ export async function run(configPath: string): Promise<Running> {
   const config = await loadConfig(configPath);
   const controller = new AbortController();
   const done = runGroups(config, silentLogger(), controller.signal);
+  // Return once every group is being applied (or the run ended), so that a
+  // following catchUp() does not see the state of an earlier, failed run.
+  let settled = false;
+  void done.finally(() => { settled = true; });
+  try {
+    const target = await connect(config.target.url, { role: 'target', applicationName: 'ferry-test:run' });
+    try {
+      for (const deadline = Date.now() + 15_000; !settled && Date.now() < deadline;) {
+        const held = await Promise.all(config.groups.map(async (g) => (await target.query(sql.groupLockHolder, [g.name])).rows.length > 0));
+        if (held.every(Boolean)) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      await target.end();
+    }
+  } catch {
+    // A target the test made unreachable: the run itself will say so.
+  }
   return { stop: async () => { controller.abort(); return done; } };
 }
 
@@ -129,4 +149,21 @@ export async function until(what: string, check: () => Promise<boolean>, timeout
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * A config for trigger capture (`source.capture: trigger`) reaching the
+ * source as `user`, with quick ticks and queue rotation so tests see them.
+ * `extra` is appended as is.
+ */
+export async function triggerConfig(
+  pair: Pair, groups: Record<string, string[]>, options: { user?: string; rotateMs?: number; extra?: string } = {},
+): Promise<string> {
+  const file = await pair.config(groups,
+    `trigger:\n  tick_interval_ms: 50\n  idle_tick_ms: 500\n  rotate_interval_ms: ${options.rotateMs ?? 1000}\n${options.extra ?? ''}`);
+  const text = await readFile(file, 'utf8');
+  await writeFile(file, text
+    .replace('source:\n', 'source:\n  capture: trigger\n')
+    .replace(`url: ${pair.source.url('app')}`, `url: postgres://${options.user ?? 'postgres'}@127.0.0.1:${pair.source.port}/app`));
+  return file;
 }

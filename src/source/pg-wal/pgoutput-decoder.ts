@@ -211,7 +211,7 @@ export class PgOutputDecoder {
         return { kind: 'stream-abort', xid, subXid };
       }
       default:
-        this.pos = 0;
+        this.pos = this.base;
         throw this.fail('unknown message tag', undefined,
           'ferry decodes pgoutput protocol 1-4 without two_phase; check proto_version and the slot options');
     }
@@ -323,7 +323,7 @@ export class PgOutputDecoder {
 
   private requireStreaming(what: string): void {
     if (this.protocolVersion < MIN_STREAM_PROTOCOL) {
-      this.pos = 0;
+      this.pos = this.base;
       throw this.fail(`${what} is not part of protocol version ${this.protocolVersion}`, undefined,
         'streaming needs proto_version 2 or later');
     }

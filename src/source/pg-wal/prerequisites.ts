@@ -28,7 +28,9 @@ export async function walProblems(
 ): Promise<string[]> {
   const problems: string[] = [];
   if (settings.version < 100000) {
-    problems.push(`the source runs PostgreSQL ${Math.floor(settings.version / 10000)}, logical decoding (capture: wal) needs 10 or later: upgrade it, or use capture: trigger`);
+    // Before 10, a major version had two parts (9.6).
+    const major = `${Math.floor(settings.version / 10000)}.${Math.floor(settings.version / 100) % 100}`;
+    problems.push(`the source runs PostgreSQL ${major}, logical decoding (capture: wal) needs 10 or later: upgrade it, or use capture: trigger`);
     return problems;
   }
   if (settings.wal_level !== 'logical') {

@@ -256,6 +256,13 @@ export class WalStream implements ChangeStream {
         `the slot was dropped; changes since ${formatLsn(this.flushed)} are lost to this group: run "ferry drop" and "ferry init" again for group ${this.options.group}`,
         { context: this.context(), cause: err });
     }
+    if (pgErr.code === '55006') {
+      // Often our own earlier connection, cut without the source noticing: its walsender ends after wal_sender_timeout.
+      return new FerryError('FERRY_SLOT_ACTIVE', `replication slot ${this.options.slot} is in use by another connection: ${message}`,
+        'if no other process reads this slot, it is an earlier connection of this ferry that the source has not yet noticed is gone; ' +
+        'ferry retries for up to 5 minutes while the source ends it (after wal_sender_timeout); if it persists, find the other reader in pg_stat_replication',
+        { context: this.context(), cause: err });
+    }
     return new FerryError('FERRY_STREAM', `replication stream failed: ${message}`, undefined, { context: this.context(), cause: err });
   }
 }

@@ -1,0 +1,131 @@
+import type pg from 'pg';
+import { relationsOf } from '../../catalog/source-relations.js';
+import { tableLabel, type SourceTable } from '../../catalog/source-tables.js';
+import { FerryError } from '../../errors.js';
+import { qualifiedName } from '../../pg/connect.js';
+import {
+  captureFunction, migrations, partitionedTriggers, queueNames, queueTables, tableTriggers, triggerSql,
+} from './trigger-sql.js';
+
+/**
+ * Creates or upgrades the shared part of the source's `ferry` schema (queue
+ * registry, slots, ticks). Versioned like the target's control schema:
+ * `ferry.trigger_schema_version` records what is installed.
+ */
+export async function ensureTriggerSchema(client: pg.Client): Promise<void> {
+  await inTransaction(client, async () => {
+    await client.query(triggerSql.lockSchema);
+    await client.query(triggerSql.createSchema);
+    let version: number;
+    if ((await client.query<{ present: boolean }>(triggerSql.schemaVersionExists)).rows[0]?.present) {
+      version = (await client.query<{ version: number }>(triggerSql.installedVersion)).rows[0]?.version ?? 0;
+    } else {
+      await client.query(migrations[0] as string);
+      version = 1;
+    }
+    if (version > migrations.length) {
+      throw new FerryError('FERRY_TRIGGER_SCHEMA_VERSION',
+        `the source's ferry schema is version ${version}, newer than this ferry (${migrations.length})`, 'upgrade ferry');
+    }
+    for (; version < migrations.length; version++) await client.query(migrations[version] as string);
+    await client.query(triggerSql.setVersion, [migrations.length]);
+  });
+}
+
+export async function queueExists(client: pg.Client, group: string): Promise<boolean> {
+  if (!(await registryExists(client))) return false;
+  return (await client.query<{ present: boolean }>(triggerSql.queueExists, [group])).rows[0]?.present ?? false;
+}
+
+async function registryExists(client: pg.Client): Promise<boolean> {
+  return (await client.query<{ present: boolean }>(triggerSql.registryExists)).rows[0]?.present ?? false;
+}
+
+/**
+ * Installs a group's queue, capture function and triggers in one
+ * transaction: either every table is captured or none. Creating a trigger
+ * waits for transactions writing to the table; it gives up after a while
+ * rather than stall the application behind its lock.
+ */
+export async function installCapture(client: pg.Client, group: string, tables: readonly SourceTable[]): Promise<void> {
+  const names = queueNames(group);
+  await inTransaction(client, async () => {
+    await client.query(triggerSql.ddlLockTimeout);
+    for (const statement of queueTables(names)) await client.query(statement);
+    await client.query(captureFunction(names));
+    // Trigger functions cannot be called directly; revoked all the same, as it runs with ferry's rights.
+    await client.query(`REVOKE ALL ON FUNCTION ${names.capture}() FROM PUBLIC`);
+    await client.query(triggerSql.insertQueue, [group, tables.map((t) => qualifiedName(t.schema, t.name))]);
+    await client.query(triggerSql.insertSlots, [group]);
+    for (const table of tables) {
+      const statements = table.partitioned ? partitionedTriggers(names, table, relationsOf(table).slice(1)) : tableTriggers(names, table);
+      try {
+        for (const statement of statements) await client.query(statement);
+      } catch (err) {
+        throw ddlError(err, group, tableLabel(table), 'creating its capture triggers');
+      }
+    }
+  });
+}
+
+/** Removes a group's triggers, function, queue and sequences; then the shared schema if no group is left. */
+export async function uninstallCapture(client: pg.Client, group: string): Promise<boolean> {
+  const names = queueNames(group);
+  const present = await registryExists(client);
+  const hasFunction = (await client.query<{ present: boolean }>(`SELECT to_regproc($1) IS NOT NULL AS present`, [names.capture])).rows[0]?.present;
+  if (!present && !hasFunction) return false;
+  await inTransaction(client, async () => {
+    await client.query(triggerSql.lockSchema);
+    await client.query(triggerSql.ddlLockTimeout);
+    try {
+      await client.query(triggerSql.dropCapture(names));
+    } catch (err) {
+      throw ddlError(err, group, undefined, 'dropping its capture triggers');
+    }
+    await client.query(triggerSql.dropQueue(names));
+    await client.query(triggerSql.dropSequences(names));
+    if (present) await client.query(triggerSql.deleteQueue, [group]);
+  });
+  return true;
+}
+
+/** Drops the shared tables and the schema once no group uses them; the schema stays if something else lives in it. */
+export async function dropTriggerSchemaIfUnused(client: pg.Client): Promise<boolean> {
+  if (!(await registryExists(client))) return false;
+  return inTransaction(client, async () => {
+    await client.query(triggerSql.lockSchema);
+    if (((await client.query<{ n: number }>(triggerSql.queueCount)).rows[0]?.n ?? 0) > 0) return false;
+    await client.query(triggerSql.dropShared);
+    await client.query('SAVEPOINT ferry_schema');
+    try {
+      await client.query(triggerSql.dropSchema);
+    } catch (err) {
+      if ((err as { code?: string }).code !== '2BP01') throw err;
+      await client.query('ROLLBACK TO SAVEPOINT ferry_schema');
+    }
+    return true;
+  });
+}
+
+async function inTransaction<T>(client: pg.Client, body: () => Promise<T>): Promise<T> {
+  await client.query('BEGIN');
+  try {
+    const result = await body();
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
+function ddlError(err: unknown, group: string, table: string | undefined, doing: string): FerryError {
+  const pgErr = err as { code?: string; message?: string };
+  const what = table ? `table ${table}` : `group ${group}`;
+  if (pgErr.code === '55P03') {
+    return new FerryError('FERRY_TRIGGER_LOCK_TIMEOUT', `${doing} on ${what} waited more than 10 s for transactions that use the table`,
+      'retry when no long transaction holds the table (see pg_locks), or stop its writers briefly', { context: { group, table }, cause: err });
+  }
+  return new FerryError('FERRY_TRIGGER_INSTALL', `${doing} on ${what} failed: ${pgErr.message ?? String(err)}`,
+    'run ferry as the owner of the table (see "ferry init" prerequisites)', { context: { group, table }, cause: err });
+}

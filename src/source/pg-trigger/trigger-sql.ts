@@ -1,0 +1,343 @@
+import { qualifiedName, quoteIdent } from '../../pg/connect.js';
+
+/**
+ * Every statement trigger capture runs on the source lives here: the
+ * versioned `ferry` schema, each group's queue, capture function and
+ * triggers, ticks, reading a batch, releasing and rotating queue tables, and
+ * removing it all again.
+ *
+ * A group's queue is a table partitioned into QUEUE_TABLES slots. Capture
+ * writes into the current slot; `ferry run` switches to the next one now and
+ * then (rotation) and empties a slot with TRUNCATE once every event in it is
+ * applied on the target and no transaction can still write into it.
+ */
+export const QUEUE_TABLES = 3;
+
+/** `migrations[i]` brings the shared part of the source's ferry schema from version i to i+1. */
+export const migrations: readonly string[] = [
+  `
+  CREATE TABLE ferry.trigger_schema_version (version integer NOT NULL);
+  INSERT INTO ferry.trigger_schema_version VALUES (0);
+
+  -- One row per group captured by triggers.
+  CREATE TABLE ferry.queues (
+    group_name  text PRIMARY KEY,
+    -- The group's tables (roots of partitioned ones), to map partitions back to them.
+    tables      regclass[] NOT NULL,
+    -- The last tick the target has committed: every batch up to it is applied.
+    acked_tick  bigint NOT NULL DEFAULT 0,
+    acked_at    timestamptz,
+    rotated_at  timestamptz NOT NULL DEFAULT now(),
+    created_at  timestamptz NOT NULL DEFAULT now()
+  );
+
+  -- The queue's tables: the one capture writes into ('current'), ones no
+  -- longer written to but not yet emptied ('retired', with the transaction
+  -- that retired them), and emptied ones ('empty').
+  CREATE TABLE ferry.queue_slots (
+    group_name    text NOT NULL REFERENCES ferry.queues ON DELETE CASCADE,
+    slot          smallint NOT NULL,
+    state         text NOT NULL CHECK (state IN ('current', 'retired', 'empty')),
+    retired_txid  bigint,
+    PRIMARY KEY (group_name, slot)
+  );
+
+  -- A tick is a transaction snapshot: the batch after tick N-1 up to tick N
+  -- holds the events of transactions visible in N's snapshot and not in N-1's.
+  CREATE TABLE ferry.ticks (
+    group_name     text NOT NULL REFERENCES ferry.queues ON DELETE CASCADE,
+    tick_id        bigint NOT NULL,
+    snapshot       txid_snapshot NOT NULL,
+    last_event_id  bigint NOT NULL,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (group_name, tick_id)
+  );
+  `,
+];
+
+/** Names of one group's objects in the source's ferry schema. */
+export interface QueueNames {
+  readonly group: string;
+  readonly queue: string;
+  readonly slot: (n: number) => string;
+  readonly eventId: string;
+  readonly rotation: string;
+  readonly capture: string;
+  readonly trigger: (kind: 'insert' | 'update' | 'delete' | 'truncate' | 'row') => string;
+}
+
+export function queueNames(group: string): QueueNames {
+  return {
+    group,
+    queue: qualifiedName('ferry', `${group}_events`),
+    slot: (n) => qualifiedName('ferry', `${group}_events_${n}`),
+    eventId: qualifiedName('ferry', `${group}_event_id`),
+    rotation: qualifiedName('ferry', `${group}_rotation`),
+    capture: qualifiedName('ferry', `${group}_capture`),
+    trigger: (kind) => quoteIdent(`ferry_${group}_${kind}`),
+  };
+}
+
+/**
+ * The capture function's text output settings. A trigger runs in the
+ * application's connection, with the application's DateStyle, TimeZone and so
+ * on; the function pins them, so every value is printed exactly as Ferry's own
+ * connections print it and reads back the same on the target.
+ */
+const PINNED_SETTINGS = `SET search_path = pg_catalog, pg_temp
+  SET DateStyle = 'ISO, MDY' SET IntervalStyle = 'postgres' SET TimeZone = 'UTC'
+  SET extra_float_digits = '3' SET bytea_output = 'hex'`;
+
+/**
+ * The one capture function of a group, for any table and any column types:
+ * rows are stored as their composite text (`row::text`, columns in attnum
+ * order), which the stream parses without per-table code. A table may have
+ * columns of any name, so rows are written `(n.*)` rather than `n`, and the
+ * function's own variables win over same-named columns (`use_variable`).
+ *
+ * - Statement triggers with transition tables write a whole statement's rows
+ *   with one INSERT … SELECT, in the order the statement changed them. An
+ *   UPDATE's old and new transition tables hold each row at the same
+ *   position: numbered in scan order, they pair up into one event per row
+ *   (a join streams, where arrays of a huge UPDATE would not fit in memory).
+ * - Row triggers (partitioned tables) store one event per row, old and new
+ *   together.
+ * - `txid_current()` comes first: the transaction's id exists before the
+ *   current queue table is read, which the rotation rule relies on. The
+ *   rotation sequence is read afresh on every call (sequences are not
+ *   subject to snapshots), so after a switch only a call already under way
+ *   can still write into the old table. (pg_sequence_last_value, a plain
+ *   function call, costs far less per call than a SELECT from the sequence.)
+ * - Event ids come from a sequence without cache: conflicting writes are
+ *   ordered by their row locks, and so are their event ids.
+ * - SECURITY DEFINER: the application's roles need no rights on the queue.
+ */
+export function captureFunction(names: QueueNames): string {
+  const insertInto = (slot: number) => `INSERT INTO ${names.slot(slot)} (ev_slot, ev_id, ev_txid, ev_rel, ev_op, ev_new, ev_old)`;
+  const next = `nextval('${names.eventId}')`;
+  const branches = Array.from({ length: QUEUE_TABLES }, (_, slot) => `
+    ${slot === 0 ? 'IF' : 'ELSIF'} ferry_slot = ${slot} THEN
+      IF TG_LEVEL = 'ROW' THEN
+        IF TG_OP = 'INSERT' THEN
+          ${insertInto(slot)} VALUES (${slot}, ${next}, ferry_xid, TG_RELID, 'I', NEW::text, NULL);
+        ELSIF TG_OP = 'UPDATE' THEN
+          ${insertInto(slot)} VALUES (${slot}, ${next}, ferry_xid, TG_RELID, 'U', NEW::text, OLD::text);
+        ELSE
+          ${insertInto(slot)} VALUES (${slot}, ${next}, ferry_xid, TG_RELID, 'D', NULL, OLD::text);
+        END IF;
+      ELSIF TG_OP = 'INSERT' THEN
+        ${insertInto(slot)} SELECT ${slot}, ${next}, ferry_xid, TG_RELID, 'I', (n.*)::text, NULL FROM ferry_new n;
+      ELSIF TG_OP = 'UPDATE' THEN
+        ${insertInto(slot)} SELECT ${slot}, ${next}, ferry_xid, TG_RELID, 'U', n.r, o.r
+          FROM (SELECT row_number() OVER () AS i, (t.*)::text AS r FROM ferry_new t) n
+          JOIN (SELECT row_number() OVER () AS i, (t.*)::text AS r FROM ferry_old t) o ON o.i = n.i
+         ORDER BY n.i;
+      ELSIF TG_OP = 'DELETE' THEN
+        ${insertInto(slot)} SELECT ${slot}, ${next}, ferry_xid, TG_RELID, 'D', NULL, (o.*)::text FROM ferry_old o;
+      ELSE
+        ${insertInto(slot)} VALUES (${slot}, ${next}, ferry_xid, TG_RELID, 'T', NULL, NULL);
+      END IF;`).join('');
+  return `CREATE OR REPLACE FUNCTION ${names.capture}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+  ${PINNED_SETTINGS}
+  AS $ferry$
+  #variable_conflict use_variable
+  DECLARE
+    ferry_xid bigint := txid_current();
+    ferry_slot smallint := pg_sequence_last_value('${names.rotation}') % ${QUEUE_TABLES};
+  BEGIN${branches}
+    END IF;
+    RETURN NULL;
+  END
+  $ferry$`;
+}
+
+/** The queue of a group: sequences, the partitioned event table and its slots. */
+export function queueTables(names: QueueNames): string[] {
+  const statements = [
+    `CREATE SEQUENCE ${names.eventId} CACHE 1`,
+    `CREATE SEQUENCE ${names.rotation} MINVALUE 0 START 0 CACHE 1`,
+    // Marked as called, so that pg_sequence_last_value reads 0 rather than NULL.
+    `SELECT setval('${names.rotation}', 0, true)`,
+    `CREATE TABLE ${names.queue} (
+       ev_slot  smallint NOT NULL,
+       ev_id    bigint NOT NULL,
+       ev_txid  bigint NOT NULL,
+       ev_rel   oid NOT NULL,
+       ev_op    "char" NOT NULL,
+       ev_new   text,
+       ev_old   text
+     ) PARTITION BY LIST (ev_slot)`,
+  ];
+  for (let slot = 0; slot < QUEUE_TABLES; slot++) {
+    // Emptied by TRUNCATE, never vacuumed for dead rows: autovacuum has nothing to do here.
+    statements.push(`CREATE TABLE ${names.slot(slot)} PARTITION OF ${names.queue} FOR VALUES IN (${slot})
+       WITH (autovacuum_enabled = false, toast.autovacuum_enabled = false)`);
+    statements.push(`CREATE INDEX ON ${names.slot(slot)} (ev_txid)`);
+  }
+  return statements;
+}
+
+type Table = { readonly schema: string; readonly name: string };
+
+/** Statement triggers with transition tables: one call per statement, however many rows. */
+export function tableTriggers(names: QueueNames, table: Table): string[] {
+  const on = qualifiedName(table.schema, table.name);
+  const run = `EXECUTE PROCEDURE ${names.capture}()`;
+  return [
+    `CREATE TRIGGER ${names.trigger('insert')} AFTER INSERT ON ${on} REFERENCING NEW TABLE AS ferry_new FOR EACH STATEMENT ${run}`,
+    `CREATE TRIGGER ${names.trigger('update')} AFTER UPDATE ON ${on} REFERENCING OLD TABLE AS ferry_old NEW TABLE AS ferry_new FOR EACH STATEMENT ${run}`,
+    `CREATE TRIGGER ${names.trigger('delete')} AFTER DELETE ON ${on} REFERENCING OLD TABLE AS ferry_old FOR EACH STATEMENT ${run}`,
+    `CREATE TRIGGER ${names.trigger('truncate')} AFTER TRUNCATE ON ${on} FOR EACH STATEMENT ${run}`,
+    ...(['insert', 'update', 'delete', 'truncate'] as const).map((k) => enableAlways(on, names.trigger(k))),
+  ];
+}
+
+/**
+ * A partitioned table: transition tables are not allowed on row triggers of
+ * partitions, and a statement on a partition does not fire its root's
+ * statement triggers, so a row trigger on the root (cloned to every
+ * partition, present and future). TRUNCATE fires per truncated table: a
+ * TRUNCATE trigger on the root and on each partition.
+ */
+export function partitionedTriggers(names: QueueNames, root: Table, partitions: readonly Table[]): string[] {
+  const on = qualifiedName(root.schema, root.name);
+  const run = `EXECUTE PROCEDURE ${names.capture}()`;
+  const statements = [
+    `CREATE TRIGGER ${names.trigger('row')} AFTER INSERT OR UPDATE OR DELETE ON ${on} FOR EACH ROW ${run}`,
+    enableAlways(on, names.trigger('row')),
+  ];
+  for (const table of [root, ...partitions]) {
+    const name = qualifiedName(table.schema, table.name);
+    statements.push(`CREATE TRIGGER ${names.trigger('truncate')} AFTER TRUNCATE ON ${name} FOR EACH STATEMENT ${run}`);
+    statements.push(enableAlways(name, names.trigger('truncate')));
+  }
+  return statements;
+}
+
+/** Fires even in sessions with session_replication_role = replica (a source that is itself a replica). */
+function enableAlways(table: string, trigger: string): string {
+  return `ALTER TABLE ${table} ENABLE ALWAYS TRIGGER ${trigger}`;
+}
+
+export const triggerSql = {
+  /** Serialises installs and removals of the shared schema by concurrent inits. */
+  lockSchema: `SELECT pg_advisory_xact_lock(hashtext('ferry.trigger_schema'))`,
+  createSchema: `CREATE SCHEMA IF NOT EXISTS ferry`,
+  schemaVersionExists: `SELECT to_regclass('ferry.trigger_schema_version') IS NOT NULL AS present`,
+  installedVersion: `SELECT version FROM ferry.trigger_schema_version`,
+  setVersion: `UPDATE ferry.trigger_schema_version SET version = $1`,
+
+  settings: `SELECT current_setting('server_version_num')::int AS version, current_user AS user_name, current_database() AS database,
+                    r.rolsuper AS superuser, has_database_privilege(current_database(), 'CREATE') AS can_create,
+                    n.oid IS NOT NULL AS schema_exists, COALESCE(pg_has_role(n.nspowner, 'USAGE'), false) AS schema_owned,
+                    EXISTS (SELECT 1 FROM pg_language WHERE lanname = 'plpgsql') AS plpgsql
+               FROM pg_roles r LEFT JOIN pg_namespace n ON n.nspname = 'ferry'
+              WHERE r.rolname = current_user`,
+  ownsTable: `SELECT pg_has_role(c.relowner, 'USAGE') AS owner, pg_get_userbyid(c.relowner) AS owner_name FROM pg_class c WHERE c.oid = $1`,
+  registryExists: `SELECT to_regclass('ferry.queues') IS NOT NULL AS present`,
+  queueExists: `SELECT EXISTS (SELECT 1 FROM ferry.queues WHERE group_name = $1) AS present`,
+
+  insertQueue: `INSERT INTO ferry.queues (group_name, tables) VALUES ($1, $2::regclass[])`,
+  insertSlots: `INSERT INTO ferry.queue_slots (group_name, slot, state)
+                SELECT $1, s, CASE WHEN s = 0 THEN 'current' ELSE 'empty' END FROM generate_series(0, ${QUEUE_TABLES - 1}) s`,
+  deleteQueue: `DELETE FROM ferry.queues WHERE group_name = $1`,
+  queueCount: `SELECT count(*)::int AS n FROM ferry.queues`,
+  dropShared: `DROP TABLE IF EXISTS ferry.ticks, ferry.queue_slots, ferry.queues, ferry.trigger_schema_version`,
+  /** Only if nothing else lives there (a target's control schema of another deployment, say). */
+  dropSchema: `DROP SCHEMA IF EXISTS ferry`,
+  queueTables: `SELECT tables::oid[]::bigint[] AS tables FROM ferry.queues WHERE group_name = $1`,
+
+  /** Taken before a tick's snapshot, so ticks of one group are numbered in snapshot order. */
+  lockQueue: `SELECT 1 FROM ferry.queues WHERE group_name = $1 FOR UPDATE`,
+  /** A tick with this statement's snapshot ($2 NULL) or a given one (the initial copy's). */
+  insertTick(names: QueueNames): string {
+    return `INSERT INTO ferry.ticks (group_name, tick_id, snapshot, last_event_id)
+            SELECT $1, COALESCE(max(tick_id), 0) + 1, COALESCE($2::txid_snapshot, txid_current_snapshot()), ${lastEventId(names)}
+              FROM ferry.ticks WHERE group_name = $1
+            RETURNING tick_id::text AS tick_id`;
+  },
+  exportSnapshot: `SELECT pg_export_snapshot() AS name, txid_current_snapshot()::text AS snapshot`,
+  /** Ticks after $2, oldest first, with their time as microseconds since 2000-01-01 (PostgreSQL's epoch). */
+  ticksAfter: `SELECT tick_id::text AS tick_id, snapshot::text AS snapshot,
+                      ((extract(epoch FROM created_at) - 946684800) * 1000000)::bigint::text AS time_us
+                 FROM ferry.ticks WHERE group_name = $1 AND tick_id > $2 ORDER BY tick_id LIMIT $3`,
+  tick: `SELECT tick_id::text AS tick_id, snapshot::text AS snapshot,
+                ((extract(epoch FROM created_at) - 946684800) * 1000000)::bigint::text AS time_us
+           FROM ferry.ticks WHERE group_name = $1 AND tick_id = $2`,
+  /** The newest tick, and whether events arrived after it. */
+  latestTick(names: QueueNames): string {
+    return `SELECT t.tick_id::text AS tick_id, t.created_at, ${lastEventId(names)} > t.last_event_id AS events_after
+              FROM ferry.ticks t WHERE t.group_name = $1 ORDER BY t.tick_id DESC LIMIT 1`;
+  },
+
+  /**
+   * The events of the transactions visible in tick B's snapshot ($4) and not
+   * in tick A's ($5), in event id order. Such a transaction is either in
+   * progress in A ($3, its xip list) or at or after A's xmax ($1); it is
+   * before B's xmax ($2). Those bounds let the ev_txid indexes find them.
+   */
+  openBatch(names: QueueNames): string {
+    return `DECLARE ferry_batch NO SCROLL CURSOR FOR
+            SELECT ev_txid::text, ev_rel::bigint::text, ev_op::text, ev_new, ev_old FROM ${names.queue}
+             WHERE ((ev_txid >= $1::bigint AND ev_txid < $2::bigint) OR ev_txid = ANY ($3::bigint[]))
+               AND txid_visible_in_snapshot(ev_txid, $4::txid_snapshot)
+               AND NOT txid_visible_in_snapshot(ev_txid, $5::txid_snapshot)
+             ORDER BY ev_id`;
+  },
+  fetchBatch: (rows: number) => `FETCH ${rows} FROM ferry_batch`,
+  closeBatch: `CLOSE ferry_batch`,
+
+  acknowledge: `UPDATE ferry.queues SET acked_tick = $2, acked_at = now() WHERE group_name = $1 AND acked_tick < $2`,
+  /** Ticks before the acknowledged one are never read again (a restart resumes at or after it). */
+  forgetTicks: `DELETE FROM ferry.ticks WHERE group_name = $1 AND tick_id < $2`,
+  /**
+   * Retired slots that may be emptied now. The rotation recorded a txid
+   * assigned after the switch: every transaction that could still write into
+   * the old table has a smaller id. Once the acknowledged tick's snapshot
+   * has an xmin above it, all of them have ended and their events are applied.
+   */
+  releasableSlots: `SELECT s.slot FROM ferry.queue_slots s JOIN ferry.ticks t ON t.group_name = s.group_name AND t.tick_id = $2
+                     WHERE s.group_name = $1 AND s.state = 'retired' AND txid_snapshot_xmin(t.snapshot) > s.retired_txid`,
+  truncateSlot: (names: QueueNames, slot: number) => `TRUNCATE ${names.slot(slot)}`,
+  markSlotEmpty: `UPDATE ferry.queue_slots SET state = 'empty', retired_txid = NULL WHERE group_name = $1 AND slot = $2`,
+  /** Emptying waits for nobody: a slot busy now is emptied on a later round. */
+  shortLockTimeout: `SET LOCAL lock_timeout = '1s'`,
+
+  rotationState(names: QueueNames): string {
+    return `SELECT (SELECT last_value FROM ${names.rotation})::text AS rotation,
+                   (extract(epoch FROM now() - q.rotated_at) * 1000)::float8 AS age_ms,
+                   (SELECT json_object_agg(s.slot, s.state) FROM ferry.queue_slots s WHERE s.group_name = q.group_name) AS slots
+              FROM ferry.queues q WHERE q.group_name = $1`;
+  },
+  /** Capture wrote into this slot (an idle queue does not rotate). */
+  slotHasEvents: (names: QueueNames, slot: number) => `SELECT EXISTS (SELECT 1 FROM ${names.slot(slot)}) AS present`,
+  /** The switch itself; autocommitted before `recordRotation`, which then takes a txid assigned after it. */
+  rotate: (names: QueueNames) => `SELECT setval('${names.rotation}', $1::bigint)`,
+  recordRotation: `WITH switched AS (
+                     UPDATE ferry.queue_slots
+                        SET state = CASE WHEN slot = $2 THEN 'current' ELSE 'retired' END,
+                            retired_txid = CASE WHEN slot = $2 THEN NULL ELSE txid_current() END
+                      WHERE group_name = $1 AND (slot = $2 OR state = 'current')
+                      RETURNING slot)
+                   UPDATE ferry.queues SET rotated_at = now() WHERE group_name = $1 AND EXISTS (SELECT 1 FROM switched)`,
+
+  status(names: QueueNames): string {
+    return `SELECT q.acked_tick::text AS acked_tick, t.tick_id::text AS latest_tick, t.created_at AS latest_tick_at,
+                   COALESCE(${lastEventId(names)} > t.last_event_id, false) AS events_after
+              FROM ferry.queues q LEFT JOIN LATERAL (
+                     SELECT tick_id, created_at, last_event_id FROM ferry.ticks WHERE group_name = q.group_name ORDER BY tick_id DESC LIMIT 1) t ON true
+             WHERE q.group_name = $1`;
+  },
+
+  /** Removing a group: the function first (CASCADE takes its triggers along), then its queue. */
+  dropCapture: (names: QueueNames) => `DROP FUNCTION IF EXISTS ${names.capture}() CASCADE`,
+  dropQueue: (names: QueueNames) => `DROP TABLE IF EXISTS ${names.queue}`,
+  dropSequences: (names: QueueNames) => `DROP SEQUENCE IF EXISTS ${names.eventId}, ${names.rotation}`,
+  /** How long DDL on the application's tables may wait for their locks before giving up. */
+  ddlLockTimeout: `SET LOCAL lock_timeout = '10s'`,
+};
+
+/** The last event id handed out (0 before the first). */
+function lastEventId(names: QueueNames): string {
+  return `(SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM ${names.eventId})`;
+}

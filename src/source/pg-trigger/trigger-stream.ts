@@ -1,0 +1,202 @@
+import type pg from 'pg';
+import type { Lsn } from '../../change/change.js';
+import { FerryError } from '../../errors.js';
+import type { Logger } from '../../observe/logger.js';
+import { connect } from '../../pg/connect.js';
+import type { ChangeStream, SourceEvent } from '../source.js';
+import { queueExists } from './capture-install.js';
+import { EventDecoder, type EventRow } from './event-decoder.js';
+import { reconcileRotation, releaseUpTo, rotateIfDue } from './queue-maintenance.js';
+import { RelationLayouts } from './relation-layouts.js';
+import { insertTick, queueMissing, tickFromRow, type Tick } from './ticks.js';
+import { queueNames, triggerSql, type QueueNames } from './trigger-sql.js';
+
+export interface TriggerStreamOptions {
+  readonly url: string;
+  readonly group: string;
+  /** The last tick applied on the target. */
+  readonly startAfter: Lsn;
+  /** While events arrive, a tick (a batch boundary) at most this often. */
+  readonly tickIntervalMs: number;
+  /** Without events, a tick this often all the same (status and queue rotation keep moving). */
+  readonly idleTickMs: number;
+  /** How often capture moves on to the next queue table. */
+  readonly rotateIntervalMs: number;
+  /** Events fetched from the source at a time. */
+  readonly fetchRows?: number;
+  readonly log?: Logger;
+}
+
+/** Acknowledgements are passed to the source at most this often. */
+const RELEASE_INTERVAL_MS = 1000;
+const ROTATION_CHECK_MS = 1000;
+
+/**
+ * Trigger capture's change stream, the ticker included: no daemon runs
+ * beside `ferry run`. It ticks the group's queue (a tick records a
+ * transaction snapshot), and delivers, tick after tick, the events of the
+ * transactions that became visible between two ticks as one unit ending at
+ * the later tick: in event id order, never part of a transaction, never a
+ * transaction ahead of one it depends on. The target stores that tick id as
+ * the group's position; acknowledged ticks let the queue drop what is applied.
+ */
+export class TriggerStream implements ChangeStream {
+  private readonly names: QueueNames;
+  private readonly decoder: EventDecoder;
+  private acked: Lsn;
+  private released: Lsn;
+  private releasedAt = 0;
+  private rotationCheckedAt = 0;
+  private lastTickAt = 0;
+  /** A query of the loop is under way, or a batch's transaction is open: the connection is not free. */
+  private busy = false;
+  private inBatch = false;
+  private closed = false;
+  private wake: (() => void) | undefined;
+
+  private constructor(private readonly client: pg.Client, private readonly options: TriggerStreamOptions, private readonly start: Tick, roots: number[]) {
+    this.names = queueNames(options.group);
+    this.decoder = new EventDecoder(new RelationLayouts(client, options.group, roots), options.group);
+    this.acked = options.startAfter;
+    this.released = options.startAfter;
+  }
+
+  static async open(options: TriggerStreamOptions): Promise<TriggerStream> {
+    const client = await connect(options.url, { role: 'source', applicationName: `ferry:${options.group}` });
+    try {
+      if (!(await queueExists(client, options.group))) throw queueMissing(options.group);
+      const row = (await client.query(triggerSql.tick, [options.group, options.startAfter.toString()])).rows[0];
+      if (!row) {
+        throw new FerryError('FERRY_TRIGGER_TICK_MISSING',
+          `the source's queue no longer has tick ${options.startAfter}, where the target's position of group ${options.group} is`,
+          `the target is behind what the source already released (restored from a backup?): run "ferry drop" and "ferry init" again for group ${options.group}`,
+          { context: { group: options.group, position: `tick ${options.startAfter}` } });
+      }
+      const roots = (await client.query<{ tables: string[] }>(triggerSql.queueTables, [options.group])).rows[0]?.tables.map(Number) ?? [];
+      await reconcileRotation(client, options.group);
+      return new TriggerStream(client, options, tickFromRow(row), roots);
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async *events(): AsyncGenerator<readonly SourceEvent[]> {
+    let previous = this.start;
+    while (!this.closed) {
+      const next = await this.whileBusy(async () => {
+        await this.maintain();
+        const row = (await this.client.query(triggerSql.ticksAfter, [this.options.group, previous.id.toString(), 1])).rows[0];
+        if (row) return tickFromRow(row);
+        return (await this.tickIfDue()) ? 'ticked' : 'nothing yet';
+      });
+      if (next === 'ticked') continue;
+      if (next === 'nothing yet') {
+        await this.sleep(this.options.tickIntervalMs);
+        continue;
+      }
+      yield* this.batch(previous, next);
+      previous = next;
+    }
+  }
+
+  acknowledge(position: Lsn): void {
+    if (position > this.acked) this.acked = position;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.wake?.();
+    // Pass on the last acknowledgement if the connection is free; otherwise the next run does.
+    if (!this.busy && !this.inBatch && this.acked > this.released) await releaseUpTo(this.client, this.options.group, this.acked).catch(() => undefined);
+    await this.client.end().catch(() => undefined);
+  }
+
+  /**
+   * The batch from tick `from` to tick `to`: begin, the events, commit. Its
+   * position is `to`. Its commit position is one less: a copy read under
+   * tick T's snapshot holds this batch exactly when `to` ≤ T.
+   */
+  private async *batch(from: Tick, to: Tick): AsyncGenerator<SourceEvent[]> {
+    let out: SourceEvent[] = [{ kind: 'begin', xid: 0, commitTime: to.timeUs, commitPosition: to.id - 1n }];
+    const fetch = this.options.fetchRows ?? 10_000;
+    this.inBatch = true;
+    let done = false;
+    try {
+      await this.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      await this.client.query(triggerSql.openBatch(this.names),
+        [from.snapshot.xmax.toString(), to.snapshot.xmax.toString(), from.snapshot.xip.map(String), to.snapshot.text, from.snapshot.text]);
+      const fetchNext = () => {
+        const rows = this.client.query<EventRow>({ text: triggerSql.fetchBatch(fetch), rowMode: 'array' });
+        rows.catch(() => undefined);
+        return rows;
+      };
+      let pending = fetchNext();
+      for (;;) {
+        const rows = (await pending).rows;
+        const more = rows.length === fetch;
+        // The source sends the next rows while these are decoded.
+        if (more) pending = fetchNext();
+        await this.decoder.decode(rows, out);
+        if (!more) break;
+        if (out.length > 0) yield out;
+        out = [];
+      }
+      await this.client.query(triggerSql.closeBatch);
+      await this.client.query('COMMIT');
+      done = true;
+    } catch (err) {
+      throw err instanceof FerryError ? err : new FerryError('FERRY_TRIGGER_READ', `reading the queue of group ${this.options.group} failed: ${(err as Error).message}`,
+        undefined, { context: { group: this.options.group, position: `tick ${from.id}` }, cause: err });
+    } finally {
+      // Also when the consumer stops half way through the batch.
+      if (!done) await this.client.query('ROLLBACK').catch(() => undefined);
+      this.inBatch = false;
+    }
+    this.decoder.finish(out);
+    out.push({ kind: 'commit', position: to.id, commitTime: to.timeUs });
+    yield out;
+  }
+
+  /** A tick when events wait and the last tick is `tickIntervalMs` old, or when none was taken for `idleTickMs`. */
+  private async tickIfDue(): Promise<boolean> {
+    const since = Date.now() - this.lastTickAt;
+    if (since < this.options.tickIntervalMs) return false;
+    const latest = (await this.client.query<{ events_after: boolean }>(triggerSql.latestTick(this.names), [this.options.group])).rows[0];
+    if (!latest?.events_after && since < this.options.idleTickMs) return false;
+    await insertTick(this.client, this.options.group);
+    this.lastTickAt = Date.now();
+    return true;
+  }
+
+  private async maintain(): Promise<void> {
+    const now = Date.now();
+    if (this.acked > this.released && now - this.releasedAt >= RELEASE_INTERVAL_MS) {
+      const emptied = await releaseUpTo(this.client, this.options.group, this.acked);
+      if (emptied.length > 0) this.options.log?.debug({ tables: emptied.map((slot) => this.names.slot(slot)), acked: `tick ${this.acked}` }, 'consumed queue tables emptied');
+      this.released = this.acked;
+      this.releasedAt = now;
+    }
+    if (now - this.rotationCheckedAt >= Math.min(ROTATION_CHECK_MS, this.options.rotateIntervalMs)) {
+      this.rotationCheckedAt = now;
+      if (await rotateIfDue(this.client, this.options.group, this.options.rotateIntervalMs)) this.options.log?.debug('capture moved on to the next queue table');
+    }
+  }
+
+  private async whileBusy<T>(work: () => Promise<T>): Promise<T> {
+    this.busy = true;
+    try {
+      return await work();
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => { clearTimeout(timer); resolve(); };
+    });
+  }
+}

@@ -1,0 +1,291 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { loadConfig } from '../src/config/load.js';
+import { PrerequisiteError } from '../src/errors.js';
+import { dropAll } from '../src/init/drop.js';
+import { collectStatus } from '../src/observe/status.js';
+import { silentLogger } from '../src/observe/logger.js';
+import { assertSameRows, catchUp, init, run, startPair, triggerConfig, until, type Pair, type Running } from './support/harness.js';
+
+/**
+ * An application connection whose settings differ from Ferry's in every way
+ * that changes how values print: the capture function must not care.
+ */
+const FOREIGN_SETTINGS = `SET DateStyle = 'German, DMY'; SET TimeZone = 'Asia/Kolkata'; SET extra_float_digits = -10;
+  SET IntervalStyle = 'sql_standard'; SET bytea_output = 'escape';`;
+
+const USER_TYPES = `
+  CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+  CREATE DOMAIN posint AS integer CHECK (VALUE > 0);
+  CREATE TYPE pair AS (a integer, b text);
+`;
+
+/** Multiranges and numeric infinities arrived with PostgreSQL 14: older sources get an array of ranges and no infinite numerics. */
+const multirange = (major: number) => (major >= 14 ? { type: 'int4multirange', value: `'{[1,3),[5,7)}'` } : { type: 'int4range[]', value: `'{"[1,3)","[5,7)"}'` });
+
+const typesTable = (major: number) => `
+  CREATE TABLE types (
+    id int PRIMARY KEY, b bool, i2 smallint, i4 int, i8 bigint, n numeric, n2 numeric(10,3), f4 real, f8 double precision,
+    m money, t text, vc varchar(10), c char(5), by bytea, d date, tm time, ttz timetz, ts timestamp, tstz timestamptz,
+    iv interval, u uuid, j json, jb jsonb, x xml, ia int[], ta text[], ma int[][], ip inet, cidr cidr, mac macaddr,
+    mac8 macaddr8, pt point, ln line, ls lseg, bx box, pth path, pg polygon, ci circle, bt bit(4), vb varbit,
+    tsv tsvector, tsq tsquery, r int4range, tr tstzrange, nr numrange, mr ${multirange(major).type}, mo mood, dom posint, comp pair,
+    o oid, lsn pg_lsn, f8x double precision, tsa timestamptz[]
+  )`;
+
+/** Values chosen for their edges: NaN and infinities, NULL array elements, zero bytes, multibyte text, BC dates, quotes and commas. */
+function typesRow(id: number, major: number): string {
+  return `(${id}, true, -32768, 2147483647, -9223372036854775808, 'NaN', 1234567.891, 'Infinity', '-0',
+    '-12.34', 'zażółć 🐘 "q", (p) \\ ${id}', '', 'ab', '\\x00ff10', '0044-03-15 BC', '24:00:00', '13:14:15.123456+05:30',
+    'infinity', '2024-02-29 23:59:59.999999+00', '1 year 2 mons -3 days 04:05:06.789', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+    '{ "k" : [1, 2.50, null] }', '{"b": {"c": [true, null, 1e400]}, "a": "x, y"}', '<a x="1">t</a>',
+    '{1,NULL,3}', '{"a b","",NULL,"q\\"uote","c,d"}', '{{1,2},{3,NULL}}', '192.168.0.1/24', '10.0.0.0/8', '08:00:2b:01:02:03',
+    '08:00:2b:01:02:03:04:05', '(1.5,-2)', '{1,-1,0}', '[(0,0),(1,1)]', '((0,0),(2,2))', '[(0,0),(1,1),(2,0)]',
+    '((0,0),(1,1),(2,0))', '<(1,1),5>', B'1010', B'10101', 'a fat cat:3 sat', 'fat & (rat | cat)', '[1,10)',
+    '["2020-01-01 00:00+00","2021-01-01 00:00+00")', ${major >= 14 ? `'(-Infinity,0.5]'` : `'(,0.5]'`}, ${multirange(major).value}, 'happy', 7, '(1,"x y")',
+    4294967295, '16/B374D848', 0.1::float8 + 0.2::float8, ARRAY['2024-01-01 10:00:00.5+00', NULL]::timestamptz[])`;
+}
+
+const OWNER = 'ferry_owner';
+
+for (const major of [18, 13]) describe(`trigger capture: a source without logical decoding, captured by a non-superuser table owner (PostgreSQL ${major})`, () => {
+  let pair: Pair;
+  let config: string;
+  let ferry: Running | undefined;
+
+  before(async () => {
+    pair = await startPair({ sourceMajor: major, sourceSettings: { wal_level: 'replica', track_functions: "'pl'" } });
+    await pair.sql('target', USER_TYPES);
+    await pair.sql('source', `${USER_TYPES}
+      ${typesTable(major)};
+      INSERT INTO types VALUES ${typesRow(1, major)}, (2, ${Array(52).fill('NULL').join(', ')});
+      CREATE TABLE by_index (a int NOT NULL, b int NOT NULL, v text);
+      CREATE UNIQUE INDEX by_index_ab ON by_index (a, b);
+      ALTER TABLE by_index REPLICA IDENTITY USING INDEX by_index_ab;
+      -- No key at all, and REPLICA IDENTITY left at DEFAULT: trigger capture matches on the whole old row.
+      CREATE TABLE no_key (a int, b text, j json);
+      CREATE TABLE parent (id serial PRIMARY KEY, v text);
+      CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent, v text);
+      CREATE TABLE gen (id int PRIMARY KEY, a int, doubled int GENERATED ALWAYS AS (a * 2) STORED);
+      CREATE TABLE dropped (id int PRIMARY KEY, gone text, kept text);
+      ALTER TABLE dropped DROP COLUMN gone;
+      CREATE TABLE grows (id int PRIMARY KEY, v text);
+      CREATE TABLE bulk (id int PRIMARY KEY, v text);
+      CREATE TABLE measurements (id int, at date, v numeric, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+      CREATE TABLE measurements_2024 PARTITION OF measurements FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+      CREATE TABLE measurements_2025 PARTITION OF measurements FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+      CREATE TABLE not_mine (id int PRIMARY KEY);
+      -- Columns named like the capture function's variables and aliases.
+      CREATE TABLE awkward (id int PRIMARY KEY, xid int, slot text, n int, o int, r text, i int, t text, tg_relid int, ferry_xid int, "new" int);
+      INSERT INTO parent (v) SELECT 'p' || i FROM generate_series(1, 5) i;
+      INSERT INTO child SELECT i, i, 'c' || i FROM generate_series(1, 5) i;
+      INSERT INTO gen (id, a) VALUES (1, 10);
+      INSERT INTO dropped VALUES (1, 'k1');
+      INSERT INTO measurements VALUES (1, '2024-06-01', 1.5), (2, '2025-06-01', 2.5);
+      CREATE ROLE ${OWNER} LOGIN;
+      GRANT CREATE ON DATABASE app TO ${OWNER};
+      ALTER TABLE types OWNER TO ${OWNER}; ALTER TABLE by_index OWNER TO ${OWNER}; ALTER TABLE no_key OWNER TO ${OWNER};
+      ALTER TABLE parent OWNER TO ${OWNER}; ALTER TABLE child OWNER TO ${OWNER}; ALTER TABLE gen OWNER TO ${OWNER};
+      ALTER TABLE dropped OWNER TO ${OWNER}; ALTER TABLE grows OWNER TO ${OWNER}; ALTER TABLE bulk OWNER TO ${OWNER};
+      ALTER TABLE measurements OWNER TO ${OWNER}; ALTER TABLE awkward OWNER TO ${OWNER}; ALTER TABLE measurements_2024 OWNER TO ${OWNER}; ALTER TABLE measurements_2025 OWNER TO ${OWNER};
+    `);
+    config = await triggerConfig(pair, {
+      main: ['public.types', 'public.by_index', 'public.no_key', 'public.parent', 'public.child', 'public.gen', 'public.dropped',
+        'public.grows', 'public.bulk', 'public.measurements', 'public.awkward'],
+    }, { user: OWNER });
+    await init(config);
+    ferry = await run(config);
+  });
+
+  after(async () => {
+    await ferry?.stop();
+    await pair?.stop();
+  });
+
+  test('init needs neither wal_level = logical, nor REPLICATION, nor superuser, and creates no slot', async () => {
+    const role = await pair.sql('source', `SELECT rolsuper, rolreplication FROM pg_roles WHERE rolname = '${OWNER}'`);
+    assert.deepEqual(role.rows[0], { rolsuper: false, rolreplication: false });
+    const level = await pair.sql('source', 'SHOW wal_level');
+    assert.equal(level.rows[0]?.wal_level, 'replica');
+    const slots = await pair.sql('source', 'SELECT count(*)::int AS n FROM pg_replication_slots');
+    assert.equal(slots.rows[0]?.n, 0);
+  });
+
+  test('initial copy reproduces every built-in type exactly', async () => {
+    assert.equal(await assertSameRows(pair, 'types'), 2);
+  });
+
+  test('captured inserts and updates reproduce every type exactly, whatever settings the writing connection prints values with', async () => {
+    await pair.sql('source', `${FOREIGN_SETTINGS}
+      INSERT INTO types VALUES ${typesRow(3, major)};
+      UPDATE types SET t = t || ' updated', f8 = 'NaN', n = ${major >= 14 ? `'-Infinity'` : `'-1e-30'`}, tstz = '2001-02-03 04:05:06.789+07', iv = '-1 day -02:03:04' WHERE id = 1;
+      UPDATE types SET ia = '{}', ma = NULL, j = '[]', d = '2024-12-31', ts = '2024-12-31 23:59:59.5', f8x = 1e-300 WHERE id = 2;`);
+    await catchUp(config);
+    assert.equal(await assertSameRows(pair, 'types'), 3);
+  });
+
+  test('REPLICA IDENTITY USING INDEX finds rows by the unique index, including a change of the index columns', async () => {
+    await pair.sql('source', `INSERT INTO by_index VALUES (1, 1, 'a'), (1, 2, 'b'), (2, 1, 'c')`);
+    await pair.sql('source', `UPDATE by_index SET v = 'B' WHERE a = 1 AND b = 2`);
+    await pair.sql('source', `UPDATE by_index SET b = 9 WHERE a = 2 AND b = 1`);
+    await pair.sql('source', `DELETE FROM by_index WHERE a = 1 AND b = 1`);
+    await catchUp(config);
+    assert.equal(await assertSameRows(pair, 'by_index'), 2);
+  });
+
+  test('a table without any key is matched on the whole old row: one of several duplicates changes', async () => {
+    await pair.sql('source', `INSERT INTO no_key VALUES (1, 'dup', '{"x": 1}'), (1, 'dup', '{"x": 1}'), (1, 'dup', '{"x": 1}'), (2, NULL, NULL)`);
+    await pair.sql('source', `UPDATE no_key SET b = 'changed' WHERE ctid = (SELECT ctid FROM no_key WHERE b = 'dup' LIMIT 1)`);
+    await pair.sql('source', `DELETE FROM no_key WHERE ctid = (SELECT ctid FROM no_key WHERE b = 'dup' LIMIT 1)`);
+    await pair.sql('source', `UPDATE no_key SET b = 'was null' WHERE a = 2`);
+    await catchUp(config);
+    const res = await pair.sql('target', `SELECT b, count(*)::int AS n FROM no_key GROUP BY b ORDER BY b`);
+    assert.deepEqual(res.rows, [{ b: 'changed', n: 1 }, { b: 'dup', n: 1 }, { b: 'was null', n: 1 }]);
+  });
+
+  test('primary key changes of several rows in one statement move the rows', async () => {
+    await pair.sql('source', `UPDATE child SET id = 100 + id, v = v || '!' WHERE id <= 3`);
+    await pair.sql('source', `UPDATE parent SET v = 'renamed' WHERE id = 3`);
+    await catchUp(config);
+    await assertSameRows(pair, 'child');
+    await assertSameRows(pair, 'parent');
+  });
+
+  test('columns named like the capture function\'s own variables and aliases are captured like any other', async () => {
+    await pair.sql('source', `INSERT INTO awkward SELECT g, g, 's' || g, g, g, 'r', g, 't', g, g, g FROM generate_series(1, 5) g`);
+    await pair.sql('source', `UPDATE awkward SET xid = -xid, slot = 'changed', id = id + 10 WHERE id <= 2; UPDATE awkward SET n = 0 WHERE id = 3`);
+    await pair.sql('source', `DELETE FROM awkward WHERE id = 4`);
+    await catchUp(config);
+    assert.equal(await assertSameRows(pair, 'awkward'), 4);
+  });
+
+  test('a bulk statement is one trigger call, not one per row, and every row arrives', async () => {
+    const calls = async () => Number((await pair.sql('source', `SELECT COALESCE(sum(calls), 0) AS n FROM pg_stat_user_functions WHERE funcname = 'main_capture'`)).rows[0]?.n);
+    const before = await calls();
+    await pair.sql('source', `INSERT INTO bulk SELECT i, 'row ' || i FROM generate_series(1, 20000) i`);
+    await pair.sql('source', `UPDATE bulk SET v = v || ' updated' WHERE id % 2 = 0`);
+    await pair.sql('source', `DELETE FROM bulk WHERE id % 3 = 0`);
+    // Function statistics arrive when each writing connection closes.
+    await until('the three statements to show in the function statistics', async () => (await calls()) - before >= 3, 10_000);
+    assert.equal(await calls() - before, 3, 'INSERT, UPDATE and DELETE of thousands of rows called the capture function three times');
+    await catchUp(config);
+    assert.equal(await assertSameRows(pair, 'bulk'), 20000 - 6666);
+  });
+
+  test('a rolled-back savepoint and an aborted transaction leave nothing behind', async () => {
+    await pair.sql('source', `
+      BEGIN;
+      INSERT INTO bulk VALUES (100001, 'kept');
+      SAVEPOINT s1;
+      INSERT INTO bulk SELECT i, 'rolled back' FROM generate_series(100002, 100100) i;
+      ROLLBACK TO SAVEPOINT s1;
+      UPDATE bulk SET v = 'kept too' WHERE id = 1;
+      COMMIT;`);
+    await pair.sql('source', `DO $$ BEGIN INSERT INTO bulk VALUES (200000, 'aborted'); RAISE EXCEPTION 'abort on purpose'; END $$;`).catch(() => undefined);
+    await catchUp(config);
+    const res = await pair.sql('target', `SELECT count(*)::int AS n FROM bulk WHERE id > 100000 OR v = 'kept too'`);
+    assert.equal(res.rows[0]?.n, 2);
+    await assertSameRows(pair, 'bulk');
+  });
+
+  test('TRUNCATE of several tables in one statement empties them on the target', async () => {
+    await pair.sql('source', 'TRUNCATE parent, child RESTART IDENTITY');
+    await pair.sql('source', `INSERT INTO parent (v) VALUES ('after truncate')`);
+    await catchUp(config);
+    assert.equal(await assertSameRows(pair, 'child'), 0);
+    assert.equal(await assertSameRows(pair, 'parent'), 1);
+  });
+
+  test('generated columns are computed on the target, columns dropped before init are ignored', async () => {
+    await pair.sql('source', `INSERT INTO gen (id, a) VALUES (2, 21); UPDATE gen SET a = 5 WHERE id = 1`);
+    await pair.sql('source', `INSERT INTO dropped VALUES (2, 'k2'); UPDATE dropped SET kept = 'K1' WHERE id = 1`);
+    await catchUp(config);
+    assert.equal(await assertSameRows(pair, 'gen'), 2);
+    assert.equal(await assertSameRows(pair, 'dropped'), 2);
+  });
+
+  test('a column added while changes are queued: older rows arrive without it, newer ones with it', async () => {
+    await pair.sql('target', 'ALTER TABLE grows ADD COLUMN extra int');
+    await pair.sql('source', `INSERT INTO grows VALUES (1, 'before')`);
+    await pair.sql('source', `ALTER TABLE grows ADD COLUMN extra int; INSERT INTO grows VALUES (2, 'after', 42); UPDATE grows SET extra = 7 WHERE id = 1`);
+    await catchUp(config);
+    assert.equal(await assertSameRows(pair, 'grows'), 2);
+  });
+
+  test('a partitioned table is captured through its root: rows moving between partitions, and TRUNCATE of one partition', async () => {
+    await pair.sql('source', `INSERT INTO measurements VALUES (3, '2024-12-31', 3.5), (4, '2025-03-01', 4.5)`);
+    await pair.sql('source', `UPDATE measurements SET at = '2025-02-01' WHERE id = 1`);
+    await catchUp(config);
+    assert.equal(await assertSameRows(pair, 'measurements'), 4);
+    await pair.sql('source', 'TRUNCATE measurements_2024');
+    await catchUp(config);
+    assert.equal(await assertSameRows(pair, 'measurements'), 3);
+  });
+
+  test('writes of a session with session_replication_role = replica are captured too (the triggers are ENABLE ALWAYS)', async () => {
+    await pair.sql('source', `SET session_replication_role = replica;
+      INSERT INTO bulk VALUES (400000, 'written as a replica');
+      INSERT INTO measurements VALUES (10, '2025-10-10', 10.5);`);
+    await catchUp(config);
+    const res = await pair.sql('target', `SELECT (SELECT v FROM bulk WHERE id = 400000) AS v, (SELECT count(*)::int FROM measurements WHERE id = 10) AS n`);
+    assert.deepEqual(res.rows[0], { v: 'written as a replica', n: 1 });
+  });
+
+  test('the queue rotates and consumed queue tables are emptied by TRUNCATE; old ticks are forgotten', async () => {
+    const rotation = async () => Number((await pair.sql('source', 'SELECT last_value FROM ferry.main_rotation')).rows[0]?.last_value);
+    const first = await rotation();
+    await until('two rotations', async () => {
+      await pair.sql('source', `UPDATE bulk SET v = md5(v) WHERE id < 50`);
+      return (await rotation()) >= first + 2;
+    }, 20_000);
+    await catchUp(config);
+    await until('every queue table but the current one to be emptied', async () => {
+      const slots = await pair.sql('source', `SELECT slot, state FROM ferry.queue_slots WHERE group_name = 'main' ORDER BY slot`);
+      const current = (await rotation()) % 3;
+      const others = slots.rows.filter((r) => r.slot !== current);
+      if (!others.every((r) => r.state === 'empty')) return false;
+      const counts = await Promise.all(others.map(async (r) => Number((await pair.sql('source', `SELECT count(*) AS n FROM ferry.main_events_${r.slot}`)).rows[0]?.n)));
+      return counts.every((n) => n === 0);
+    }, 20_000);
+    const ticks = await pair.sql('source', `SELECT count(*)::int AS n FROM ferry.ticks WHERE group_name = 'main'`);
+    assert.ok((ticks.rows[0]?.n as number) < 20, `only recent ticks are kept (${ticks.rows[0]?.n})`);
+    await assertSameRows(pair, 'bulk');
+  });
+
+  test('status shows tick positions and no lag once caught up', async () => {
+    await catchUp(config);
+    const [main] = await collectStatus(await loadConfig(config));
+    assert.equal(main?.state, 'streaming');
+    assert.match(main?.appliedPosition ?? '', /^tick \d+$/);
+    assert.match(main?.sourcePosition ?? '', /^tick \d+$/);
+    assert.equal(main?.lagBytes, null);
+    assert.ok(main?.queue && main.queue.lagTicks !== null && main.queue.lagTicks <= 2, `lag in ticks is small: ${JSON.stringify(main?.queue)}`);
+  });
+
+  test('a table the role does not own is refused with the exact fix, before anything is created', async () => {
+    const other = await triggerConfig(pair, { other: ['public.not_mine'] }, { user: OWNER });
+    await assert.rejects(init(other), (err: unknown) => {
+      assert.ok(err instanceof PrerequisiteError);
+      assert.match(err.message, /does not own table public\.not_mine \(owner: postgres\)/);
+      assert.match(err.message, /ALTER TABLE "public"\."not_mine" OWNER TO "ferry_owner";/);
+      return true;
+    });
+    const queues = await pair.sql('source', `SELECT count(*)::int AS n FROM ferry.queues WHERE group_name = 'other'`);
+    assert.equal(queues.rows[0]?.n, 0);
+  });
+
+  test('drop removes triggers, capture function, queue and the source schema; replicated rows stay', async () => {
+    assert.deepEqual(await ferry?.stop(), []);
+    ferry = undefined;
+    await dropAll(await loadConfig(config), silentLogger());
+    const left = await pair.sql('source', `SELECT
+        (SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'ferry_%')::int AS triggers,
+        (SELECT count(*) FROM pg_proc WHERE proname LIKE 'main_%')::int AS functions,
+        (SELECT count(*) FROM pg_namespace WHERE nspname = 'ferry')::int AS schemas`);
+    assert.deepEqual(left.rows[0], { triggers: 0, functions: 0, schemas: 0 });
+    const rows = await pair.sql('target', 'SELECT count(*)::int AS n FROM bulk');
+    assert.ok((rows.rows[0]?.n as number) > 0);
+    const insert = await pair.sql('source', `INSERT INTO bulk VALUES (300000, 'after drop')`);
+    assert.equal(insert.rowCount, 1, 'the application writes as before');
+  });
+});
