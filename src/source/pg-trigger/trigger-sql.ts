@@ -100,6 +100,8 @@ const PINNED_SETTINGS = `SET search_path = pg_catalog, pg_temp
  *   UPDATE's old and new transition tables hold each row at the same
  *   position: numbered in scan order, they pair up into one event per row
  *   (a join streams, where arrays of a huge UPDATE would not fit in memory).
+ *   The common single-row UPDATE skips the numbering, which costs about a
+ *   third of the trigger's time.
  * - Row triggers (partitioned tables) store one event per row, old and new
  *   together.
  * - `txid_current()` comes first: the transaction's id exists before the
@@ -128,10 +130,15 @@ export function captureFunction(names: QueueNames): string {
       ELSIF TG_OP = 'INSERT' THEN
         ${insertInto(slot)} SELECT ${slot}, ${next}, ferry_xid, TG_RELID, 'I', (n.*)::text, NULL FROM ferry_new n;
       ELSIF TG_OP = 'UPDATE' THEN
-        ${insertInto(slot)} SELECT ${slot}, ${next}, ferry_xid, TG_RELID, 'U', n.r, o.r
-          FROM (SELECT row_number() OVER () AS i, (t.*)::text AS r FROM ferry_new t) n
-          JOIN (SELECT row_number() OVER () AS i, (t.*)::text AS r FROM ferry_old t) o ON o.i = n.i
-         ORDER BY n.i;
+        -- (A separate IF: a condition naming ferry_new is planned even where it does not exist.)
+        IF (SELECT count(*) FROM (SELECT FROM ferry_new LIMIT 2) s) = 1 THEN
+          ${insertInto(slot)} SELECT ${slot}, ${next}, ferry_xid, TG_RELID, 'U', (n.*)::text, (o.*)::text FROM ferry_new n, ferry_old o;
+        ELSE
+          ${insertInto(slot)} SELECT ${slot}, ${next}, ferry_xid, TG_RELID, 'U', n.r, o.r
+            FROM (SELECT row_number() OVER () AS i, (t.*)::text AS r FROM ferry_new t) n
+            JOIN (SELECT row_number() OVER () AS i, (t.*)::text AS r FROM ferry_old t) o ON o.i = n.i
+           ORDER BY n.i;
+        END IF;
       ELSIF TG_OP = 'DELETE' THEN
         ${insertInto(slot)} SELECT ${slot}, ${next}, ferry_xid, TG_RELID, 'D', NULL, (o.*)::text FROM ferry_old o;
       ELSE
