@@ -23,7 +23,7 @@ export function formatVerifyReport(report: VerifyReport): string {
     table,
     ...(details.length > 0 ? ['', ...details] : []),
     '',
-    `Compared at source position ${report.sourcePosition}, ${report.method === 'slot' ? 'while replicating' : 'nothing replicating'} ` +
+    `Compared at source position ${report.sourcePosition}, ${report.method === 'snapshot' ? 'nothing replicating' : 'while replicating'} ` +
       `(${groups.join('; ')})${reconciled > 0 ? `; ${reconciled} changes made meanwhile taken into account` : ''}.`,
     `${sum((t) => t.chunks)} chunks compared, ${sum((t) => t.chunksDrilled)} drilled into row by row, ${sum((t) => t.rowsFetched)} rows fetched, ${report.seconds.toFixed(1)} s.`,
     report.equal ? 'Source and target are equal.' : `${differing} of ${report.tables.length} tables differ.`,

@@ -38,8 +38,8 @@ export interface TableReport {
 
 export interface VerifyReport {
   readonly equal: boolean;
-  /** `slot`: compared at a slot's position while groups were applied; `snapshot`: nothing was applying them. */
-  readonly method: 'slot' | 'snapshot';
+  /** While groups were applied, compared at a slot's position (`slot`, WAL capture) or at ticks (`tick`, trigger capture); `snapshot`: nothing was applying them. */
+  readonly method: 'slot' | 'tick' | 'snapshot';
   readonly sourcePosition: string;
   readonly groups: readonly GroupPoint[];
   readonly tables: readonly TableReport[];

@@ -9,7 +9,9 @@ import { quoteIdent, quoteLiteral } from '../pg/connect.js';
  * A row falls into a bucket by the md5 of its key's text (keyless tables: of
  * its own text), so a row lands in the same bucket on both sides, whatever
  * order or collation each side sorts keys in. `row-text.ts` computes the same
- * hash and bucket in JavaScript for rows decoded from the WAL.
+ * hash and bucket in JavaScript for rows decoded from the WAL or a trigger
+ * queue. A trigger queue is read with trigger capture's own statements
+ * (trigger-sql.ts), as `ferry run` reads a batch.
  */
 
 /** What a scan reads: a relation (with `only`, not its partitions), optionally one page range of it. */
@@ -73,6 +75,33 @@ export const verifySql = {
   windowChanges: (slot: string, upto: string, publications: readonly string[]) =>
     `SELECT data FROM pg_logical_slot_peek_binary_changes(${quoteLiteral(slot)}, ${quoteLiteral(upto)}::pg_lsn, NULL,
        'proto_version', '1', 'publication_names', ${quoteLiteral(publications.map(quoteIdent).join(','))})`,
+
+  /** Trigger capture: the source snapshot in the terms ticks are written in (`xmin:xmax:xip,…`). */
+  txidSnapshot: `SELECT txid_current_snapshot()::text AS snapshot`,
+
+  /**
+   * Trigger capture: a group's queue (its partitioned table, and so each of
+   * its queue tables) in ACCESS SHARE mode until the transaction ends.
+   * Emptying a queue table takes TRUNCATE's ACCESS EXCLUSIVE lock with a
+   * short lock timeout and, when it times out, tries again later: so no
+   * queue table is emptied while verify may still have to read it.
+   */
+  lockQueue: (queue: string) => `LOCK TABLE ${queue} IN ACCESS SHARE MODE`,
+
+  /**
+   * Trigger capture: until the transaction ends, no group named in $1 can
+   * acknowledge a tick (`UPDATE ferry.queues`) or take one, so no tick at or
+   * after the acknowledged one is forgotten while verify reads the target's
+   * positions and their ticks. Held for a few statements only.
+   */
+  holdAcknowledgements: `SELECT group_name FROM ferry.queues WHERE group_name = ANY ($1::text[]) ORDER BY group_name FOR SHARE`,
+
+  /** The tables relation $1 is a partition of, at any depth. */
+  partitionAncestors: `
+    WITH RECURSIVE up(rel) AS (
+      SELECT i.inhparent FROM pg_inherits i WHERE i.inhrelid = $1
+      UNION ALL SELECT i.inhparent FROM pg_inherits i JOIN up ON i.inhrelid = up.rel)
+    SELECT n.nspname AS schema, c.relname AS name FROM up JOIN pg_class c ON c.oid = up.rel JOIN pg_namespace n ON n.oid = c.relnamespace`,
 
   /** Columns of the replica identity index of relation $1. */
   identityColumns: `

@@ -1,5 +1,5 @@
 import type { FerryConfig, TableRef } from '../config/schema.js';
-import { ConfigError, ExitCode, FerryError, inContext } from '../errors.js';
+import { ExitCode, FerryError, inContext } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
 import { connect } from '../pg/connect.js';
 import { establishCommonPoint } from './common-point.js';
@@ -27,9 +27,6 @@ export interface VerifyOptions {
  * target, extra there, and differing.
  */
 export async function verify(config: FerryConfig, options: VerifyOptions, log: Logger): Promise<VerifyReport> {
-  if (config.source.capture !== 'wal') {
-    throw new ConfigError(`source.capture: ${config.source.capture} capture is not available in this version of ferry`, 'use capture: wal');
-  }
   const started = Date.now();
   const { tables, sourceVersion, targetVersion } = await describeTables(config, options.tables);
   const point = await establishCommonPoint(config, tables, { timeoutSeconds: options.timeoutSeconds, log });
