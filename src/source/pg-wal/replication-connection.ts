@@ -28,16 +28,19 @@ const GATHER_MS = 1;
  * CopyBoth stream of WAL. `pause()`/`resume()` stop reading the socket so the
  * server is held back by TCP flow control instead of our memory growing.
  *
- * While streaming, reads are gathered: the walsender sends each change as its
- * own small TCP write, and a reader that wakes for every one of them (on
+ * While catching up, reads are gathered: the walsender sends each change as
+ * its own small TCP write, and a reader that wakes for every one of them (on
  * loopback, most do) roughly doubles the walsender's CPU time, which is the
  * ceiling of the whole stream. Pausing about a millisecond after a small read
- * lets the changes pile up in the socket and be taken in one read, at a cost
- * of at most that millisecond of latency.
+ * lets the changes pile up in the socket and be taken in one read. Under
+ * steady load (recent commits) every read is taken at once: there the pauses
+ * added up to tens of milliseconds of lag.
  */
 export class ReplicationConnection {
   private heldByConsumer = false;
   private gathering = false;
+  /** Set by the reader of the stream: the changes arriving are well in the past (a backlog). */
+  catchingUp = false;
 
   private constructor(private readonly client: pg.Client) {}
 
@@ -84,7 +87,7 @@ export class ReplicationConnection {
   }
 
   private gather(bytes: number): void {
-    if (this.gathering) return;
+    if (this.gathering || !this.catchingUp) return;
     this.gathering = true;
     const stream = this.connection().stream;
     stream.pause();

@@ -5,7 +5,7 @@ import type { ChangeStream, SourceEvent } from '../source.js';
 import { formatLsn } from './lsn.js';
 import { PgOutputDecoder } from './pgoutput-decoder.js';
 import { ReplicationConnection } from './replication-connection.js';
-import { XLOG_HEADER_BYTES, type ServerMessage } from './replication-protocol.js';
+import { nowPgTimestamp, XLOG_HEADER_BYTES, type ServerMessage } from './replication-protocol.js';
 import { TransactionSpool } from './transaction-spool.js';
 
 export interface WalStreamOptions {
@@ -22,6 +22,8 @@ export interface WalStreamOptions {
 }
 
 const EVENTS_PER_YIELD = 4096;
+/** Transactions committed longer ago than this mean a backlog: the reader gathers its reads. */
+const CATCHING_UP_MICROS = 2_000_000n;
 
 /** A committed streamed transaction whose changes wait in the spool. */
 interface SpooledCommit {
@@ -164,6 +166,7 @@ export class WalStream implements ChangeStream {
   private onChange(change: Change): void {
     switch (change.kind) {
       case 'begin':
+        this.conn.catchingUp = nowPgTimestamp() - change.commitTime > CATCHING_UP_MICROS;
         this.inTransaction = true;
         // A transaction whose commit record lies before the applied position is on the target already.
         this.skipping = change.finalLsn < this.options.startAfter;
