@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { FerryError } from '../errors.js';
+import { migrate } from '../pg/versioned-schema.js';
 import { migrations, sql } from './control-sql.js';
 
 /** Creates or upgrades the `ferry` control schema on the target; safe to run concurrently. */
@@ -8,20 +9,11 @@ export async function ensureControlSchema(client: pg.Client): Promise<void> {
   try {
     await client.query(sql.lockSchema);
     await client.query(sql.createSchema);
-    const hasVersion = await client.query(`SELECT to_regclass('ferry.schema_version') IS NOT NULL AS present`);
-    let version = 0;
-    if (hasVersion.rows[0].present) {
-      version = (await client.query<{ version: number }>(sql.installedVersion)).rows[0]?.version ?? 0;
-    } else {
-      await client.query(migrations[0] as string);
-      version = 1;
-    }
-    if (version > migrations.length) {
-      throw new FerryError('FERRY_CONTROL_VERSION',
-        `the target's ferry schema is version ${version}, newer than this ferry (${migrations.length})`, 'upgrade ferry');
-    }
-    for (; version < migrations.length; version++) await client.query(migrations[version] as string);
-    await client.query(sql.setVersion, [migrations.length]);
+    await migrate(client, {
+      name: "the target's ferry schema", tooNewCode: 'FERRY_CONTROL_VERSION', migrations,
+      versionTableExists: `SELECT to_regclass('ferry.schema_version') IS NOT NULL AS present`,
+      installedVersion: sql.installedVersion, setVersion: sql.setVersion,
+    });
     await client.query('COMMIT');
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);

@@ -3,6 +3,7 @@ import { relationsOf } from '../../catalog/source-relations.js';
 import { tableLabel, type SourceTable } from '../../catalog/source-tables.js';
 import { FerryError } from '../../errors.js';
 import { qualifiedName } from '../../pg/connect.js';
+import { migrate } from '../../pg/versioned-schema.js';
 import {
   captureFunction, migrations, partitionedTriggers, queueNames, queueTables, tableTriggers, triggerSql,
 } from './trigger-sql.js';
@@ -16,19 +17,10 @@ export async function ensureTriggerSchema(client: pg.Client): Promise<void> {
   await inTransaction(client, async () => {
     await client.query(triggerSql.lockSchema);
     await client.query(triggerSql.createSchema);
-    let version: number;
-    if ((await client.query<{ present: boolean }>(triggerSql.schemaVersionExists)).rows[0]?.present) {
-      version = (await client.query<{ version: number }>(triggerSql.installedVersion)).rows[0]?.version ?? 0;
-    } else {
-      await client.query(migrations[0] as string);
-      version = 1;
-    }
-    if (version > migrations.length) {
-      throw new FerryError('FERRY_TRIGGER_SCHEMA_VERSION',
-        `the source's ferry schema is version ${version}, newer than this ferry (${migrations.length})`, 'upgrade ferry');
-    }
-    for (; version < migrations.length; version++) await client.query(migrations[version] as string);
-    await client.query(triggerSql.setVersion, [migrations.length]);
+    await migrate(client, {
+      name: "the source's ferry schema", tooNewCode: 'FERRY_TRIGGER_SCHEMA_VERSION', migrations,
+      versionTableExists: triggerSql.schemaVersionExists, installedVersion: triggerSql.installedVersion, setVersion: triggerSql.setVersion,
+    });
   });
 }
 
