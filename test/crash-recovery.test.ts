@@ -1,29 +1,19 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import pg from 'pg';
-import { assertSameRows, catchUp, cli, cliRun, startPair, until, type Pair } from './support/harness.js';
+import { assertSameRows, catchUp, cli, cliRun, type Pair, startPair, until, writeUntilAborted } from './support/harness.js';
 
 /** Concurrent writer: transfers between accounts (sum stays 0) and appends to a keyless log. */
-async function workload(url: string, signal: AbortSignal): Promise<number> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  let n = 0;
-  try {
-    while (!signal.aborted) {
-      n++;
-      const a = 1 + (n * 31) % 100;
-      const b = 1 + (n * 17) % 100;
-      await client.query(`BEGIN;
-        UPDATE accounts SET balance = balance - ${n % 7} WHERE id = ${a};
-        UPDATE accounts SET balance = balance + ${n % 7} WHERE id = ${b};
-        INSERT INTO events (account, note) VALUES (${a}, 'transfer ${n}');
-        ${n % 50 === 0 ? `DELETE FROM events WHERE note = 'transfer ${n - 25}';` : ''}
-        COMMIT;`);
-    }
-  } finally {
-    await client.end();
-  }
-  return n;
+function workload(url: string, signal: AbortSignal): Promise<number> {
+  return writeUntilAborted(url, signal, async (client, n) => {
+    const a = 1 + (n * 31) % 100;
+    const b = 1 + (n * 17) % 100;
+    await client.query(`BEGIN;
+      UPDATE accounts SET balance = balance - ${n % 7} WHERE id = ${a};
+      UPDATE accounts SET balance = balance + ${n % 7} WHERE id = ${b};
+      INSERT INTO events (account, note) VALUES (${a}, 'transfer ${n}');
+      ${n % 50 === 0 ? `DELETE FROM events WHERE note = 'transfer ${n - 25}';` : ''}
+      COMMIT;`);
+  });
 }
 
 describe('crash recovery: kill -9 at any moment loses nothing and applies nothing twice', () => {

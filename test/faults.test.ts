@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { assertSameRows, catchUp, cli, cliRun, init, run, startPair, until, type CliResult, type Pair } from './support/harness.js';
+import { assertSameRows, catchUp, cli, type CliResult, cliRun, init, type Pair, run, startPair, until, writeUntilAborted } from './support/harness.js';
 import { startProxy, type TcpProxy } from './support/tcp-proxy.js';
 
 const SCHEMA = `
@@ -256,27 +256,18 @@ describe('faults while streaming: cut connections and restarts under a concurren
 });
 
 /** Writes to the tables being copied: updates, inserts, deletes, keys moving between chunks, keyless journal rows. */
-async function copyWorkload(url: string, signal: AbortSignal): Promise<number> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  let n = 0;
-  try {
-    while (!signal.aborted) {
-      n++;
-      const id = 1 + (n * 7919) % 400_000;
-      await client.query(`BEGIN;
-        UPDATE ledger SET amount = amount + 1 WHERE id = ${id};
-        INSERT INTO ledger VALUES (${1_000_000 + n}, ${n % 100}, ${n}, 'new');
-        DELETE FROM ledger WHERE id = ${1 + (n * 104729) % 400_000};
-        ${n % 10 === 0 ? `UPDATE ledger SET id = -id WHERE id = ${1 + (n * 15485863) % 400_000};` : ''}
-        INSERT INTO journal VALUES (${n}, 'entry');
-        COMMIT;`);
-      await sleep(3);
-    }
-  } finally {
-    await client.end();
-  }
-  return n;
+function copyWorkload(url: string, signal: AbortSignal): Promise<number> {
+  return writeUntilAborted(url, signal, async (client, n) => {
+    const id = 1 + (n * 7919) % 400_000;
+    await client.query(`BEGIN;
+      UPDATE ledger SET amount = amount + 1 WHERE id = ${id};
+      INSERT INTO ledger VALUES (${1_000_000 + n}, ${n % 100}, ${n}, 'new');
+      DELETE FROM ledger WHERE id = ${1 + (n * 104729) % 400_000};
+      ${n % 10 === 0 ? `UPDATE ledger SET id = -id WHERE id = ${1 + (n * 15485863) % 400_000};` : ''}
+      INSERT INTO journal VALUES (${n}, 'entry');
+      COMMIT;`);
+    await sleep(3);
+  });
 }
 
 describe('kill -9 of ferry init at random moments, again and again, under a concurrent workload', () => {

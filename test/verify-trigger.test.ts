@@ -6,7 +6,7 @@ import { releaseUpTo, rotateIfDue } from '../src/source/pg-trigger/queue-mainten
 import { insertTick } from '../src/source/pg-trigger/ticks.js';
 import { QueueWindow } from '../src/verify/queue-window.js';
 import type { TableReport, VerifyReport } from '../src/verify/verify-report.js';
-import { catchUp, cliRun, init, run, startPair, triggerConfig, type CliResult, type Pair } from './support/harness.js';
+import { catchUp, type CliResult, cliRun, init, type Pair, run, startPair, triggerConfig, writeUntilAborted } from './support/harness.js';
 
 const SCHEMA = `
   CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL, note text);
@@ -195,32 +195,23 @@ describe('ferry verify with trigger capture (PostgreSQL 13 source)', () => {
  * trigger call for many rows), a keyless table that gains and loses
  * duplicates, and rows of a partitioned table moving between partitions.
  */
-async function liveWorkload(url: string, signal: AbortSignal): Promise<number> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  let n = 0;
-  try {
-    while (!signal.aborted) {
-      n++;
-      const a = 1 + ((n * 37) % 200);
-      await client.query('BEGIN');
-      await client.query('UPDATE accounts SET balance = balance + 1 WHERE id = 1');
-      await client.query('UPDATE accounts SET balance = balance - 1 WHERE id = $1', [a]);
-      await client.query('INSERT INTO ledger VALUES ($1, $2), ($1, $2)', [a % 20, n % 7]);
-      if (n % 5 === 0) await client.query('DELETE FROM ledger WHERE ctid = (SELECT min(ctid) FROM ledger WHERE account = $1)', [a % 20]);
-      if (n % 7 === 0) await client.query(`UPDATE accounts SET note = 'batch ' || $1 WHERE id BETWEEN $2 AND $2 + 20`, [n, a]);
-      if (n % 11 === 0) await client.query('UPDATE accounts SET id = id + 1000 WHERE id = $1', [a]);
-      if (n % 11 === 5) await client.query('UPDATE accounts SET id = id - 1000 WHERE id > 1000 AND id = $1 + 1000', [a]);
-      if (n % 13 === 0) await client.query('DELETE FROM accounts WHERE id = 500 + $1', [n % 50]);
-      if (n % 13 === 6) await client.query(`INSERT INTO accounts VALUES (500 + $1, $2, 'new') ON CONFLICT (id) DO NOTHING`, [(n - 6) % 50, n]);
-      if (n % 3 === 0) {
-        await client.query(`UPDATE readings SET v = v + 1, at = CASE WHEN at < '2025-01-01' THEN at + 200 ELSE at - 200 END WHERE id = $1`, [1 + (n % 500)]);
-      }
-      await client.query('COMMIT');
-      if (n % 10 === 0) await new Promise((r) => setTimeout(r, 2));
+function liveWorkload(url: string, signal: AbortSignal): Promise<number> {
+  return writeUntilAborted(url, signal, async (client, n) => {
+    const a = 1 + ((n * 37) % 200);
+    await client.query('BEGIN');
+    await client.query('UPDATE accounts SET balance = balance + 1 WHERE id = 1');
+    await client.query('UPDATE accounts SET balance = balance - 1 WHERE id = $1', [a]);
+    await client.query('INSERT INTO ledger VALUES ($1, $2), ($1, $2)', [a % 20, n % 7]);
+    if (n % 5 === 0) await client.query('DELETE FROM ledger WHERE ctid = (SELECT min(ctid) FROM ledger WHERE account = $1)', [a % 20]);
+    if (n % 7 === 0) await client.query(`UPDATE accounts SET note = 'batch ' || $1 WHERE id BETWEEN $2 AND $2 + 20`, [n, a]);
+    if (n % 11 === 0) await client.query('UPDATE accounts SET id = id + 1000 WHERE id = $1', [a]);
+    if (n % 11 === 5) await client.query('UPDATE accounts SET id = id - 1000 WHERE id > 1000 AND id = $1 + 1000', [a]);
+    if (n % 13 === 0) await client.query('DELETE FROM accounts WHERE id = 500 + $1', [n % 50]);
+    if (n % 13 === 6) await client.query(`INSERT INTO accounts VALUES (500 + $1, $2, 'new') ON CONFLICT (id) DO NOTHING`, [(n - 6) % 50, n]);
+    if (n % 3 === 0) {
+      await client.query(`UPDATE readings SET v = v + 1, at = CASE WHEN at < '2025-01-01' THEN at + 200 ELSE at - 200 END WHERE id = $1`, [1 + (n % 500)]);
     }
-  } finally {
-    await client.end();
-  }
-  return n;
+    await client.query('COMMIT');
+    if (n % 10 === 0) await new Promise((r) => setTimeout(r, 2));
+  });
 }

@@ -2,10 +2,9 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import pg from 'pg';
 import { recordText } from '../src/verify/row-text.js';
 import type { TableReport, VerifyReport } from '../src/verify/verify-report.js';
-import { catchUp, cliRun, init, run, startPair, type CliResult, type Pair } from './support/harness.js';
+import { catchUp, type CliResult, cliRun, init, type Pair, run, startPair, writeUntilAborted } from './support/harness.js';
 
 const BIG_ROWS = 200_000;
 
@@ -215,28 +214,19 @@ describe('ferry verify (PostgreSQL 18 source, 13 target)', () => {
  * balance updates that leave a large TOASTed column unchanged, key changes,
  * deletes and re-inserts, and a keyless table that gains and loses rows.
  */
-async function liveWorkload(url: string, signal: AbortSignal): Promise<number> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  let n = 0;
-  try {
-    while (!signal.aborted) {
-      n++;
-      const a = 1 + ((n * 37) % 200);
-      await client.query('BEGIN');
-      await client.query('UPDATE accounts SET balance = balance + 1 WHERE id = 1');
-      await client.query('UPDATE accounts SET balance = balance - 1 WHERE id = $1', [a]);
-      await client.query('INSERT INTO ledger VALUES ($1, $2), ($1, $2)', [a, n % 7]);
-      if (n % 5 === 0) await client.query('DELETE FROM ledger WHERE ctid = (SELECT min(ctid) FROM ledger WHERE account = $1)', [a]);
-      if (n % 11 === 0) await client.query('UPDATE accounts SET id = id + 1000 WHERE id = $1', [a]);
-      if (n % 11 === 5) await client.query('UPDATE accounts SET id = id - 1000 WHERE id > 1000 AND id = $1 + 1000', [a]);
-      if (n % 13 === 0) await client.query(`DELETE FROM accounts WHERE id = 500 + $1`, [n % 50]);
-      if (n % 13 === 6) await client.query(`INSERT INTO accounts VALUES (500 + $1, $2, repeat('z', 3000)) ON CONFLICT (id) DO NOTHING`, [(n - 6) % 50, n]);
-      await client.query('COMMIT');
-      if (n % 10 === 0) await new Promise((r) => setTimeout(r, 2));
-    }
-  } finally {
-    await client.end();
-  }
-  return n;
+function liveWorkload(url: string, signal: AbortSignal): Promise<number> {
+  return writeUntilAborted(url, signal, async (client, n) => {
+    const a = 1 + ((n * 37) % 200);
+    await client.query('BEGIN');
+    await client.query('UPDATE accounts SET balance = balance + 1 WHERE id = 1');
+    await client.query('UPDATE accounts SET balance = balance - 1 WHERE id = $1', [a]);
+    await client.query('INSERT INTO ledger VALUES ($1, $2), ($1, $2)', [a, n % 7]);
+    if (n % 5 === 0) await client.query('DELETE FROM ledger WHERE ctid = (SELECT min(ctid) FROM ledger WHERE account = $1)', [a]);
+    if (n % 11 === 0) await client.query('UPDATE accounts SET id = id + 1000 WHERE id = $1', [a]);
+    if (n % 11 === 5) await client.query('UPDATE accounts SET id = id - 1000 WHERE id > 1000 AND id = $1 + 1000', [a]);
+    if (n % 13 === 0) await client.query(`DELETE FROM accounts WHERE id = 500 + $1`, [n % 50]);
+    if (n % 13 === 6) await client.query(`INSERT INTO accounts VALUES (500 + $1, $2, repeat('z', 3000)) ON CONFLICT (id) DO NOTHING`, [(n - 6) % 50, n]);
+    await client.query('COMMIT');
+    if (n % 10 === 0) await new Promise((r) => setTimeout(r, 2));
+  });
 }

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type pg from 'pg';
+import pg from 'pg';
 import { loadConfig } from '../../src/config/load.js';
 import type { FerryConfig } from '../../src/config/schema.js';
 import { startCluster, type Cluster } from '../../src/embedded/cluster.js';
@@ -166,4 +166,17 @@ export async function triggerConfig(
     .replace('source:\n', 'source:\n  capture: trigger\n')
     .replace(`url: ${pair.source.url('app')}`, `url: postgres://${options.user ?? 'postgres'}@127.0.0.1:${pair.source.port}/app`));
   return file;
+}
+
+/** A test's writer: `step` runs again and again in one session until `signal` aborts; returns how many steps ran. */
+export async function writeUntilAborted(url: string, signal: AbortSignal, step: (client: pg.Client, n: number) => Promise<void>): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  let n = 0;
+  try {
+    while (!signal.aborted) await step(client, ++n);
+  } finally {
+    await client.end();
+  }
+  return n;
 }
