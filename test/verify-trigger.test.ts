@@ -5,8 +5,8 @@ import pg from 'pg';
 import { releaseUpTo, rotateIfDue } from '../src/source/pg-trigger/queue-maintenance.js';
 import { insertTick } from '../src/source/pg-trigger/ticks.js';
 import { QueueWindow } from '../src/verify/queue-window.js';
-import type { TableReport, VerifyReport } from '../src/verify/verify-report.js';
-import { catchUp, type CliResult, cliRun, init, type Pair, run, startPair, triggerConfig, writeUntilAborted } from './support/harness.js';
+import { catchUp, cliRun, init, type Pair, run, startPair, triggerConfig, writeUntilAborted } from './support/harness.js';
+import { tableOf, verifyJson } from './support/verify-json.js';
 
 const SCHEMA = `
   CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL, note text);
@@ -20,18 +20,6 @@ const SCHEMA = `
   CREATE TABLE held (id int PRIMARY KEY, v text);`;
 
 const LIVE_TABLES = 'public.accounts,public.ledger,public.readings';
-
-const verifyJson = async (config: string, ...args: string[]): Promise<{ res: CliResult; report: VerifyReport }> => {
-  const res = await cliRun(['verify', '-c', config, '--json', ...args]);
-  assert.ok(res.code === 0 || res.code === 1, `verify failed (exit ${res.code}): ${res.stderr}`);
-  return { res, report: JSON.parse(res.stdout) as VerifyReport };
-};
-
-const tableOf = (report: VerifyReport, name: string): TableReport => {
-  const t = report.tables.find((x) => x.table === name);
-  assert.ok(t, `no report for ${name} in ${report.tables.map((x) => x.table).join(', ')}`);
-  return t;
-};
 
 /**
  * A trigger config whose idle groups take no tick of their own for a minute:

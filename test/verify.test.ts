@@ -3,8 +3,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { recordText } from '../src/verify/row-text.js';
-import type { TableReport, VerifyReport } from '../src/verify/verify-report.js';
-import { catchUp, type CliResult, cliRun, init, type Pair, run, startPair, writeUntilAborted } from './support/harness.js';
+import { catchUp, cliRun, init, type Pair, run, startPair, writeUntilAborted } from './support/harness.js';
+import { tableOf, verifyJson } from './support/verify-json.js';
 
 const BIG_ROWS = 200_000;
 
@@ -31,18 +31,6 @@ const SCHEMA = `
   INSERT INTO accounts SELECT i, 0, CASE WHEN i % 10 = 0 THEN repeat(md5(i::text), 200) END FROM generate_series(1, 200) i;
   CREATE TABLE ledger (account int, amount int);
   ALTER TABLE ledger REPLICA IDENTITY FULL;`;
-
-const verifyJson = async (config: string, ...args: string[]): Promise<{ res: CliResult; report: VerifyReport }> => {
-  const res = await cliRun(['verify', '-c', config, '--json', ...args]);
-  assert.ok(res.code === 0 || res.code === 1, `verify failed (exit ${res.code}): ${res.stderr}`);
-  return { res, report: JSON.parse(res.stdout) as VerifyReport };
-};
-
-const tableOf = (report: VerifyReport, name: string): TableReport => {
-  const t = report.tables.find((x) => x.table === name);
-  assert.ok(t, `no report for ${name} in ${report.tables.map((x) => x.table).join(', ')}`);
-  return t;
-};
 
 describe('ferry verify (PostgreSQL 18 source, 13 target)', () => {
   let pair: Pair;
