@@ -30,15 +30,22 @@ export async function triggerBench(quick: boolean): Promise<void> {
   const pgbench = await findPgbench();
   if (pgbench) {
     const [seconds, rounds] = quick ? [5, 1] : [15, 2];
-    console.log(`\ntrigger capture, source overhead: pgbench (${pgbench}) scale 10, 4 clients, ${rounds} × ${seconds} s each way, alternating`);
-    const overhead = await measureSourceOverhead(pgbench, seconds, rounds);
-    console.log(`\n${formatTable(['pgbench on the source', 'tps', 'server CPU ms per transaction'], [
-      ['without capture', overhead.base.tps.toFixed(0), overhead.base.cpuMs.toFixed(3)],
-      ['with trigger capture', overhead.captured.tps.toFixed(0), overhead.captured.cpuMs.toFixed(3)],
-      ['with capture, ferry run applying on the same machine', overhead.applying.tps.toFixed(0), overhead.applying.cpuMs.toFixed(3)],
-      ['captured / uncaptured', `${(100 * overhead.captured.tps / overhead.base.tps).toFixed(0)}%`,
-        `${(100 * overhead.base.cpuMs / overhead.captured.cpuMs).toFixed(0)}% (uncaptured/captured)`],
-    ])}`);
+    // The embedded servers run without fsync, the worst case for the triggers' share; PostgreSQL's defaults make commits durable.
+    const sources: { name: string; settings: Record<string, string> }[] = [
+      { name: 'in memory (fsync, synchronous_commit and full_page_writes off)', settings: {} },
+      { name: "durable (PostgreSQL's defaults: fsync, synchronous_commit and full_page_writes on)", settings: { fsync: 'on', synchronous_commit: 'on', full_page_writes: 'on' } },
+    ];
+    for (const source of sources) {
+      console.log(`\ntrigger capture, source overhead, ${source.name}: pgbench (${pgbench}) scale 10, 4 clients, ${rounds} × ${seconds} s each way, alternating`);
+      const overhead = await measureSourceOverhead(pgbench, seconds, rounds, source.settings);
+      console.log(`\n${formatTable(['pgbench on the source', 'tps', 'server CPU ms per transaction'], [
+        ['without capture', overhead.base.tps.toFixed(0), overhead.base.cpuMs.toFixed(3)],
+        ['with trigger capture', overhead.captured.tps.toFixed(0), overhead.captured.cpuMs.toFixed(3)],
+        ['with capture, ferry run applying on the same machine', overhead.applying.tps.toFixed(0), overhead.applying.cpuMs.toFixed(3)],
+        ['captured / uncaptured', `${(100 * overhead.captured.tps / overhead.base.tps).toFixed(0)}%`,
+          `${(100 * overhead.base.cpuMs / overhead.captured.cpuMs).toFixed(0)}% (uncaptured/captured)`],
+      ])}`);
+    }
   } else {
     console.log('\ntrigger capture, source overhead: skipped, no pgbench found (next to the embedded postgres, on PATH, or in $PGBENCH)');
   }
@@ -70,8 +77,10 @@ function ferryConfig(source: Cluster, target: Cluster, capture: 'wal' | 'trigger
     `groups:\n  - name: bench\n    tables: [${tables.map((t) => `public.${t}`).join(', ')}]\nlog:\n  level: warn\n`;
 }
 
-async function measureSourceOverhead(pgbench: string, seconds: number, rounds: number): Promise<{ base: Sample; captured: Sample; applying: Sample }> {
-  const [source, target] = await Promise.all([startCluster({ major: 18 }), startCluster({ major: 18 })]);
+async function measureSourceOverhead(
+  pgbench: string, seconds: number, rounds: number, settings: Record<string, string>,
+): Promise<{ base: Sample; captured: Sample; applying: Sample }> {
+  const [source, target] = await Promise.all([startCluster({ major: 18, settings }), startCluster({ major: 18 })]);
   const dir = await mkdtemp(path.join(tmpdir(), 'ferry-bench-trigger-'));
   try {
     await runPgbench(pgbench, source, ['-i', '-s', '10', '-q']);
