@@ -212,6 +212,21 @@ for (const major of [18, 13]) describe(`trigger capture: a source without logica
     assert.equal(await assertSameRows(pair, 'grows'), 2);
   });
 
+  test('a column dropped after "ferry wait", then one added: later rows land in the right columns', async () => {
+    await catchUp(config);
+    await pair.sql('source', 'ALTER TABLE grows DROP COLUMN v');
+    await pair.sql('target', 'ALTER TABLE grows DROP COLUMN v');
+    await pair.sql('source', 'INSERT INTO grows VALUES (3, 33)');
+    await catchUp(config);
+    // Same number of columns as before the drop: only a fresh read of the catalog tells them apart.
+    await pair.sql('target', 'ALTER TABLE grows ADD COLUMN w text');
+    await pair.sql('source', `ALTER TABLE grows ADD COLUMN w text; INSERT INTO grows VALUES (4, 44, 'w4'); UPDATE grows SET extra = 77 WHERE id = 3`);
+    await catchUp(config);
+    assert.equal(await assertSameRows(pair, 'grows'), 4);
+    assert.deepEqual((await pair.sql('target', 'SELECT id, extra, w FROM grows WHERE id >= 3 ORDER BY id')).rows,
+      [{ id: 3, extra: 77, w: null }, { id: 4, extra: 44, w: 'w4' }]);
+  });
+
   test('a partitioned table is captured through its root: rows moving between partitions, and TRUNCATE of one partition', async () => {
     await pair.sql('source', `INSERT INTO measurements VALUES (3, '2024-12-31', 3.5), (4, '2025-03-01', 4.5)`);
     await pair.sql('source', `UPDATE measurements SET at = '2025-02-01' WHERE id = 1`);

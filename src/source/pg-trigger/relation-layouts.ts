@@ -41,8 +41,9 @@ const catalogTableSql = `
  * What the queued rows mean, read from the source catalog: the columns of
  * each captured table and of the group table it belongs to (a partition's
  * rows are changes of its root, matched by column name). Read when first
- * needed and again when a row does not fit, so that a column added while the
- * group streams is picked up: rows queued before it simply lack it.
+ * needed, again for every batch and when a row does not fit, so that a
+ * column added while the group streams is picked up: rows queued before it
+ * simply lack it.
  */
 export class RelationLayouts {
   private readonly tables = new Map<number, CatalogTable>();
@@ -57,8 +58,9 @@ export class RelationLayouts {
     const cached = this.shapes.get(oid)?.get(fields);
     if (cached) return cached;
     let table = await this.table(oid);
-    if (fields > table.columns.length) {
-      this.forget();
+    if (fields !== table.columns.length) {
+      // A row that does not fit: the catalog may have changed since it was read.
+      this.refresh();
       table = await this.table(oid);
     }
     if (fields > table.columns.length) {
@@ -87,7 +89,12 @@ export class RelationLayouts {
     return this.relation(table, table.columns);
   }
 
-  private forget(): void {
+  /**
+   * Reads the catalog afresh on next use. Called for every batch: a column
+   * dropped and another added since the last read leave the count unchanged,
+   * and the old layout would put values in the wrong columns.
+   */
+  refresh(): void {
     this.tables.clear();
     this.shapes.clear();
   }

@@ -43,6 +43,7 @@ const ROTATION_CHECK_MS = 1000;
 export class TriggerStream implements ChangeStream {
   private readonly names: QueueNames;
   private readonly decoder: EventDecoder;
+  private readonly layouts: RelationLayouts;
   private acked: Lsn;
   private released: Lsn;
   private releasedAt = 0;
@@ -56,7 +57,8 @@ export class TriggerStream implements ChangeStream {
 
   private constructor(private readonly client: pg.Client, private readonly options: TriggerStreamOptions, private readonly start: Tick, roots: number[]) {
     this.names = queueNames(options.group);
-    this.decoder = new EventDecoder(new RelationLayouts(client, options.group, roots), options.group);
+    this.layouts = new RelationLayouts(client, options.group, roots);
+    this.decoder = new EventDecoder(this.layouts, options.group);
     this.acked = options.startAfter;
     this.released = options.startAfter;
   }
@@ -125,6 +127,7 @@ export class TriggerStream implements ChangeStream {
     let done = false;
     try {
       await this.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      this.layouts.refresh();
       await this.client.query(triggerSql.openBatch(this.names),
         [from.snapshot.xmax.toString(), to.snapshot.xmax.toString(), from.snapshot.xip.map(String), to.snapshot.text, from.snapshot.text]);
       const fetchNext = () => {
