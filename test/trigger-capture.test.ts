@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
 import { loadConfig } from '../src/config/load.js';
 import { PrerequisiteError } from '../src/errors.js';
 import { dropAll } from '../src/init/drop.js';
@@ -302,5 +304,33 @@ for (const major of [18, 13]) describe(`trigger capture: a source without logica
     assert.ok((rows.rows[0]?.n as number) > 0);
     const insert = await pair.sql('source', `INSERT INTO bulk VALUES (300000, 'after drop')`);
     assert.equal(insert.rowCount, 1, 'the application writes as before');
+  });
+});
+
+describe('trigger capture: a long transaction that commits after a tick', () => {
+  test('is delivered at the next tick interval, not the idle tick', async () => {
+    const pair = await startPair();
+    try {
+      await pair.sql('source', 'CREATE TABLE long_tx (id int PRIMARY KEY, v text); CREATE TABLE other_tx (id int PRIMARY KEY)');
+      const file = await triggerConfig(pair, { g: ['public.long_tx', 'public.other_tx'] });
+      await writeFile(file, (await readFile(file, 'utf8')).replace('idle_tick_ms: 500', 'idle_tick_ms: 60000'));
+      await init(file);
+      const ferry = await run(file);
+      const client = new pg.Client({ connectionString: pair.source.url('app') });
+      await client.connect();
+      try {
+        await client.query(`BEGIN; INSERT INTO long_tx VALUES (1, 'long')`);
+        // Another transaction's change makes a tick while the long one is still open.
+        await pair.sql('source', 'INSERT INTO other_tx VALUES (1)');
+        await until('the other change applied', async () => (await pair.sql('target', 'SELECT count(*)::int AS n FROM other_tx')).rows[0]?.n === 1, 10_000);
+        await client.query('COMMIT');
+        await until('the long transaction applied', async () => (await pair.sql('target', 'SELECT count(*)::int AS n FROM long_tx')).rows[0]?.n === 1, 5_000);
+      } finally {
+        await client.end();
+        assert.deepEqual(await ferry.stop(), []);
+      }
+    } finally {
+      await pair.stop();
+    }
   });
 });

@@ -271,9 +271,17 @@ export const triggerSql = {
   tick: `SELECT tick_id::text AS tick_id, snapshot::text AS snapshot,
                 ((extract(epoch FROM created_at) - 946684800) * 1000000)::bigint::text AS time_us
            FROM ferry.ticks WHERE group_name = $1 AND tick_id = $2`,
-  /** The newest tick, and whether events arrived after it. */
+  /**
+   * The newest tick, and whether events arrived after it: new event ids, or
+   * a transaction that had queued events when the tick was taken and has
+   * ended since (its events took no new ids, but the next batch holds them).
+   */
   latestTick(names: QueueNames): string {
-    return `SELECT t.tick_id::text AS tick_id, t.created_at, ${lastEventId(names)} > t.last_event_id AS events_after
+    return `SELECT t.tick_id::text AS tick_id, t.created_at,
+                   ${lastEventId(names)} > t.last_event_id
+                   OR EXISTS (SELECT FROM txid_snapshot_xip(t.snapshot) x(txid)
+                               WHERE txid_visible_in_snapshot(x.txid, txid_current_snapshot())
+                                 AND EXISTS (SELECT FROM ${names.queue} e WHERE e.ev_txid = x.txid)) AS events_after
               FROM ferry.ticks t WHERE t.group_name = $1 ORDER BY t.tick_id DESC LIMIT 1`;
   },
 
