@@ -49,9 +49,6 @@ export class TriggerStream implements ChangeStream {
   private releasedAt = 0;
   private rotationCheckedAt = 0;
   private lastTickAt = 0;
-  /** A query of the loop is under way, or a batch's transaction is open: the connection is not free. */
-  private busy = false;
-  private inBatch = false;
   private closed = false;
   private wake: (() => void) | undefined;
 
@@ -86,12 +83,8 @@ export class TriggerStream implements ChangeStream {
   async *events(): AsyncGenerator<readonly SourceEvent[]> {
     let previous = this.start;
     while (!this.closed) {
-      const next = await this.whileBusy(async () => {
-        await this.maintain();
-        const row = (await this.client.query(triggerSql.ticksAfter, [this.options.group, previous.id.toString(), 1])).rows[0];
-        if (row) return tickFromRow(row);
-        return (await this.tickIfDue()) ? 'ticked' : 'nothing yet';
-      });
+      await this.maintain();
+      const next = await this.tickAfter(previous);
       if (next === 'ticked') continue;
       if (next === 'nothing yet') {
         await this.sleep(this.options.tickIntervalMs);
@@ -110,9 +103,20 @@ export class TriggerStream implements ChangeStream {
     if (this.closed) return;
     this.closed = true;
     this.wake?.();
-    // Pass on the last acknowledgement if the connection is free; otherwise the next run does.
-    if (!this.busy && !this.inBatch && this.acked > this.released) await releaseUpTo(this.client, this.options.group, this.acked).catch(() => undefined);
+    // The stream's connection may be half way through a batch or a tick: end it,
+    // then pass on the last acknowledgement over a connection of its own.
     await this.client.end().catch(() => undefined);
+    if (this.acked <= this.released) return;
+    const client = await connect(this.options.url, { role: 'source', applicationName: `ferry:${this.options.group}` }).catch(() => undefined);
+    if (!client) return; // the next run passes it on
+    try {
+      await releaseUpTo(client, this.options.group, this.acked);
+      this.released = this.acked;
+    } catch (err) {
+      this.options.log?.debug({ err: (err as Error).message }, 'the last acknowledgement is passed on by the next run');
+    } finally {
+      await client.end().catch(() => undefined);
+    }
   }
 
   /**
@@ -123,7 +127,6 @@ export class TriggerStream implements ChangeStream {
   private async *batch(from: Tick, to: Tick): AsyncGenerator<SourceEvent[]> {
     let out: SourceEvent[] = [{ kind: 'begin', xid: 0, commitTime: to.timeUs, commitPosition: to.id - 1n }];
     const fetch = this.options.fetchRows ?? 10_000;
-    this.inBatch = true;
     let done = false;
     try {
       await this.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
@@ -155,11 +158,16 @@ export class TriggerStream implements ChangeStream {
     } finally {
       // Also when the consumer stops half way through the batch.
       if (!done) await this.client.query('ROLLBACK').catch(() => undefined);
-      this.inBatch = false;
     }
     this.decoder.finish(out);
     out.push({ kind: 'commit', position: to.id, commitTime: to.timeUs });
     yield out;
+  }
+
+  private async tickAfter(previous: Tick): Promise<Tick | 'ticked' | 'nothing yet'> {
+    const row = (await this.client.query(triggerSql.ticksAfter, [this.options.group, previous.id.toString(), 1])).rows[0];
+    if (row) return tickFromRow(row);
+    return (await this.tickIfDue()) ? 'ticked' : 'nothing yet';
   }
 
   /** A tick when events wait and the last tick is `tickIntervalMs` old, or when none was taken for `idleTickMs`. */
@@ -184,15 +192,6 @@ export class TriggerStream implements ChangeStream {
     if (now - this.rotationCheckedAt >= Math.min(ROTATION_CHECK_MS, this.options.rotateIntervalMs)) {
       this.rotationCheckedAt = now;
       if (await rotateIfDue(this.client, this.options.group, this.options.rotateIntervalMs)) this.options.log?.debug('capture moved on to the next queue table');
-    }
-  }
-
-  private async whileBusy<T>(work: () => Promise<T>): Promise<T> {
-    this.busy = true;
-    try {
-      return await work();
-    } finally {
-      this.busy = false;
     }
   }
 
