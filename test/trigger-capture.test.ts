@@ -79,6 +79,17 @@ for (const major of [18, 13]) describe(`trigger capture: a source without logica
       CREATE TABLE not_mine (id int PRIMARY KEY);
       -- Columns named like the capture function's variables and aliases.
       CREATE TABLE awkward (id int PRIMARY KEY, xid int, slot text, n int, o int, r text, i int, t text, tg_relid int, ferry_xid int, "new" int);
+      -- Statements run by triggers of other statements: a user's AFTER ROW trigger, cascading foreign keys, a table outside the group in between.
+      CREATE TABLE tree (id int PRIMARY KEY, parent int REFERENCES tree ON UPDATE CASCADE ON DELETE CASCADE, path text);
+      CREATE TABLE hop (id int);
+      CREATE FUNCTION tree_path() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+        UPDATE tree SET path = COALESCE((SELECT p.path FROM tree p WHERE p.id = NEW.parent AND p.id <> NEW.id), '') || '/' || NEW.id WHERE id = NEW.id;
+        RETURN NULL; END $$;
+      CREATE TRIGGER tree_path AFTER INSERT ON tree FOR EACH ROW EXECUTE PROCEDURE tree_path();
+      CREATE FUNCTION tree_hop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO hop VALUES (NEW.id); RETURN NULL; END $$;
+      CREATE TRIGGER tree_hop AFTER UPDATE OF parent ON tree FOR EACH ROW EXECUTE PROCEDURE tree_hop();
+      CREATE FUNCTION hop_touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN UPDATE tree SET path = path || '+' WHERE id = NEW.id; RETURN NULL; END $$;
+      CREATE TRIGGER hop_touch AFTER INSERT ON hop FOR EACH ROW EXECUTE PROCEDURE hop_touch();
       INSERT INTO parent (v) SELECT 'p' || i FROM generate_series(1, 5) i;
       INSERT INTO child SELECT i, i, 'c' || i FROM generate_series(1, 5) i;
       INSERT INTO gen (id, a) VALUES (1, 10);
@@ -89,11 +100,11 @@ for (const major of [18, 13]) describe(`trigger capture: a source without logica
       ALTER TABLE types OWNER TO ${OWNER}; ALTER TABLE by_index OWNER TO ${OWNER}; ALTER TABLE no_key OWNER TO ${OWNER};
       ALTER TABLE parent OWNER TO ${OWNER}; ALTER TABLE child OWNER TO ${OWNER}; ALTER TABLE gen OWNER TO ${OWNER};
       ALTER TABLE dropped OWNER TO ${OWNER}; ALTER TABLE grows OWNER TO ${OWNER}; ALTER TABLE bulk OWNER TO ${OWNER};
-      ALTER TABLE measurements OWNER TO ${OWNER}; ALTER TABLE awkward OWNER TO ${OWNER}; ALTER TABLE measurements_2024 OWNER TO ${OWNER}; ALTER TABLE measurements_2025 OWNER TO ${OWNER};
+      ALTER TABLE measurements OWNER TO ${OWNER}; ALTER TABLE awkward OWNER TO ${OWNER}; ALTER TABLE tree OWNER TO ${OWNER}; ALTER TABLE hop OWNER TO ${OWNER}; ALTER TABLE measurements_2024 OWNER TO ${OWNER}; ALTER TABLE measurements_2025 OWNER TO ${OWNER};
     `);
     config = await triggerConfig(pair, {
       main: ['public.types', 'public.by_index', 'public.no_key', 'public.parent', 'public.child', 'public.gen', 'public.dropped',
-        'public.grows', 'public.bulk', 'public.measurements', 'public.awkward'],
+        'public.grows', 'public.bulk', 'public.measurements', 'public.awkward', 'public.tree'],
     }, { user: OWNER });
     await init(config);
     ferry = await run(config);
@@ -159,6 +170,18 @@ for (const major of [18, 13]) describe(`trigger capture: a source without logica
     await pair.sql('source', `DELETE FROM awkward WHERE id = 4`);
     await catchUp(config);
     assert.equal(await assertSameRows(pair, 'awkward'), 4);
+  });
+
+  test('statements run by triggers of other statements replay after the statement whose rows they changed', async () => {
+    // Each row's AFTER INSERT trigger updates the row just inserted.
+    await pair.sql('source', `INSERT INTO tree VALUES (1, NULL, NULL), (2, 1, NULL), (3, 2, NULL), (5, 5, NULL)`);
+    // A key change cascades to the row itself (it is its own parent), whose trigger writes a table outside the group, whose trigger updates the row again.
+    await pair.sql('source', `UPDATE tree SET id = 50 WHERE id = 5`);
+    await pair.sql('source', `BEGIN; INSERT INTO tree VALUES (6, 50, NULL); UPDATE tree SET id = 10 WHERE id = 1; DELETE FROM tree WHERE id = 50; COMMIT`);
+    await catchUp(config);
+    const rows = await pair.sql('source', 'SELECT id, parent, path FROM tree ORDER BY id');
+    assert.deepEqual(rows.rows, [{ id: 2, parent: 10, path: '/1/2+' }, { id: 3, parent: 2, path: '/1/2/3' }, { id: 10, parent: null, path: '/1' }]);
+    assert.equal(await assertSameRows(pair, 'tree'), 3);
   });
 
   test('a bulk statement is one trigger call, not one per row, and every row arrives', async () => {

@@ -249,7 +249,7 @@ async function initTriggerGroup(
       await target.query(sql.addCreatedTables, [name, createdBefore]);
       await prepareTargetTables(target, group.tables, group.existing !== undefined, log,
         async (created) => { await target.query(sql.addCreatedTables, [name, created.map(tableLabel)]); });
-      await installCapture(source, name, group.tables);
+      await installCapture(source, name, group.tables, settings.version);
       snapshot = await openCopySnapshot(config.source.url, name);
       position = formatLsn(snapshot.consistentPoint);
       await recordChunkPlan(source, target, name, group.tables, settings.version, config.copy.chunkBytes);

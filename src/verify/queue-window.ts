@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { tableLabel } from '../catalog/source-tables.js';
 import { ExitCode, FerryError } from '../errors.js';
 import { connect } from '../pg/connect.js';
-import { queueExists } from '../source/pg-trigger/capture-install.js';
+import { queueExists, queuedTables } from '../source/pg-trigger/capture-install.js';
 import { EventDecoder, type EventRow } from '../source/pg-trigger/event-decoder.js';
 import { RelationLayouts } from '../source/pg-trigger/relation-layouts.js';
 import { formatTick, insertTick, parseTxidSnapshot, queueMissing, type TxidSnapshot } from '../source/pg-trigger/ticks.js';
@@ -100,7 +100,7 @@ export class QueueWindow {
    */
   async readChanges(group: string, from: TxidSnapshot, to: TxidSnapshot, tables: readonly VerifyTable[], out: Map<string, TableChanges>): Promise<void> {
     const names = queueNames(group);
-    const roots = (await this.holder.query<{ tables: string[] }>(triggerSql.queueTables, [group])).rows[0]?.tables.map(Number) ?? [];
+    const roots = await queuedTables(this.holder, group);
     const decoder = new EventDecoder(new RelationLayouts(this.holder, group, roots), group);
     const window = new TriggerWindowChanges(tables, out);
     await this.holder.query(triggerSql.openBatch(names),

@@ -5,7 +5,7 @@ import { FerryError } from '../../errors.js';
 import { qualifiedName } from '../../pg/connect.js';
 import { migrate } from '../../pg/versioned-schema.js';
 import {
-  captureFunction, migrations, partitionedTriggers, queueNames, queueTables, tableTriggers, triggerSql,
+  CAPTURE_VERSION, captureFunction, migrations, partitionedTriggers, queueNames, queueTables, tableTriggers, triggerSql,
 } from './trigger-sql.js';
 
 /**
@@ -29,6 +29,21 @@ export async function queueExists(client: pg.Client, group: string): Promise<boo
   return (await client.query<{ present: boolean }>(triggerSql.queueExists, [group])).rows[0]?.present ?? false;
 }
 
+/**
+ * The group's tables (roots of partitioned ones) as oids, once it is sure the
+ * queue has the layout this version of Ferry reads.
+ */
+export async function queuedTables(client: pg.Client, group: string): Promise<number[]> {
+  const row = (await client.query<{ tables: string[]; capture_version: number }>(triggerSql.queueTables, [group])).rows[0];
+  if (row && row.capture_version !== CAPTURE_VERSION) {
+    throw new FerryError('FERRY_TRIGGER_CAPTURE_VERSION',
+      `the capture of group ${group} on the source was installed by another version of Ferry (queue layout ${row.capture_version}, this one reads ${CAPTURE_VERSION})`,
+      `let the group catch up with the Ferry that installed it, then run "ferry drop" and "ferry init" for group ${group} with this one`,
+      { exitCode: 2, context: { group } });
+  }
+  return row?.tables.map(Number) ?? [];
+}
+
 async function registryExists(client: pg.Client): Promise<boolean> {
   return (await client.query<{ present: boolean }>(triggerSql.registryExists)).rows[0]?.present ?? false;
 }
@@ -39,15 +54,15 @@ async function registryExists(client: pg.Client): Promise<boolean> {
  * waits for transactions writing to the table; it gives up after a while
  * rather than stall the application behind its lock.
  */
-export async function installCapture(client: pg.Client, group: string, tables: readonly SourceTable[]): Promise<void> {
+export async function installCapture(client: pg.Client, group: string, tables: readonly SourceTable[], sourceVersion: number): Promise<void> {
   const names = queueNames(group);
   await inTransaction(client, async () => {
     await client.query(triggerSql.ddlLockTimeout);
     for (const statement of queueTables(names)) await client.query(statement);
-    await client.query(captureFunction(names));
+    await client.query(captureFunction(names, sourceVersion));
     // Trigger functions cannot be called directly; revoked all the same, as it runs with ferry's rights.
     await client.query(`REVOKE ALL ON FUNCTION ${names.capture}() FROM PUBLIC`);
-    await client.query(triggerSql.insertQueue, [group, tables.map((t) => qualifiedName(t.schema, t.name))]);
+    await client.query(triggerSql.insertQueue, [group, tables.map((t) => qualifiedName(t.schema, t.name)), CAPTURE_VERSION]);
     await client.query(triggerSql.insertSlots, [group]);
     for (const table of tables) {
       const statements = table.partitioned ? partitionedTriggers(names, table, relationsOf(table).slice(1)) : tableTriggers(names, table);

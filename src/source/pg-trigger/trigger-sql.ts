@@ -53,6 +53,10 @@ export const migrations: readonly string[] = [
     PRIMARY KEY (group_name, tick_id)
   );
   `,
+  `
+  -- Which layout of queue and capture function a group was installed with.
+  ALTER TABLE ferry.queues ADD COLUMN capture_version integer NOT NULL DEFAULT 1;
+  `,
 ];
 
 /** Names of one group's objects in the source's ferry schema. */
@@ -79,14 +83,21 @@ export function queueNames(group: string): QueueNames {
 }
 
 /**
- * The capture function's text output settings. A trigger runs in the
- * application's connection, with the application's DateStyle, TimeZone and so
- * on; the function pins them, so every value is printed exactly as Ferry's own
- * connections print it and reads back the same on the target.
+ * The output settings under which every value's text reads back exactly on
+ * the target: an ISO DateStyle (with a numeric zone offset, whatever the
+ * TimeZone), postgres intervals, hex bytea, and floats printed in full
+ * (shortest-exact from PostgreSQL 12 on for any positive extra_float_digits).
+ * A trigger runs with the application's settings; where they differ, the
+ * capture function switches them for its own call and back (see below).
  */
-const PINNED_SETTINGS = `SET search_path = pg_catalog, pg_temp
-  SET DateStyle = 'ISO, MDY' SET IntervalStyle = 'postgres' SET TimeZone = 'UTC'
-  SET extra_float_digits = '3' SET bytea_output = 'hex'`;
+function usualOutputSettings(sourceVersion: number): string {
+  return `current_setting('DateStyle') LIKE 'ISO%' AND current_setting('IntervalStyle') = 'postgres'
+      AND current_setting('bytea_output') = 'hex' AND current_setting('extra_float_digits')::int >= ${sourceVersion >= 120000 ? 1 : 3}`;
+}
+const OUTPUT_SETTINGS = [['DateStyle', 'ISO, MDY'], ['IntervalStyle', 'postgres'], ['bytea_output', 'hex'], ['extra_float_digits', '3']] as const;
+
+/** The version of a group's queue and capture function, recorded in ferry.queues when a group is installed. */
+export const CAPTURE_VERSION = 2;
 
 /**
  * The one capture function of a group, for any table and any column types:
@@ -112,75 +123,118 @@ const PINNED_SETTINGS = `SET search_path = pg_catalog, pg_temp
  *   function call, costs far less per call than a SELECT from the sequence.)
  * - Event ids come from a sequence without cache: conflicting writes are
  *   ordered by their row locks, and so are their event ids.
+ * - Nesting: a statement run by a trigger of another statement (a foreign
+ *   key's cascade, a user's AFTER ROW trigger) fires its capture before the
+ *   outer statement's, whose statement trigger comes last. Its rows changed
+ *   after the outer statement's, though. So a nested capture leaves a marker
+ *   (a transaction-local setting, per trigger depth, valid for the current
+ *   client statement) with a sort key taken before its own events; the
+ *   outer statement's events take that key as `ev_start`, with `ev_depth`
+ *   to put them before their nested ones. Batches are read in order of
+ *   (ev_start or ev_id, ev_depth, ev_id): each statement before the
+ *   statements its triggers ran. Without nesting, `ev_start` is NULL and the
+ *   order is ev_id's.
  * - SECURITY DEFINER: the application's roles need no rights on the queue.
+ *   Its search_path is pinned, so that no function, operator or type of the
+ *   caller's schemas runs with Ferry's rights (and regclass values print
+ *   the same for every writer). The output settings are switched only for
+ *   callers whose settings differ, which the common case does not pay for.
  */
-export function captureFunction(names: QueueNames): string {
-  const insertInto = (slot: number) => `INSERT INTO ${names.slot(slot)} (ev_slot, ev_id, ev_txid, ev_rel, ev_op, ev_new, ev_old)`;
+export function captureFunction(names: QueueNames, sourceVersion: number): string {
+  const columns = 'ev_id, ev_txid, ev_rel, ev_op, ev_new, ev_old, ev_depth, ev_start';
+  const insertInto = (slot: number) => `INSERT INTO ${names.slot(slot)} (${columns})`;
   const next = `nextval('${names.eventId}')`;
+  const nest = `'ferry.nest_${names.group}'`;
+  const nestAt = `'ferry.nest_${names.group}_at'`;
   const branches = Array.from({ length: QUEUE_TABLES }, (_, slot) => `
     ${slot === 0 ? 'IF' : 'ELSIF'} ferry_slot = ${slot} THEN
       IF TG_LEVEL = 'ROW' THEN
         IF TG_OP = 'INSERT' THEN
-          ${insertInto(slot)} VALUES (${slot}, ${next}, ferry_xid, TG_RELID, 'I', NEW::text, NULL);
+          ${insertInto(slot)} VALUES (${next}, ferry_xid, TG_RELID, 'I', NEW::text, NULL, ferry_depth, ferry_start);
         ELSIF TG_OP = 'UPDATE' THEN
-          ${insertInto(slot)} VALUES (${slot}, ${next}, ferry_xid, TG_RELID, 'U', NEW::text, OLD::text);
+          ${insertInto(slot)} VALUES (${next}, ferry_xid, TG_RELID, 'U', NEW::text, OLD::text, ferry_depth, ferry_start);
         ELSE
-          ${insertInto(slot)} VALUES (${slot}, ${next}, ferry_xid, TG_RELID, 'D', NULL, OLD::text);
+          ${insertInto(slot)} VALUES (${next}, ferry_xid, TG_RELID, 'D', NULL, OLD::text, ferry_depth, ferry_start);
         END IF;
       ELSIF TG_OP = 'INSERT' THEN
-        ${insertInto(slot)} SELECT ${slot}, ${next}, ferry_xid, TG_RELID, 'I', (n.*)::text, NULL FROM ferry_new n;
+        ${insertInto(slot)} SELECT ${next}, ferry_xid, TG_RELID, 'I', (n.*)::text, NULL, ferry_depth, ferry_start FROM ferry_new n;
       ELSIF TG_OP = 'UPDATE' THEN
         -- (A separate IF: a condition naming ferry_new is planned even where it does not exist.)
         IF (SELECT count(*) FROM (SELECT FROM ferry_new LIMIT 2) s) = 1 THEN
-          ${insertInto(slot)} SELECT ${slot}, ${next}, ferry_xid, TG_RELID, 'U', (n.*)::text, (o.*)::text FROM ferry_new n, ferry_old o;
+          ${insertInto(slot)} SELECT ${next}, ferry_xid, TG_RELID, 'U', (n.*)::text, (o.*)::text, ferry_depth, ferry_start FROM ferry_new n, ferry_old o;
         ELSE
-          ${insertInto(slot)} SELECT ${slot}, ${next}, ferry_xid, TG_RELID, 'U', n.r, o.r
+          ${insertInto(slot)} SELECT ${next}, ferry_xid, TG_RELID, 'U', n.r, o.r, ferry_depth, ferry_start
             FROM (SELECT row_number() OVER () AS i, (t.*)::text AS r FROM ferry_new t) n
             JOIN (SELECT row_number() OVER () AS i, (t.*)::text AS r FROM ferry_old t) o ON o.i = n.i
            ORDER BY n.i;
         END IF;
       ELSIF TG_OP = 'DELETE' THEN
-        ${insertInto(slot)} SELECT ${slot}, ${next}, ferry_xid, TG_RELID, 'D', NULL, (o.*)::text FROM ferry_old o;
+        ${insertInto(slot)} SELECT ${next}, ferry_xid, TG_RELID, 'D', NULL, (o.*)::text, ferry_depth, ferry_start FROM ferry_old o;
       ELSE
-        ${insertInto(slot)} VALUES (${slot}, ${next}, ferry_xid, TG_RELID, 'T', NULL, NULL);
+        ${insertInto(slot)} VALUES (${next}, ferry_xid, TG_RELID, 'T', NULL, NULL, ferry_depth, ferry_start);
       END IF;`).join('');
+  const setAll = (values: (i: number) => string) => `PERFORM ${OUTPUT_SETTINGS.map(([name], i) => `set_config('${name}', ${values(i)}, true)`).join(', ')};`;
   return `CREATE OR REPLACE FUNCTION ${names.capture}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
-  ${PINNED_SETTINGS}
+  SET search_path = pg_catalog, pg_temp
   AS $ferry$
   #variable_conflict use_variable
   DECLARE
     ferry_xid bigint := txid_current();
     ferry_slot smallint := pg_sequence_last_value('${names.rotation}') % ${QUEUE_TABLES};
-  BEGIN${branches}
+    ferry_depth smallint := pg_trigger_depth();
+    ferry_start bigint;
+    ferry_nest bigint[];
+    ferry_saved text[];
+  BEGIN
+    IF NOT (${usualOutputSettings(sourceVersion)}) THEN
+      ferry_saved := ARRAY[${OUTPUT_SETTINGS.map(([name]) => `current_setting('${name}')`).join(', ')}];
+      ${setAll((i) => `'${OUTPUT_SETTINGS[i]?.[1]}'`)}
+    END IF;
+    IF ferry_depth > 1 OR current_setting(${nest}, true) <> '' THEN
+      IF current_setting(${nestAt}, true) = statement_timestamp()::text THEN
+        ferry_nest := NULLIF(current_setting(${nest}, true), '')::bigint[];
+      END IF;
+      ferry_start := COALESCE(ferry_nest[ferry_depth], ${next});
+      -- This statement's nested ones are done; the statements around it start no later than it.
+      FOR level IN 1 .. ferry_depth - 1 LOOP
+        ferry_nest[level] := COALESCE(ferry_nest[level], ferry_start);
+      END LOOP;
+      PERFORM set_config(${nest}, CASE WHEN ferry_depth > 1 THEN ferry_nest[1:ferry_depth - 1]::text ELSE '' END, true),
+              set_config(${nestAt}, statement_timestamp()::text, true);
+    END IF;${branches}
+    END IF;
+    IF ferry_saved IS NOT NULL THEN
+      ${setAll((i) => `ferry_saved[${i + 1}]`)}
     END IF;
     RETURN NULL;
   END
   $ferry$`;
 }
 
-/** The queue of a group: sequences, the partitioned event table and its slots. */
+/** The queue of a group: sequences, the queue tables and a view over them all. */
 export function queueTables(names: QueueNames): string[] {
   const statements = [
     `CREATE SEQUENCE ${names.eventId} CACHE 1`,
     `CREATE SEQUENCE ${names.rotation} MINVALUE 0 START 0 CACHE 1`,
     // Marked as called, so that pg_sequence_last_value reads 0 rather than NULL.
     `SELECT setval('${names.rotation}', 0, true)`,
-    `CREATE TABLE ${names.queue} (
-       ev_slot  smallint NOT NULL,
-       ev_id    bigint NOT NULL,
-       ev_txid  bigint NOT NULL,
-       ev_rel   oid NOT NULL,
-       ev_op    "char" NOT NULL,
-       ev_new   text,
-       ev_old   text
-     ) PARTITION BY LIST (ev_slot)`,
   ];
   for (let slot = 0; slot < QUEUE_TABLES; slot++) {
+    // Plain tables, not partitions of one: routing a row into a partition costs capture more than the write itself.
     // Emptied by TRUNCATE, never vacuumed for dead rows: autovacuum has nothing to do here.
-    statements.push(`CREATE TABLE ${names.slot(slot)} PARTITION OF ${names.queue} FOR VALUES IN (${slot})
-       WITH (autovacuum_enabled = false, toast.autovacuum_enabled = false)`);
+    statements.push(`CREATE TABLE ${names.slot(slot)} (
+       ev_id     bigint NOT NULL,
+       ev_txid   bigint NOT NULL,
+       ev_rel    oid NOT NULL,
+       ev_op     "char" NOT NULL,
+       ev_new    text,
+       ev_old    text,
+       ev_depth  smallint NOT NULL,
+       ev_start  bigint
+     ) WITH (autovacuum_enabled = false, toast.autovacuum_enabled = false)`);
     statements.push(`CREATE INDEX ON ${names.slot(slot)} (ev_txid)`);
   }
+  statements.push(`CREATE VIEW ${names.queue} AS ${Array.from({ length: QUEUE_TABLES }, (_, slot) => `SELECT * FROM ${names.slot(slot)}`).join(' UNION ALL ')}`);
   return statements;
 }
 
@@ -244,7 +298,7 @@ export const triggerSql = {
   registryExists: `SELECT to_regclass('ferry.queues') IS NOT NULL AS present`,
   queueExists: `SELECT EXISTS (SELECT 1 FROM ferry.queues WHERE group_name = $1) AS present`,
 
-  insertQueue: `INSERT INTO ferry.queues (group_name, tables) VALUES ($1, $2::regclass[])`,
+  insertQueue: `INSERT INTO ferry.queues (group_name, tables, capture_version) VALUES ($1, $2::regclass[], $3)`,
   insertSlots: `INSERT INTO ferry.queue_slots (group_name, slot, state)
                 SELECT $1, s, CASE WHEN s = 0 THEN 'current' ELSE 'empty' END FROM generate_series(0, ${QUEUE_TABLES - 1}) s`,
   deleteQueue: `DELETE FROM ferry.queues WHERE group_name = $1`,
@@ -252,7 +306,7 @@ export const triggerSql = {
   dropShared: `DROP TABLE IF EXISTS ferry.ticks, ferry.queue_slots, ferry.queues, ferry.trigger_schema_version`,
   /** Only if nothing else lives there (a target's control schema of another deployment, say). */
   dropSchema: `DROP SCHEMA IF EXISTS ferry`,
-  queueTables: `SELECT tables::oid[]::bigint[] AS tables FROM ferry.queues WHERE group_name = $1`,
+  queueTables: `SELECT tables::oid[]::bigint[] AS tables, capture_version FROM ferry.queues WHERE group_name = $1`,
 
   /** Taken before a tick's snapshot, so ticks of one group are numbered in snapshot order. */
   lockQueue: `SELECT 1 FROM ferry.queues WHERE group_name = $1 FOR UPDATE`,
@@ -297,7 +351,7 @@ export const triggerSql = {
              WHERE ((ev_txid >= $1::bigint AND ev_txid < $2::bigint) OR ev_txid = ANY ($3::bigint[]))
                AND txid_visible_in_snapshot(ev_txid, $4::txid_snapshot)
                AND NOT txid_visible_in_snapshot(ev_txid, $5::txid_snapshot)
-             ORDER BY ev_id`;
+             ORDER BY COALESCE(ev_start, ev_id), ev_depth, ev_id`;
   },
   fetchBatch: (rows: number) => `FETCH ${rows} FROM ferry_batch`,
   closeBatch: `CLOSE ferry_batch`,
@@ -346,7 +400,7 @@ export const triggerSql = {
 
   /** Removing a group: the function first (CASCADE takes its triggers along), then its queue. */
   dropCapture: (names: QueueNames) => `DROP FUNCTION IF EXISTS ${names.capture}() CASCADE`,
-  dropQueue: (names: QueueNames) => `DROP TABLE IF EXISTS ${names.queue}`,
+  dropQueue: (names: QueueNames) => `DROP VIEW IF EXISTS ${names.queue}; DROP TABLE IF EXISTS ${Array.from({ length: QUEUE_TABLES }, (_, slot) => names.slot(slot)).join(', ')}`,
   dropSequences: (names: QueueNames) => `DROP SEQUENCE IF EXISTS ${names.eventId}, ${names.rotation}`,
   /** How long DDL on the application's tables may wait for their locks before giving up. */
   ddlLockTimeout: `SET LOCAL lock_timeout = '10s'`,

@@ -4,7 +4,7 @@ import { FerryError } from '../../errors.js';
 import type { Logger } from '../../observe/logger.js';
 import { connect } from '../../pg/connect.js';
 import type { ChangeStream, SourceEvent } from '../source.js';
-import { queueExists } from './capture-install.js';
+import { queueExists, queuedTables } from './capture-install.js';
 import { EventDecoder, type EventRow } from './event-decoder.js';
 import { reconcileRotation, releaseUpTo, rotateIfDue } from './queue-maintenance.js';
 import { RelationLayouts } from './relation-layouts.js';
@@ -71,7 +71,7 @@ export class TriggerStream implements ChangeStream {
           `the target is behind what the source already released (restored from a backup?): run "ferry drop" and "ferry init" again for group ${options.group}`,
           { context: { group: options.group, position: `tick ${options.startAfter}` } });
       }
-      const roots = (await client.query<{ tables: string[] }>(triggerSql.queueTables, [options.group])).rows[0]?.tables.map(Number) ?? [];
+      const roots = await queuedTables(client, options.group);
       await reconcileRotation(client, options.group);
       return new TriggerStream(client, options, tickFromRow(row), roots);
     } catch (err) {
