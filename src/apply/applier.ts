@@ -52,6 +52,8 @@ export class Applier {
     private readonly client: pg.Client,
     private readonly group: string,
     private readonly log: Logger,
+    /** How errors name a position: an LSN, or a tick with trigger capture. */
+    private readonly formatPosition: (position: Lsn) => string = formatLsn,
   ) {}
 
   /** Applies with the triggers and foreign keys of a replica, where this role may say so. */
@@ -308,10 +310,10 @@ export class Applier {
         if (item.expect === 'position' && err.code === '22012') {
           throw new FerryError('FERRY_POSITION_AHEAD', `the target's position for group ${this.group} is already past this batch; the batch was rolled back`,
             'another ferry process may be applying this group, or the group was re-initialised meanwhile: stop the other process and run again',
-            { context: { group: this.group, position: formatLsn(position) } });
+            { context: { group: this.group, position: this.formatPosition(position) } });
         }
         throw new FerryError('FERRY_APPLY', `${item.describe()} failed on the target: ${err.message ?? String(err)}${err.detail ? ` (${err.detail})` : ''}`,
-          applyHint(err.code), { context: { group: this.group, position: formatLsn(position) }, cause: result.reason });
+          applyHint(err.code), { context: { group: this.group, position: this.formatPosition(position) }, cause: result.reason });
       }
       if (typeof item.expect === 'number' && result.value.rowCount !== item.expect) {
         throw new RowCountMismatch(`${item.describe()} touched ${result.value.rowCount} row(s)`);
@@ -319,7 +321,7 @@ export class Applier {
       if (item.expect === 'one' && result.value.rowCount === 0) {
         throw new FerryError('FERRY_APPLY_ROW_MISSING', `${item.describe()}: no such row on the target`,
           'the target has diverged from the source (rows changed or deleted on the target); resynchronise the table (ferry drop + ferry init)',
-          { context: { group: this.group, position: formatLsn(position) } });
+          { context: { group: this.group, position: this.formatPosition(position) } });
       }
     }
   }

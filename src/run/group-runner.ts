@@ -64,7 +64,7 @@ async function streamOnce(
 ): Promise<void> {
   const target = await connect(config.target.url, { role: 'target', applicationName: `ferry:${group.name}`, pipeline: true });
   let stream: ChangeStream | undefined;
-  const applier = new Applier(target, group.name, log);
+  const applier = new Applier(target, group.name, log, config.source.capture === 'trigger' ? formatTick : formatLsn);
   try {
     const earlier = [...backends];
     const own = await ownBackend(target);
