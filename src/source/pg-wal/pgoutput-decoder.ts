@@ -78,6 +78,20 @@ export class PgOutputDecoder {
     return this.inStream;
   }
 
+  /**
+   * Inside a stream, what the spool needs of a message without decoding it:
+   * 'stop' for Stream Stop (which must be decoded), else the (sub)transaction
+   * xid that data messages carry right after their tag (undefined for an
+   * Origin message, which has none). The spooled message is decoded in full
+   * when its transaction commits.
+   */
+  peekStreamed(buffer: Buffer, start: number): number | 'stop' | undefined {
+    const tag = buffer[start];
+    if (tag === TAG_STREAM_STOP) return 'stop';
+    // A message too short for an xid is kept too; decoding it at commit says what is wrong.
+    return tag === TAG_ORIGIN || buffer.length < start + 5 ? undefined : buffer.readUInt32BE(start + 1);
+  }
+
   /** Decodes the message that fills `buffer` from `start` on. */
   decode(buffer: Buffer, start = 0): Change {
     this.buf = buffer;

@@ -154,13 +154,15 @@ export class WalStream implements ChangeStream {
       if (message.replyRequested) this.sendStatus();
       return;
     }
-    const change = this.decoder.decode(message.chunk, XLOG_HEADER_BYTES);
-    if (this.streamingXid !== undefined && change.kind !== 'stream-stop') {
-      this.spool.append(this.streamingXid, 'xid' in change && change.xid !== undefined ? change.xid : this.streamingXid,
-        message.chunk.subarray(XLOG_HEADER_BYTES));
-      return;
+    if (this.streamingXid !== undefined) {
+      // Spooled as it came; decoded once, at commit.
+      const xid = this.decoder.peekStreamed(message.chunk, XLOG_HEADER_BYTES);
+      if (xid !== 'stop') {
+        this.spool.append(this.streamingXid, xid ?? this.streamingXid, message.chunk.subarray(XLOG_HEADER_BYTES));
+        return;
+      }
     }
-    this.onChange(change);
+    this.onChange(this.decoder.decode(message.chunk, XLOG_HEADER_BYTES));
   }
 
   private onChange(change: Change): void {
