@@ -341,9 +341,11 @@ export const triggerSql = {
 
   /**
    * The events of the transactions visible in tick B's snapshot ($4) and not
-   * in tick A's ($5), in event id order. Such a transaction is either in
-   * progress in A ($3, its xip list) or at or after A's xmax ($1); it is
-   * before B's xmax ($2). Those bounds let the ev_txid indexes find them.
+   * in tick A's ($5), in event id order, except that a statement's events
+   * come before those of statements its triggers ran (see captureFunction).
+   * Such a transaction is either in progress in A ($3, its xip list) or at
+   * or after A's xmax ($1); it is before B's xmax ($2). Those bounds let the
+   * ev_txid indexes find them.
    */
   openBatch(names: QueueNames): string {
     return `DECLARE ferry_batch NO SCROLL CURSOR FOR

@@ -30,13 +30,15 @@ export interface TriggerStreamOptions {
 /** Acknowledgements are passed to the source at most this often. */
 const RELEASE_INTERVAL_MS = 1000;
 const ROTATION_CHECK_MS = 1000;
+/** How long a stop waits to pass on the last acknowledgement. */
+const FINAL_RELEASE_TIMEOUT_MS = 5_000;
 
 /**
  * Trigger capture's change stream, the ticker included: no daemon runs
  * beside `ferry run`. It ticks the group's queue (a tick records a
  * transaction snapshot), and delivers, tick after tick, the events of the
  * transactions that became visible between two ticks as one unit ending at
- * the later tick: in event id order, never part of a transaction, never a
+ * the later tick: in event order (see openBatch), never part of a transaction, never a
  * transaction ahead of one it depends on. The target stores that tick id as
  * the group's position; acknowledged ticks let the queue drop what is applied.
  */
@@ -107,15 +109,23 @@ export class TriggerStream implements ChangeStream {
     // then pass on the last acknowledgement over a connection of its own.
     await this.client.end().catch(() => undefined);
     if (this.acked <= this.released) return;
-    const client = await connect(this.options.url, { role: 'source', applicationName: `ferry:${this.options.group}` }).catch(() => undefined);
-    if (!client) return; // the next run passes it on
+    // An unreachable source must not hold up a stop or a reconnect: the next run passes it on.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.releaseOnce(), new Promise((resolve) => { timer = setTimeout(resolve, FINAL_RELEASE_TIMEOUT_MS); })]);
+    clearTimeout(timer);
+  }
+
+  private async releaseOnce(): Promise<void> {
     try {
-      await releaseUpTo(client, this.options.group, this.acked);
-      this.released = this.acked;
+      const client = await connect(this.options.url, { role: 'source', applicationName: `ferry:${this.options.group}` });
+      try {
+        await releaseUpTo(client, this.options.group, this.acked);
+        this.released = this.acked;
+      } finally {
+        await client.end().catch(() => undefined);
+      }
     } catch (err) {
       this.options.log?.debug({ err: (err as Error).message }, 'the last acknowledgement is passed on by the next run');
-    } finally {
-      await client.end().catch(() => undefined);
     }
   }
 
