@@ -11,12 +11,9 @@ import { initGroups } from '../src/init/init.js';
 import { silentLogger } from '../src/observe/logger.js';
 import { runGroups } from '../src/run/run-groups.js';
 import { timed, waitFor } from './copy-bench.js';
+import { ferryConfigText } from './replicas.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-
-function ferryConfig(source: Cluster, target: Cluster, tables: readonly string[]): string {
-  return `source:\n  url: ${source.url()}\ntarget:\n  url: ${target.url()}\ngroups:\n  - name: bench\n    tables: [${tables.map((t) => `public.${t}`).join(', ')}]\nlog:\n  level: warn\n`;
-}
 
 /**
  * Peak resident memory of a `ferry run` process (VmHWM) while it applies one
@@ -30,7 +27,7 @@ export async function measurePeakRss(rows: number): Promise<{ peakMb: number; se
     await Promise.all([source.query(schema), target.query(schema)]);
     await target.query('DROP TABLE big_tx, bench_marker');
     const configPath = path.join(dir, 'ferry.yaml');
-    await writeFile(configPath, ferryConfig(source, target, ['big_tx', 'bench_marker']));
+    await writeFile(configPath, ferryConfigText(source, target, ['big_tx', 'bench_marker']));
     await initGroups(await loadConfig(configPath), silentLogger());
     await source.query(`INSERT INTO big_tx SELECT i, md5(i::text), i * 1.5, now() FROM generate_series(1, ${rows}) i`);
     await source.query('INSERT INTO bench_marker VALUES (1)');
@@ -82,7 +79,7 @@ export async function measureLag(tps: number, seconds: number): Promise<{ native
     await source.query('CREATE PUBLICATION native_pub FOR TABLE accounts, history');
     await nativeTarget.query(`CREATE SUBSCRIPTION native_sub CONNECTION '${source.url()}' PUBLICATION native_pub WITH (copy_data = true, binary = true, streaming = parallel)`);
     const configPath = path.join(dir, 'ferry.yaml');
-    await writeFile(configPath, ferryConfig(source, ferryTarget, ['accounts', 'history']));
+    await writeFile(configPath, ferryConfigText(source, ferryTarget, ['accounts', 'history']));
     const config = await loadConfig(configPath);
     await initGroups(config, silentLogger());
     await ferryTarget.query(stamp);

@@ -5,13 +5,13 @@ import { formatTable } from '../src/cli/output.js';
 import { parseLsn } from '../src/source/pg-wal/lsn.js';
 import { WalStream } from '../src/source/pg-wal/wal-stream.js';
 import { loadConfig } from '../src/config/load.js';
-import { startCluster, type Cluster } from '../src/embedded/cluster.js';
+import { startCluster } from '../src/embedded/cluster.js';
 import { initGroups } from '../src/init/init.js';
 import { silentLogger } from '../src/observe/logger.js';
-import { runGroups } from '../src/run/run-groups.js';
-import { bigTable, fingerprint, manySmallTables, measureCopy, timed, waitFor, type CopyResult } from './copy-bench.js';
+import { bigTable, fingerprint, manySmallTables, measureCopy, timed, type CopyResult } from './copy-bench.js';
 import { measureLag, measurePeakRss } from './memory-and-lag.js';
 import { insertBacklog, tpcbBacklog, updateDeleteBacklog, type Workload } from './workloads.js';
+import { ferryConfigText, NATIVE_TARGET_SETTINGS, pausedSubscription, timeFerry, timeNative } from './replicas.js';
 import { triggerBench } from './trigger-bench.js';
 
 /**
@@ -75,11 +75,10 @@ async function main(): Promise<void> {
 }
 
 async function measure(workload: Workload): Promise<Result> {
-  const settings = { wal_retrieve_retry_interval: "'100ms'", max_worker_processes: 16, max_logical_replication_workers: 8 };
   const [source, nativeTarget, ferryTarget] = await Promise.all([
     startCluster({ major: 18, settings: { synchronous_commit: 'on' } }),
-    startCluster({ major: 18, settings }),
-    startCluster({ major: 18, settings }),
+    startCluster({ major: 18, settings: NATIVE_TARGET_SETTINGS }),
+    startCluster({ major: 18, settings: NATIVE_TARGET_SETTINGS }),
   ]);
   const dir = await mkdtemp(path.join(tmpdir(), 'ferry-bench-'));
   try {
@@ -87,17 +86,10 @@ async function measure(workload: Workload): Promise<Result> {
     await Promise.all([source, nativeTarget, ferryTarget].map((c) => c.query(schema)));
     const tables = [...workload.tables, 'bench_marker'];
 
-    // Native: subscribe, then stop the subscription so the backlog piles up in its slot.
-    await source.query(`CREATE PUBLICATION native_pub FOR TABLE ${tables.join(', ')}`);
-    await nativeTarget.query(`CREATE SUBSCRIPTION native_sub CONNECTION '${source.url()}' PUBLICATION native_pub
-      WITH (copy_data = false, binary = true, streaming = parallel)`);
-    await waitFor(async () => (await nativeTarget.query(`SELECT count(*)::int AS n FROM pg_stat_subscription WHERE subname = 'native_sub' AND pid IS NOT NULL`)).rows[0].n > 0);
-    await nativeTarget.query('ALTER SUBSCRIPTION native_sub DISABLE');
-    await waitFor(async () => (await source.query(`SELECT NOT active AS idle FROM pg_replication_slots WHERE slot_name = 'native_sub'`)).rows[0]?.idle === true);
-
+    await pausedSubscription(source, nativeTarget, tables);
     // Ferry: initialise (empty tables), but do not run yet.
     const configPath = path.join(dir, 'ferry.yaml');
-    await writeFile(configPath, `source:\n  url: ${source.url()}\ntarget:\n  url: ${ferryTarget.url()}\ngroups:\n  - name: bench\n    tables: [${tables.map((t) => `public.${t}`).join(', ')}]\nlog:\n  level: warn\n`);
+    await writeFile(configPath, ferryConfigText(source, ferryTarget, tables));
     const config = await loadConfig(configPath);
     await initGroups(config, silentLogger());
     // A third slot for the decode-only limit: the same backlog read and thrown away.
@@ -112,22 +104,9 @@ async function measure(workload: Workload): Promise<Result> {
     // Read first, so that neither replica warms anything up for it.
     const limit = await timed(() => readAndDiscard(source.url(), limitStart));
     console.log(`  decode-only limit (slot read by a client that discards it): ${limit.toFixed(2)} s`);
-    const native = await timed(async () => {
-      await nativeTarget.query('ALTER SUBSCRIPTION native_sub ENABLE');
-      await waitForMarker(nativeTarget);
-    });
+    const native = await timeNative(nativeTarget);
     console.log(`  native logical replication: ${native.toFixed(2)} s`);
-    await nativeTarget.query('ALTER SUBSCRIPTION native_sub DISABLE');
-
-    const stop = new AbortController();
-    let running: Promise<unknown> | undefined;
-    const ferry = await timed(async () => {
-      running = runGroups(config, silentLogger(), stop.signal);
-      await waitForMarker(ferryTarget);
-    });
-    stop.abort();
-    const errors = (await running) as unknown[];
-    if (errors.length > 0) throw errors[0];
+    const ferry = await timeFerry(config, ferryTarget);
     console.log(`  ferry: ${ferry.toFixed(2)} s`);
 
     for (const table of workload.tables) {
@@ -158,10 +137,6 @@ async function readAndDiscard(url: string, start: string): Promise<void> {
   } finally {
     await stream.close();
   }
-}
-
-async function waitForMarker(target: Cluster): Promise<void> {
-  await waitFor(async () => (await target.query('SELECT count(*)::int AS n FROM bench_marker')).rows[0].n === 1, 20);
 }
 
 await main();

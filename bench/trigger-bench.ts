@@ -10,7 +10,8 @@ import { startCluster, type Cluster } from '../src/embedded/cluster.js';
 import { initGroups } from '../src/init/init.js';
 import { silentLogger } from '../src/observe/logger.js';
 import { runGroups } from '../src/run/run-groups.js';
-import { fingerprint, timed, waitFor } from './copy-bench.js';
+import { fingerprint, timed } from './copy-bench.js';
+import { ferryConfigText, NATIVE_TARGET_SETTINGS, pausedSubscription, timeFerry, timeNative } from './replicas.js';
 import { tpcbBacklog, type Workload } from './workloads.js';
 
 /**
@@ -72,11 +73,6 @@ async function findPgbench(): Promise<string | undefined> {
   return which.status === 0 ? which.stdout.trim() : undefined;
 }
 
-function ferryConfig(source: Cluster, target: Cluster, capture: 'wal' | 'trigger', tables: readonly string[], database = 'postgres'): string {
-  return `source:\n  url: ${source.url(database)}\n  capture: ${capture}\ntarget:\n  url: ${target.url(database)}\n` +
-    `groups:\n  - name: bench\n    tables: [${tables.map((t) => `public.${t}`).join(', ')}]\nlog:\n  level: warn\n`;
-}
-
 async function measureSourceOverhead(
   pgbench: string, seconds: number, rounds: number, settings: Record<string, string>,
 ): Promise<{ base: Sample; captured: Sample; applying: Sample }> {
@@ -86,7 +82,7 @@ async function measureSourceOverhead(
     await runPgbench(pgbench, source, ['-i', '-s', '10', '-q']);
     const tables = ['pgbench_accounts', 'pgbench_branches', 'pgbench_tellers', 'pgbench_history'];
     const configPath = path.join(dir, 'ferry.yaml');
-    await writeFile(configPath, ferryConfig(source, target, 'trigger', tables));
+    await writeFile(configPath, ferryConfigText(source, target, tables, 'trigger'));
     const config = await loadConfig(configPath);
     await initGroups(config, silentLogger());
     const triggers = (await source.query(`SELECT tgrelid::regclass::text AS t, tgname FROM pg_trigger WHERE tgname LIKE 'ferry_bench_%'`)).rows as { t: string; tgname: string }[];
@@ -158,13 +154,12 @@ function runPgbench(pgbench: string, cluster: Cluster, args: readonly string[]):
 interface CatchUp { readonly native: number; readonly wal: number; readonly trigger: number; readonly backlogPlain: number; readonly backlogCaptured: number }
 
 async function measureCatchUp(workload: Workload): Promise<CatchUp> {
-  const settings = { wal_retrieve_retry_interval: "'100ms'", max_worker_processes: 16, max_logical_replication_workers: 8 };
   const [plain, captured, nativeTarget, walTarget, triggerTarget] = await Promise.all([
     startCluster({ major: 18, settings: { synchronous_commit: 'on' } }),
     startCluster({ major: 18, settings: { synchronous_commit: 'on', wal_level: 'replica' } }),
-    startCluster({ major: 18, settings }),
-    startCluster({ major: 18, settings }),
-    startCluster({ major: 18, settings }),
+    startCluster({ major: 18, settings: NATIVE_TARGET_SETTINGS }),
+    startCluster({ major: 18, settings: NATIVE_TARGET_SETTINGS }),
+    startCluster({ major: 18, settings: NATIVE_TARGET_SETTINGS }),
   ]);
   const all = [plain, captured, nativeTarget, walTarget, triggerTarget];
   const dir = await mkdtemp(path.join(tmpdir(), 'ferry-bench-trigger-'));
@@ -172,17 +167,12 @@ async function measureCatchUp(workload: Workload): Promise<CatchUp> {
     const schema = `${workload.schema} CREATE TABLE bench_marker (id int PRIMARY KEY);`;
     await Promise.all([plain, captured, nativeTarget].map((c) => c.query(schema)));
     const tables = [...workload.tables, 'bench_marker'];
-    await plain.query(`CREATE PUBLICATION native_pub FOR TABLE ${tables.join(', ')}`);
-    await nativeTarget.query(`CREATE SUBSCRIPTION native_sub CONNECTION '${plain.url()}' PUBLICATION native_pub
-      WITH (copy_data = false, binary = true, streaming = parallel)`);
-    await waitFor(async () => (await nativeTarget.query(`SELECT count(*)::int AS n FROM pg_stat_subscription WHERE subname = 'native_sub' AND pid IS NOT NULL`)).rows[0].n > 0);
-    await nativeTarget.query('ALTER SUBSCRIPTION native_sub DISABLE');
-    await waitFor(async () => (await plain.query(`SELECT NOT active AS idle FROM pg_replication_slots WHERE slot_name = 'native_sub'`)).rows[0]?.idle === true);
+    await pausedSubscription(plain, nativeTarget, tables);
 
     const walPath = path.join(dir, 'wal.yaml');
     const triggerPath = path.join(dir, 'trigger.yaml');
-    await writeFile(walPath, ferryConfig(plain, walTarget, 'wal', tables));
-    await writeFile(triggerPath, ferryConfig(captured, triggerTarget, 'trigger', tables));
+    await writeFile(walPath, ferryConfigText(plain, walTarget, tables));
+    await writeFile(triggerPath, ferryConfigText(captured, triggerTarget, tables, 'trigger'));
     const walConfig = await loadConfig(walPath);
     const triggerConfig = await loadConfig(triggerPath);
     await initGroups(walConfig, silentLogger());
@@ -197,12 +187,8 @@ async function measureCatchUp(workload: Workload): Promise<CatchUp> {
     const backlogCaptured = await backlog(captured);
     console.log(`  backlog with capture triggers: ${backlogCaptured.toFixed(1)} s`);
 
-    const native = await timed(async () => {
-      await nativeTarget.query('ALTER SUBSCRIPTION native_sub ENABLE');
-      await waitForMarker(nativeTarget);
-    });
+    const native = await timeNative(nativeTarget);
     console.log(`  native logical replication: ${native.toFixed(2)} s`);
-    await nativeTarget.query('ALTER SUBSCRIPTION native_sub DISABLE');
     const wal = await timeFerry(walConfig, walTarget);
     console.log(`  ferry, WAL capture: ${wal.toFixed(2)} s`);
     const trigger = await timeFerry(triggerConfig, triggerTarget);
@@ -222,19 +208,3 @@ async function measureCatchUp(workload: Workload): Promise<CatchUp> {
   }
 }
 
-async function timeFerry(config: Awaited<ReturnType<typeof loadConfig>>, target: Cluster): Promise<number> {
-  const stop = new AbortController();
-  let running: Promise<unknown> | undefined;
-  const seconds = await timed(async () => {
-    running = runGroups(config, silentLogger(), stop.signal);
-    await waitForMarker(target);
-  });
-  stop.abort();
-  const errors = (await running) as unknown[];
-  if (errors.length > 0) throw errors[0];
-  return seconds;
-}
-
-async function waitForMarker(target: Cluster): Promise<void> {
-  await waitFor(async () => (await target.query('SELECT count(*)::int AS n FROM bench_marker')).rows[0].n === 1, 20);
-}

@@ -1,0 +1,61 @@
+import type { FerryConfig } from '../src/config/schema.js';
+import type { Cluster } from '../src/embedded/cluster.js';
+import { silentLogger } from '../src/observe/logger.js';
+import { runGroups } from '../src/run/run-groups.js';
+import { timed, waitFor } from './copy-bench.js';
+
+/**
+ * The two replicas every catch-up benchmark compares, set up the same way
+ * each time: native logical replication with its best settings, and Ferry.
+ */
+
+/** A native subscriber's best settings: workers to spare, and no 5 s idle before a re-enabled subscription starts. */
+export const NATIVE_TARGET_SETTINGS = { wal_retrieve_retry_interval: "'100ms'", max_worker_processes: 16, max_logical_replication_workers: 8 };
+
+/** A Ferry configuration file's text: one group, `bench`, of `tables` in schema public. */
+export function ferryConfigText(source: Cluster, target: Cluster, tables: readonly string[], capture: 'wal' | 'trigger' = 'wal'): string {
+  return `source:\n  url: ${source.url()}\n  capture: ${capture}\ntarget:\n  url: ${target.url()}\n` +
+    `groups:\n  - name: bench\n    tables: [${tables.map((t) => `public.${t}`).join(', ')}]\nlog:\n  level: warn\n`;
+}
+
+/**
+ * A native subscription to `tables` (binary transfer, parallel streaming),
+ * started once and then disabled, so that a backlog piles up in its slot.
+ */
+export async function pausedSubscription(source: Cluster, nativeTarget: Cluster, tables: readonly string[]): Promise<void> {
+  await source.query(`CREATE PUBLICATION native_pub FOR TABLE ${tables.join(', ')}`);
+  await nativeTarget.query(`CREATE SUBSCRIPTION native_sub CONNECTION '${source.url()}' PUBLICATION native_pub
+    WITH (copy_data = false, binary = true, streaming = parallel)`);
+  await waitFor(async () => (await nativeTarget.query(`SELECT count(*)::int AS n FROM pg_stat_subscription WHERE subname = 'native_sub' AND pid IS NOT NULL`)).rows[0].n > 0);
+  await nativeTarget.query('ALTER SUBSCRIPTION native_sub DISABLE');
+  await waitFor(async () => (await source.query(`SELECT NOT active AS idle FROM pg_replication_slots WHERE slot_name = 'native_sub'`)).rows[0]?.idle === true);
+}
+
+/** Seconds from enabling the paused subscription until the target has the marker row; disabled again afterwards. */
+export async function timeNative(nativeTarget: Cluster): Promise<number> {
+  const seconds = await timed(async () => {
+    await nativeTarget.query('ALTER SUBSCRIPTION native_sub ENABLE');
+    await waitForMarker(nativeTarget);
+  });
+  await nativeTarget.query('ALTER SUBSCRIPTION native_sub DISABLE');
+  return seconds;
+}
+
+/** Seconds from starting `ferry run` (in this process) until the target has the marker row. */
+export async function timeFerry(config: FerryConfig, target: Cluster): Promise<number> {
+  const stop = new AbortController();
+  let running: Promise<unknown> | undefined;
+  const seconds = await timed(async () => {
+    running = runGroups(config, silentLogger(), stop.signal);
+    await waitForMarker(target);
+  });
+  stop.abort();
+  const errors = (await running) as unknown[];
+  if (errors.length > 0) throw errors[0];
+  return seconds;
+}
+
+/** The row committed on the source after the backlog. */
+export async function waitForMarker(target: Cluster): Promise<void> {
+  await waitFor(async () => (await target.query('SELECT count(*)::int AS n FROM bench_marker')).rows[0].n === 1, 20);
+}
