@@ -59,6 +59,12 @@ for (const major of [18, 13]) describe(`trigger capture: a source without logica
       CREATE TRIGGER tree_hop AFTER UPDATE OF parent ON tree FOR EACH ROW EXECUTE PROCEDURE tree_hop();
       CREATE FUNCTION hop_touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN UPDATE tree SET path = path || '+' WHERE id = NEW.id; RETURN NULL; END $$;
       CREATE TRIGGER hop_touch AFTER INSERT ON hop FOR EACH ROW EXECUTE PROCEDURE hop_touch();
+      -- A BEFORE trigger that writes another table of the group.
+      CREATE TABLE guarded (k int PRIMARY KEY, v int);
+      CREATE TABLE guard_log (id serial PRIMARY KEY, k int, old_v int);
+      CREATE FUNCTION guard() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO guard_log (k, old_v) VALUES (OLD.k, OLD.v); RETURN NEW; END $$;
+      CREATE TRIGGER guard BEFORE UPDATE ON guarded FOR EACH ROW EXECUTE PROCEDURE guard();
+      INSERT INTO guarded VALUES (1, 1), (2, 1);
       INSERT INTO parent (v) SELECT 'p' || i FROM generate_series(1, 5) i;
       INSERT INTO child SELECT i, i, 'c' || i FROM generate_series(1, 5) i;
       INSERT INTO gen (id, a) VALUES (1, 10);
@@ -69,11 +75,11 @@ for (const major of [18, 13]) describe(`trigger capture: a source without logica
       ALTER TABLE types OWNER TO ${OWNER}; ALTER TABLE by_index OWNER TO ${OWNER}; ALTER TABLE no_key OWNER TO ${OWNER};
       ALTER TABLE parent OWNER TO ${OWNER}; ALTER TABLE child OWNER TO ${OWNER}; ALTER TABLE gen OWNER TO ${OWNER};
       ALTER TABLE dropped OWNER TO ${OWNER}; ALTER TABLE grows OWNER TO ${OWNER}; ALTER TABLE bulk OWNER TO ${OWNER};
-      ALTER TABLE measurements OWNER TO ${OWNER}; ALTER TABLE awkward OWNER TO ${OWNER}; ALTER TABLE tree OWNER TO ${OWNER}; ALTER TABLE hop OWNER TO ${OWNER}; ALTER TABLE measurements_2024 OWNER TO ${OWNER}; ALTER TABLE measurements_2025 OWNER TO ${OWNER};
+      ALTER TABLE measurements OWNER TO ${OWNER}; ALTER TABLE awkward OWNER TO ${OWNER}; ALTER TABLE tree OWNER TO ${OWNER}; ALTER TABLE hop OWNER TO ${OWNER}; ALTER TABLE guarded OWNER TO ${OWNER}; ALTER TABLE guard_log OWNER TO ${OWNER}; ALTER TABLE measurements_2024 OWNER TO ${OWNER}; ALTER TABLE measurements_2025 OWNER TO ${OWNER};
     `);
     config = await triggerConfig(pair, {
       main: ['public.types', 'public.by_index', 'public.no_key', 'public.parent', 'public.child', 'public.gen', 'public.dropped',
-        'public.grows', 'public.bulk', 'public.measurements', 'public.awkward', 'public.tree'],
+        'public.grows', 'public.bulk', 'public.measurements', 'public.awkward', 'public.tree', 'public.guarded', 'public.guard_log'],
     }, { user: OWNER });
     await init(config);
     ferry = await run(config);
@@ -136,6 +142,30 @@ for (const major of [18, 13]) describe(`trigger capture: a source without logica
     const rows = await pair.sql('source', 'SELECT id, parent, path FROM tree ORDER BY id');
     assert.deepEqual(rows.rows, [{ id: 2, parent: 10, path: '/1/2+' }, { id: 3, parent: 2, path: '/1/2/3' }, { id: 10, parent: null, path: '/1' }]);
     assert.equal(await assertSameRows(pair, 'tree'), 3);
+  });
+
+  test('a statement whose BEFORE trigger wrote to the group before it waited for a row lock keeps that lock order on the target', async () => {
+    const first = new pg.Client({ connectionString: pair.source.url('app') });
+    const second = new pg.Client({ connectionString: pair.source.url('app') });
+    await Promise.all([first.connect(), second.connect()]);
+    try {
+      await second.query('BEGIN');
+      await second.query('UPDATE guarded SET v = 2 WHERE k = 2');
+      // Its trigger writes guard_log for row 1, then the statement waits for row 2.
+      const blocked = first.query('UPDATE guarded SET v = v + 10 WHERE k IN (1, 2)');
+      await until('the update to wait for the row lock', async () => (await pair.sql('source',
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE guarded SET v = v + 10%'`)).rows[0]?.n === 1, 10_000);
+      await second.query('UPDATE guarded SET v = 3 WHERE k = 2');
+      await second.query('COMMIT');
+      await blocked;
+    } finally {
+      await Promise.all([first.end(), second.end()]);
+    }
+    await catchUp(config);
+    const rows = await pair.sql('target', 'SELECT k, v FROM guarded ORDER BY k');
+    assert.deepEqual(rows.rows, [{ k: 1, v: 11 }, { k: 2, v: 13 }]);
+    await assertSameRows(pair, 'guarded');
+    assert.equal(await assertSameRows(pair, 'guard_log'), 4);
   });
 
   test('a bulk statement is one trigger call, not one per row, and every row arrives', async () => {

@@ -89,7 +89,8 @@ export async function uninstallCapture(client: pg.Client, group: string): Promis
     } catch (err) {
       throw ddlError(err, group, undefined, 'dropping its capture triggers');
     }
-    await client.query(triggerSql.dropQueue(names));
+    const queue = (await client.query<{ kind: string }>(triggerSql.queueKind, [names.queue])).rows[0];
+    await client.query(triggerSql.dropQueue(names, queue?.kind === 'v'));
     await client.query(triggerSql.dropSequences(names));
     if (present) await client.query(triggerSql.deleteQueue, [group]);
   });

@@ -123,17 +123,22 @@ export const CAPTURE_VERSION = 2;
  *   function call, costs far less per call than a SELECT from the sequence.)
  * - Event ids come from a sequence without cache: conflicting writes are
  *   ordered by their row locks, and so are their event ids.
- * - Nesting: a statement run by a trigger of another statement (a foreign
- *   key's cascade, a user's AFTER ROW trigger) fires its capture before the
- *   outer statement's, whose statement trigger comes last. Its rows changed
- *   after the outer statement's, though. So a nested capture leaves a marker
- *   (a transaction-local setting, per trigger depth, valid for the current
- *   client statement) with a sort key taken before its own events; the
- *   outer statement's events take that key as `ev_start`, with `ev_depth`
- *   to put them before their nested ones. Batches are read in order of
- *   (ev_start or ev_id, ev_depth, ev_id): each statement before the
- *   statements its triggers ran. Without nesting, `ev_start` is NULL and the
- *   order is ev_id's.
+ * - Nesting: a statement run by a trigger of another statement (a user's
+ *   AFTER ROW trigger that writes, or a BEFORE trigger) captures its events
+ *   before the outer statement's, whose statement trigger fires last; but
+ *   an AFTER trigger's changes come after the outer statement's. So a
+ *   capture at trigger depth > 1 leaves a transaction-local marker (the
+ *   last event id before it, valid for the current client statement), and
+ *   the next capture at a lower depth claims the deeper events written
+ *   since: it gives them a sort path that starts with a key taken after its
+ *   own events (`ev_path`, `ev_level` = the shallowest depth that claimed
+ *   them). Batches are read in order of (first path key or ev_id, path):
+ *   each statement before the statements its triggers ran, in the order
+ *   they ran, to any depth. Every key is taken by a capture that runs after
+ *   the rows it orders were changed and locked, so writes of other
+ *   transactions keep their lock order. Without nesting, `ev_path` is NULL
+ *   and the order is ev_id's. (A foreign key's cascade needs none of this:
+ *   its statement's triggers fire after the outer statement's, at depth 1.)
  * - SECURITY DEFINER: the application's roles need no rights on the queue.
  *   Its search_path is pinned, so that no function, operator or type of the
  *   caller's schemas runs with Ferry's rights (and regclass values print
@@ -141,7 +146,7 @@ export const CAPTURE_VERSION = 2;
  *   callers whose settings differ, which the common case does not pay for.
  */
 export function captureFunction(names: QueueNames, sourceVersion: number): string {
-  const columns = 'ev_id, ev_txid, ev_rel, ev_op, ev_new, ev_old, ev_depth, ev_start';
+  const columns = 'ev_id, ev_txid, ev_rel, ev_op, ev_new, ev_old, ev_level';
   const insertInto = (slot: number) => `INSERT INTO ${names.slot(slot)} (${columns})`;
   const next = `nextval('${names.eventId}')`;
   const nest = `'ferry.nest_${names.group}'`;
@@ -150,28 +155,28 @@ export function captureFunction(names: QueueNames, sourceVersion: number): strin
     ${slot === 0 ? 'IF' : 'ELSIF'} ferry_slot = ${slot} THEN
       IF TG_LEVEL = 'ROW' THEN
         IF TG_OP = 'INSERT' THEN
-          ${insertInto(slot)} VALUES (${next}, ferry_xid, TG_RELID, 'I', NEW::text, NULL, ferry_depth, ferry_start);
+          ${insertInto(slot)} VALUES (${next}, ferry_xid, TG_RELID, 'I', NEW::text, NULL, ferry_depth);
         ELSIF TG_OP = 'UPDATE' THEN
-          ${insertInto(slot)} VALUES (${next}, ferry_xid, TG_RELID, 'U', NEW::text, OLD::text, ferry_depth, ferry_start);
+          ${insertInto(slot)} VALUES (${next}, ferry_xid, TG_RELID, 'U', NEW::text, OLD::text, ferry_depth);
         ELSE
-          ${insertInto(slot)} VALUES (${next}, ferry_xid, TG_RELID, 'D', NULL, OLD::text, ferry_depth, ferry_start);
+          ${insertInto(slot)} VALUES (${next}, ferry_xid, TG_RELID, 'D', NULL, OLD::text, ferry_depth);
         END IF;
       ELSIF TG_OP = 'INSERT' THEN
-        ${insertInto(slot)} SELECT ${next}, ferry_xid, TG_RELID, 'I', (n.*)::text, NULL, ferry_depth, ferry_start FROM ferry_new n;
+        ${insertInto(slot)} SELECT ${next}, ferry_xid, TG_RELID, 'I', (n.*)::text, NULL, ferry_depth FROM ferry_new n;
       ELSIF TG_OP = 'UPDATE' THEN
         -- (A separate IF: a condition naming ferry_new is planned even where it does not exist.)
         IF (SELECT count(*) FROM (SELECT FROM ferry_new LIMIT 2) s) = 1 THEN
-          ${insertInto(slot)} SELECT ${next}, ferry_xid, TG_RELID, 'U', (n.*)::text, (o.*)::text, ferry_depth, ferry_start FROM ferry_new n, ferry_old o;
+          ${insertInto(slot)} SELECT ${next}, ferry_xid, TG_RELID, 'U', (n.*)::text, (o.*)::text, ferry_depth FROM ferry_new n, ferry_old o;
         ELSE
-          ${insertInto(slot)} SELECT ${next}, ferry_xid, TG_RELID, 'U', n.r, o.r, ferry_depth, ferry_start
+          ${insertInto(slot)} SELECT ${next}, ferry_xid, TG_RELID, 'U', n.r, o.r, ferry_depth
             FROM (SELECT row_number() OVER () AS i, (t.*)::text AS r FROM ferry_new t) n
             JOIN (SELECT row_number() OVER () AS i, (t.*)::text AS r FROM ferry_old t) o ON o.i = n.i
            ORDER BY n.i;
         END IF;
       ELSIF TG_OP = 'DELETE' THEN
-        ${insertInto(slot)} SELECT ${next}, ferry_xid, TG_RELID, 'D', NULL, (o.*)::text, ferry_depth, ferry_start FROM ferry_old o;
+        ${insertInto(slot)} SELECT ${next}, ferry_xid, TG_RELID, 'D', NULL, (o.*)::text, ferry_depth FROM ferry_old o;
       ELSE
-        ${insertInto(slot)} VALUES (${next}, ferry_xid, TG_RELID, 'T', NULL, NULL, ferry_depth, ferry_start);
+        ${insertInto(slot)} VALUES (${next}, ferry_xid, TG_RELID, 'T', NULL, NULL, ferry_depth);
       END IF;`).join('');
   const setAll = (values: (i: number) => string) => `PERFORM ${OUTPUT_SETTINGS.map(([name], i) => `set_config('${name}', ${values(i)}, true)`).join(', ')};`;
   return `CREATE OR REPLACE FUNCTION ${names.capture}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
@@ -182,26 +187,27 @@ export function captureFunction(names: QueueNames, sourceVersion: number): strin
     ferry_xid bigint := txid_current();
     ferry_slot smallint := pg_sequence_last_value('${names.rotation}') % ${QUEUE_TABLES};
     ferry_depth smallint := pg_trigger_depth();
-    ferry_start bigint;
-    ferry_nest bigint[];
     ferry_saved text[];
+    ferry_claim bigint;
   BEGIN
     IF NOT (${usualOutputSettings(sourceVersion)}) THEN
       ferry_saved := ARRAY[${OUTPUT_SETTINGS.map(([name]) => `current_setting('${name}')`).join(', ')}];
       ${setAll((i) => `'${OUTPUT_SETTINGS[i]?.[1]}'`)}
     END IF;
-    IF ferry_depth > 1 OR current_setting(${nest}, true) <> '' THEN
-      IF current_setting(${nestAt}, true) = statement_timestamp()::text THEN
-        ferry_nest := NULLIF(current_setting(${nest}, true), '')::bigint[];
-      END IF;
-      ferry_start := COALESCE(ferry_nest[ferry_depth], ${next});
-      -- This statement's nested ones are done; the statements around it start no later than it.
-      FOR level IN 1 .. ferry_depth - 1 LOOP
-        ferry_nest[level] := COALESCE(ferry_nest[level], ferry_start);
-      END LOOP;
-      PERFORM set_config(${nest}, CASE WHEN ferry_depth > 1 THEN ferry_nest[1:ferry_depth - 1]::text ELSE '' END, true),
+    IF ferry_depth > 1 AND current_setting(${nestAt}, true) IS DISTINCT FROM statement_timestamp()::text THEN
+      PERFORM set_config(${nest}, COALESCE(pg_sequence_last_value('${names.eventId}'), 0)::text, true),
               set_config(${nestAt}, statement_timestamp()::text, true);
     END IF;${branches}
+    END IF;
+    IF current_setting(${nest}, true) <> '' THEN
+      IF current_setting(${nestAt}, true) = statement_timestamp()::text THEN
+        ferry_claim := ${next};${Array.from({ length: QUEUE_TABLES }, (_, slot) => `
+        UPDATE ${names.slot(slot)} SET ev_path = ARRAY[ferry_claim] || COALESCE(ev_path, ARRAY[ev_id]), ev_level = ferry_depth
+         WHERE ev_txid = ferry_xid AND ev_level > ferry_depth AND ev_id > current_setting(${nest})::bigint;`).join('')}
+      END IF;
+      IF ferry_depth = 1 OR current_setting(${nestAt}, true) <> statement_timestamp()::text THEN
+        PERFORM set_config(${nest}, '', true), set_config(${nestAt}, '', true);
+      END IF;
     END IF;
     IF ferry_saved IS NOT NULL THEN
       ${setAll((i) => `ferry_saved[${i + 1}]`)}
@@ -229,8 +235,8 @@ export function queueTables(names: QueueNames): string[] {
        ev_op     "char" NOT NULL,
        ev_new    text,
        ev_old    text,
-       ev_depth  smallint NOT NULL,
-       ev_start  bigint
+       ev_level  smallint NOT NULL,
+       ev_path   bigint[]
      ) WITH (autovacuum_enabled = false, toast.autovacuum_enabled = false)`);
     statements.push(`CREATE INDEX ON ${names.slot(slot)} (ev_txid)`);
   }
@@ -306,7 +312,9 @@ export const triggerSql = {
   dropShared: `DROP TABLE IF EXISTS ferry.ticks, ferry.queue_slots, ferry.queues, ferry.trigger_schema_version`,
   /** Only if nothing else lives there (a target's control schema of another deployment, say). */
   dropSchema: `DROP SCHEMA IF EXISTS ferry`,
-  queueTables: `SELECT tables::oid[]::bigint[] AS tables, capture_version FROM ferry.queues WHERE group_name = $1`,
+  /** capture_version is missing until the first init of a newer Ferry adds it: those queues are version 1. */
+  queueTables: `SELECT tables::oid[]::bigint[] AS tables, COALESCE((to_jsonb(q) ->> 'capture_version')::int, 1) AS capture_version
+                  FROM ferry.queues q WHERE group_name = $1`,
 
   /** Taken before a tick's snapshot, so ticks of one group are numbered in snapshot order. */
   lockQueue: `SELECT 1 FROM ferry.queues WHERE group_name = $1 FOR UPDATE`,
@@ -353,7 +361,7 @@ export const triggerSql = {
              WHERE ((ev_txid >= $1::bigint AND ev_txid < $2::bigint) OR ev_txid = ANY ($3::bigint[]))
                AND txid_visible_in_snapshot(ev_txid, $4::txid_snapshot)
                AND NOT txid_visible_in_snapshot(ev_txid, $5::txid_snapshot)
-             ORDER BY COALESCE(ev_start, ev_id), ev_depth, ev_id`;
+             ORDER BY COALESCE(ev_path[1], ev_id), ev_path`;
   },
   fetchBatch: (rows: number) => `FETCH ${rows} FROM ferry_batch`,
   closeBatch: `CLOSE ferry_batch`,
@@ -402,7 +410,10 @@ export const triggerSql = {
 
   /** Removing a group: the function first (CASCADE takes its triggers along), then its queue. */
   dropCapture: (names: QueueNames) => `DROP FUNCTION IF EXISTS ${names.capture}() CASCADE`,
-  dropQueue: (names: QueueNames) => `DROP VIEW IF EXISTS ${names.queue}; DROP TABLE IF EXISTS ${Array.from({ length: QUEUE_TABLES }, (_, slot) => names.slot(slot)).join(', ')}`,
+  /** 'v' for a view over the queue tables; a queue installed before capture version 2 is a partitioned table. */
+  queueKind: `SELECT relkind::text AS kind FROM pg_class WHERE oid = to_regclass($1)`,
+  dropQueue: (names: QueueNames, view: boolean) =>
+    `${view ? `DROP VIEW ${names.queue}; ` : ''}DROP TABLE IF EXISTS ${[...Array.from({ length: QUEUE_TABLES }, (_, slot) => names.slot(slot)), names.queue].join(', ')}`,
   dropSequences: (names: QueueNames) => `DROP SEQUENCE IF EXISTS ${names.eventId}, ${names.rotation}`,
   /** How long DDL on the application's tables may wait for their locks before giving up. */
   ddlLockTimeout: `SET LOCAL lock_timeout = '10s'`,

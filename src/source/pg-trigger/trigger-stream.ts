@@ -111,15 +111,16 @@ export class TriggerStream implements ChangeStream {
     if (this.acked <= this.released) return;
     // An unreachable source must not hold up a stop or a reconnect: the next run passes it on.
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.releaseOnce(), new Promise((resolve) => { timer = setTimeout(resolve, FINAL_RELEASE_TIMEOUT_MS); })]);
+    await Promise.race([this.acknowledgeOnce(), new Promise((resolve) => { timer = setTimeout(resolve, FINAL_RELEASE_TIMEOUT_MS); })]);
     clearTimeout(timer);
   }
 
-  private async releaseOnce(): Promise<void> {
+  private async acknowledgeOnce(): Promise<void> {
     try {
       const client = await connect(this.options.url, { role: 'source', applicationName: `ferry:${this.options.group}` });
       try {
-        await releaseUpTo(client, this.options.group, this.acked);
+        // Only the acknowledgement: emptying queue tables is left to a stream, whose maintenance runs one at a time.
+        await client.query(triggerSql.acknowledge, [this.options.group, this.acked.toString()]);
         this.released = this.acked;
       } finally {
         await client.end().catch(() => undefined);
