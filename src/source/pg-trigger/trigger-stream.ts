@@ -31,16 +31,17 @@ export interface TriggerStreamOptions {
 const RELEASE_INTERVAL_MS = 1000;
 const ROTATION_CHECK_MS = 1000;
 /** How long a stop waits to pass on the last acknowledgement. */
-const FINAL_RELEASE_TIMEOUT_MS = 5_000;
+const FINAL_ACK_TIMEOUT_MS = 5_000;
 
 /**
  * Trigger capture's change stream, the ticker included: no daemon runs
  * beside `ferry run`. It ticks the group's queue (a tick records a
  * transaction snapshot), and delivers, tick after tick, the events of the
  * transactions that became visible between two ticks as one unit ending at
- * the later tick: in event order (see openBatch), never part of a transaction, never a
- * transaction ahead of one it depends on. The target stores that tick id as
- * the group's position; acknowledged ticks let the queue drop what is applied.
+ * the later tick: in event order (see openBatch), never part of a
+ * transaction, never a transaction ahead of one it depends on. The target
+ * stores that tick id as the group's position; acknowledged ticks let the
+ * queue drop what is applied.
  */
 export class TriggerStream implements ChangeStream {
   private readonly names: QueueNames;
@@ -111,7 +112,7 @@ export class TriggerStream implements ChangeStream {
     if (this.acked <= this.released) return;
     // An unreachable source must not hold up a stop or a reconnect: the next run passes it on.
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.acknowledgeOnce(), new Promise((resolve) => { timer = setTimeout(resolve, FINAL_RELEASE_TIMEOUT_MS); })]);
+    await Promise.race([this.acknowledgeOnce(), new Promise((resolve) => { timer = setTimeout(resolve, FINAL_ACK_TIMEOUT_MS); })]);
     clearTimeout(timer);
   }
 
@@ -121,7 +122,6 @@ export class TriggerStream implements ChangeStream {
       try {
         // Only the acknowledgement: emptying queue tables is left to a stream, whose maintenance runs one at a time.
         await client.query(triggerSql.acknowledge, [this.options.group, this.acked.toString()]);
-        this.released = this.acked;
       } finally {
         await client.end().catch(() => undefined);
       }
@@ -175,6 +175,7 @@ export class TriggerStream implements ChangeStream {
     yield out;
   }
 
+  /** The tick after `previous`; else whether one was just taken. */
   private async tickAfter(previous: Tick): Promise<Tick | 'ticked' | 'nothing yet'> {
     const row = (await this.client.query(triggerSql.ticksAfter, [this.options.group, previous.id.toString(), 1])).rows[0];
     if (row) return tickFromRow(row);
