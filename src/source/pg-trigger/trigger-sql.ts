@@ -151,6 +151,7 @@ export function captureFunction(names: QueueNames, sourceVersion: number): strin
   const next = `nextval('${names.eventId}')`;
   const nest = `'ferry.nest_${names.group}'`;
   const nestAt = `'ferry.nest_${names.group}_at'`;
+  const nestDeep = `'ferry.nest_${names.group}_deep'`;
   const branches = Array.from({ length: QUEUE_TABLES }, (_, slot) => `
     ${slot === 0 ? 'IF' : 'ELSIF'} ferry_slot = ${slot} THEN
       IF TG_LEVEL = 'ROW' THEN
@@ -194,16 +195,22 @@ export function captureFunction(names: QueueNames, sourceVersion: number): strin
       ferry_saved := ARRAY[${OUTPUT_SETTINGS.map(([name]) => `current_setting('${name}')`).join(', ')}];
       ${setAll((i) => `'${OUTPUT_SETTINGS[i]?.[1]}'`)}
     END IF;
-    IF ferry_depth > 1 AND current_setting(${nestAt}, true) IS DISTINCT FROM statement_timestamp()::text THEN
-      PERFORM set_config(${nest}, COALESCE(pg_sequence_last_value('${names.eventId}'), 0)::text, true),
-              set_config(${nestAt}, statement_timestamp()::text, true);
+    IF ferry_depth > 1 THEN
+      -- The marker: the last event id before the first unclaimed event, the client statement, the deepest unclaimed level.
+      IF current_setting(${nestAt}, true) IS DISTINCT FROM statement_timestamp()::text THEN
+        PERFORM set_config(${nest}, COALESCE(pg_sequence_last_value('${names.eventId}'), 0)::text, true),
+                set_config(${nestAt}, statement_timestamp()::text, true), set_config(${nestDeep}, ferry_depth::text, true);
+      ELSIF current_setting(${nestDeep})::int < ferry_depth THEN
+        PERFORM set_config(${nestDeep}, ferry_depth::text, true);
+      END IF;
     END IF;${branches}
     END IF;
     IF current_setting(${nest}, true) <> '' THEN
-      IF current_setting(${nestAt}, true) = statement_timestamp()::text THEN
+      IF current_setting(${nestAt}, true) = statement_timestamp()::text AND current_setting(${nestDeep})::int > ferry_depth THEN
         ferry_claim := ${next};${Array.from({ length: QUEUE_TABLES }, (_, slot) => `
         UPDATE ${names.slot(slot)} SET ev_path = ARRAY[ferry_claim] || COALESCE(ev_path, ARRAY[ev_id]), ev_level = ferry_depth
-         WHERE ev_txid = ferry_xid AND ev_level > ferry_depth AND ev_id > current_setting(${nest})::bigint;`).join('')}
+         WHERE ev_txid = ferry_xid AND ev_id > current_setting(${nest})::bigint AND ev_level > ferry_depth;`).join('')}
+        PERFORM set_config(${nestDeep}, ferry_depth::text, true);
       END IF;
       IF ferry_depth = 1 OR current_setting(${nestAt}, true) <> statement_timestamp()::text THEN
         PERFORM set_config(${nest}, '', true), set_config(${nestAt}, '', true);
@@ -238,7 +245,8 @@ export function queueTables(names: QueueNames): string[] {
        ev_level  smallint NOT NULL,
        ev_path   bigint[]
      ) WITH (autovacuum_enabled = false, toast.autovacuum_enabled = false)`);
-    statements.push(`CREATE INDEX ON ${names.slot(slot)} (ev_txid)`);
+    // Batches find their transactions' events by ev_txid; a capture claims one transaction's events after an ev_id.
+    statements.push(`CREATE INDEX ON ${names.slot(slot)} (ev_txid, ev_id)`);
   }
   statements.push(`CREATE VIEW ${names.queue} AS ${Array.from({ length: QUEUE_TABLES }, (_, slot) => `SELECT * FROM ${names.slot(slot)}`).join(' UNION ALL ')}`);
   return statements;
