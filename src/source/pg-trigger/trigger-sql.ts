@@ -233,7 +233,7 @@ export function queueTables(names: QueueNames): string[] {
     `SELECT setval('${names.rotation}', 0, true)`,
   ];
   for (let slot = 0; slot < QUEUE_TABLES; slot++) {
-    // Plain tables, not partitions of one: routing a row into a partition costs capture more than the write itself.
+    // Plain tables, not partitions of one: capture writes into the current one by name, with no partition routing.
     // Emptied by TRUNCATE, never vacuumed for dead rows: autovacuum has nothing to do here.
     statements.push(`CREATE TABLE ${names.slot(slot)} (
        ev_id     bigint NOT NULL,
