@@ -3,6 +3,7 @@ import type { Cluster } from '../src/embedded/cluster.js';
 import { silentLogger } from '../src/observe/logger.js';
 import { runGroups } from '../src/run/run-groups.js';
 import { timed, waitFor } from './copy-bench.js';
+import { ownCpuSeconds, watchCpu } from './process-cpu.js';
 
 /**
  * The two replicas every catch-up benchmark compares, set up the same way
@@ -31,28 +32,46 @@ export async function pausedSubscription(source: Cluster, nativeTarget: Cluster,
   await waitFor(async () => (await source.query(`SELECT NOT active AS idle FROM pg_replication_slots WHERE slot_name = 'native_sub'`)).rows[0]?.idle === true);
 }
 
-/** Seconds from enabling the paused subscription until the target has the marker row; disabled again afterwards. */
-export async function timeNative(nativeTarget: Cluster): Promise<number> {
+/** A catch-up's wall time, and the CPU seconds of each process that took part in it. */
+export interface CatchUp {
+  readonly seconds: number;
+  readonly cpu: ReadonlyMap<string, number>;
+}
+
+/** From enabling the paused subscription until the target has the marker row; disabled again afterwards. */
+export async function timeNative(source: Cluster, nativeTarget: Cluster): Promise<CatchUp> {
+  const watch = watchCpu([
+    { role: 'walsender', cluster: source, pids: `SELECT pid FROM pg_stat_replication WHERE application_name = 'native_sub'` },
+    { role: 'apply', cluster: nativeTarget, pids: `SELECT pid FROM pg_stat_subscription WHERE subname = 'native_sub' AND pid IS NOT NULL` },
+  ]);
   const seconds = await timed(async () => {
     await nativeTarget.query('ALTER SUBSCRIPTION native_sub ENABLE');
     await waitForMarker(nativeTarget);
   });
+  const cpu = await watch.stop();
   await nativeTarget.query('ALTER SUBSCRIPTION native_sub DISABLE');
-  return seconds;
+  return { seconds, cpu };
 }
 
-/** Seconds from starting `ferry run` (in this process) until the target has the marker row. */
-export async function timeFerry(config: FerryConfig, target: Cluster): Promise<number> {
+/** From starting `ferry run` (in this process) until the target has the marker row. */
+export async function timeFerry(config: FerryConfig, source: Cluster, target: Cluster): Promise<CatchUp> {
   const stop = new AbortController();
   let running: Promise<unknown> | undefined;
+  const watch = watchCpu([
+    { role: 'walsender', cluster: source, pids: `SELECT pid FROM pg_stat_replication WHERE application_name LIKE 'ferry:%'` },
+    { role: 'apply', cluster: target, pids: `SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'ferry:%'` },
+  ]);
+  const since = process.cpuUsage();
   const seconds = await timed(async () => {
     running = runGroups(config, silentLogger(), stop.signal);
     await waitForMarker(target);
   });
+  const own = ownCpuSeconds(since);
+  const cpu = new Map([...(await watch.stop()), ['ferry', own]]);
   stop.abort();
   const errors = (await running) as unknown[];
   if (errors.length > 0) throw errors[0];
-  return seconds;
+  return { seconds, cpu };
 }
 
 /** The row committed on the source after the backlog. */

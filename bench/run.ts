@@ -5,13 +5,14 @@ import { formatTable } from '../src/cli/output.js';
 import { parseLsn } from '../src/source/pg-wal/lsn.js';
 import { WalStream } from '../src/source/pg-wal/wal-stream.js';
 import { loadConfig } from '../src/config/load.js';
-import { startCluster } from '../src/embedded/cluster.js';
+import { startCluster, type Cluster } from '../src/embedded/cluster.js';
 import { initGroups } from '../src/init/init.js';
 import { silentLogger } from '../src/observe/logger.js';
 import { bigTable, fingerprint, manySmallTables, measureCopy, timed, type CopyResult } from './copy-bench.js';
 import { measureLag, measurePeakRss } from './memory-and-lag.js';
 import { insertBacklog, tpcbBacklog, updateDeleteBacklog, type Workload } from './workloads.js';
-import { ferryConfigText, NATIVE_TARGET_SETTINGS, pausedSubscription, timeFerry, timeNative } from './replicas.js';
+import { ferryConfigText, NATIVE_TARGET_SETTINGS, pausedSubscription, timeFerry, timeNative, type CatchUp } from './replicas.js';
+import { ownCpuSeconds, watchCpu } from './process-cpu.js';
 import { triggerBench } from './trigger-bench.js';
 
 /**
@@ -32,7 +33,7 @@ const named = allWorkloads.filter((w) => process.argv.includes(w.name));
 const workloads = named.length > 0 ? named : allWorkloads;
 const copyWorkloads = quick ? [bigTable(500_000), manySmallTables(50, 1000)] : [bigTable(5_000_000), manySmallTables(200, 1000)];
 
-interface Result { workload: Workload; native: number; ferry: number; limit: number }
+interface Result { workload: Workload; native: CatchUp; ferry: CatchUp; limit: CatchUp }
 
 async function main(): Promise<void> {
   console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, PostgreSQL 18`);
@@ -68,10 +69,19 @@ async function main(): Promise<void> {
     results.push(await measure(workload));
   }
   console.log(`\n${formatTable(['workload', 'row changes', 'limit s', 'native s', 'ferry s', 'ferry rows/s', 'ferry/native speed', 'ferry/limit time'],
-    results.map((r) => [
-      r.workload.name, r.workload.rowChanges.toLocaleString('en'), r.limit.toFixed(2), r.native.toFixed(2), r.ferry.toFixed(2),
-      Math.round(r.workload.rowChanges / r.ferry).toLocaleString('en'), `${(r.native / r.ferry).toFixed(2)}×`, `${(r.ferry / r.limit).toFixed(2)}×`,
+    results.map(({ workload, limit, native, ferry }) => [
+      workload.name, workload.rowChanges.toLocaleString('en'), limit.seconds.toFixed(2), native.seconds.toFixed(2), ferry.seconds.toFixed(2),
+      Math.round(workload.rowChanges / ferry.seconds).toLocaleString('en'), `${(native.seconds / ferry.seconds).toFixed(2)}×`,
+      `${(ferry.seconds / limit.seconds).toFixed(2)}×`,
     ]))}`);
+  // Where the time goes: on two cores, the CPU every process needs bounds the wall time.
+  const cpuRow = (workload: Workload, replica: string, run: CatchUp) => {
+    const seconds = (role: string) => run.cpu.get(role)?.toFixed(2) ?? '';
+    const total = [...run.cpu.values()].reduce((a, b) => a + b, 0);
+    return [workload.name, replica, run.seconds.toFixed(2), seconds('walsender'), seconds('ferry'), seconds('apply'), total.toFixed(2), (total / run.seconds).toFixed(2)];
+  };
+  console.log(`\n${formatTable(['CPU during catch-up', 'replica', 'wall s', 'source walsender s', 'ferry process s', 'target apply s', 'total CPU s', 'cores busy'],
+    results.flatMap((r) => [cpuRow(r.workload, 'decode-only', r.limit), cpuRow(r.workload, 'native', r.native), cpuRow(r.workload, 'ferry', r.ferry)]))}`);
 }
 
 async function measure(workload: Workload): Promise<Result> {
@@ -102,12 +112,12 @@ async function measure(workload: Workload): Promise<Result> {
     console.log(`  backlog generated in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
     // Read first, so that neither replica warms anything up for it.
-    const limit = await timed(() => readAndDiscard(source.url(), limitStart));
-    console.log(`  decode-only limit (slot read by a client that discards it): ${limit.toFixed(2)} s`);
-    const native = await timeNative(nativeTarget);
-    console.log(`  native logical replication: ${native.toFixed(2)} s`);
-    const ferry = await timeFerry(config, ferryTarget);
-    console.log(`  ferry: ${ferry.toFixed(2)} s`);
+    const limit = await timeDecodeOnly(source, limitStart);
+    console.log(`  decode-only limit (slot read by a client that discards it): ${limit.seconds.toFixed(2)} s`);
+    const native = await timeNative(source, nativeTarget);
+    console.log(`  native logical replication: ${native.seconds.toFixed(2)} s`);
+    const ferry = await timeFerry(config, source, ferryTarget);
+    console.log(`  ferry: ${ferry.seconds.toFixed(2)} s`);
 
     for (const table of workload.tables) {
       const [a, b, c] = await Promise.all([source, nativeTarget, ferryTarget].map((cl) => fingerprint(cl, table)));
@@ -119,6 +129,14 @@ async function measure(workload: Workload): Promise<Result> {
     await Promise.all([source.stop(), nativeTarget.stop(), ferryTarget.stop()]);
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+async function timeDecodeOnly(source: Cluster, start: string): Promise<CatchUp> {
+  const watch = watchCpu([{ role: 'walsender', cluster: source, pids: `SELECT pid FROM pg_stat_replication WHERE application_name = 'ferry:limit'` }]);
+  const since = process.cpuUsage();
+  const seconds = await timed(() => readAndDiscard(source.url(), start));
+  const own = ownCpuSeconds(since);
+  return { seconds, cpu: new Map([...(await watch.stop()), ['ferry', own]]) };
 }
 
 /** Reads the decode_only slot through Ferry's own reader and decoder until the marker row, keeping nothing. */

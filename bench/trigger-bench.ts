@@ -187,11 +187,11 @@ async function measureCatchUp(workload: Workload): Promise<CatchUp> {
     const backlogCaptured = await backlog(captured);
     console.log(`  backlog with capture triggers: ${backlogCaptured.toFixed(1)} s`);
 
-    const native = await timeNative(nativeTarget);
+    const native = (await timeNative(plain, nativeTarget)).seconds;
     console.log(`  native logical replication: ${native.toFixed(2)} s`);
-    const wal = await timeFerry(walConfig, walTarget);
+    const wal = (await timeFerry(walConfig, plain, walTarget)).seconds;
     console.log(`  ferry, WAL capture: ${wal.toFixed(2)} s`);
-    const trigger = await timeFerry(triggerConfig, triggerTarget);
+    const trigger = (await timeFerry(triggerConfig, captured, triggerTarget)).seconds;
     console.log(`  ferry, trigger capture: ${trigger.toFixed(2)} s`);
 
     for (const table of workload.tables) {
