@@ -64,6 +64,10 @@ export class PgOutputDecoder {
   /** Inserted rows are copied into slabs: one allocation for many rows, not one each. */
   private slab: Buffer = EMPTY;
   private slabUsed = 0;
+  /** Where the last scanned tuple's bytes are. */
+  private row: Buffer = EMPTY;
+  private rowStart = 0;
+  private rowEnd = 0;
 
   constructor(protocolVersion: number) {
     if (!Number.isInteger(protocolVersion) || protocolVersion < 1 || protocolVersion > 4) {
@@ -150,7 +154,8 @@ export class PgOutputDecoder {
         const relationId = this.u32();
         this.expect(TUPLE_NEW, "'N'");
         // Copied: the message buffer is reused once this call returns.
-        return new EncodedInsert(relationId, this.tupleBytes(relationId, true), xid);
+        const count = this.scanTuple(relationId, true);
+        return new EncodedInsert(relationId, this.row, this.rowStart, this.rowEnd, count, xid);
       }
       case TAG_UPDATE:
         return this.update();
@@ -271,11 +276,16 @@ export class PgOutputDecoder {
   }
 
   private tuple(relationId: number): Tuple {
-    return this.tupleBytes(relationId, false).values();
+    const count = this.scanTuple(relationId, false);
+    return new TupleBytes(this.row, this.rowStart, this.rowEnd, count).decodeAll();
   }
 
-  /** Checks every column of a TupleData and returns its bytes, `copied` out of the message or not. */
-  private tupleBytes(relationId: number, copied: boolean): TupleBytes {
+  /**
+   * Checks every column of a TupleData and leaves its bytes, `copied` out of
+   * the message or not, in `row` from `rowStart` to `rowEnd`; returns the
+   * column count.
+   */
+  private scanTuple(relationId: number, copied: boolean): number {
     const buf = this.buf;
     const count = this.u16();
     const start = this.pos;
@@ -305,7 +315,12 @@ export class PgOutputDecoder {
       }
     }
     this.pos = pos;
-    if (!copied) return new TupleBytes(buf, start, pos, count);
+    if (!copied) {
+      this.row = buf;
+      this.rowStart = start;
+      this.rowEnd = pos;
+      return count;
+    }
     const length = pos - start;
     if (this.slabUsed + length > this.slab.length) {
       this.slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, length));
@@ -314,7 +329,10 @@ export class PgOutputDecoder {
     const at = this.slabUsed;
     buf.copy(this.slab, at, start, pos);
     this.slabUsed += length;
-    return new TupleBytes(this.slab, at, at + length, count);
+    this.row = this.slab;
+    this.rowStart = at;
+    this.rowEnd = at + length;
+    return count;
   }
 
   private replicaIdentity(): ReplicaIdentity {
