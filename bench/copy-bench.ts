@@ -5,6 +5,7 @@ import { loadConfig } from '../src/config/load.js';
 import { startCluster, type Cluster } from '../src/embedded/cluster.js';
 import { initGroups } from '../src/init/init.js';
 import { silentLogger } from '../src/observe/logger.js';
+import { withSession } from './session.js';
 
 /** A data set both copies start from, and the schema native replication needs on its target beforehand. */
 export interface CopyWorkload {
@@ -69,7 +70,8 @@ export async function measureCopy(workload: CopyWorkload): Promise<CopyResult> {
     await source.query(`CREATE PUBLICATION native_pub FOR TABLE ${workload.tables.join(', ')}`);
     const native = await timed(async () => {
       await nativeTarget.query(`CREATE SUBSCRIPTION native_sub CONNECTION '${source.url()}' PUBLICATION native_pub WITH (copy_data = true, binary = true)`);
-      await waitFor(async () => (await nativeTarget.query(`SELECT count(*) FILTER (WHERE srsubstate NOT IN ('r', 's'))::int AS pending, count(*)::int AS n FROM pg_subscription_rel`)).rows[0].pending === 0);
+      await withSession(nativeTarget, (session) => waitFor(async () =>
+        (await session.query(`SELECT count(*) FILTER (WHERE srsubstate NOT IN ('r', 's'))::int AS pending FROM pg_subscription_rel`)).rows[0].pending === 0));
     });
     console.log(`  native copy_data: ${native.toFixed(2)} s`);
     await nativeTarget.query('ALTER SUBSCRIPTION native_sub DISABLE');

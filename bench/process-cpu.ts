@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Cluster } from '../src/embedded/cluster.js';
+import { openSession, type Session } from './session.js';
 
 /**
  * CPU time per process during a catch-up: on two cores the walsender, the
@@ -37,9 +38,15 @@ function cpuSeconds(pid: number): number | undefined {
  */
 export function watchCpu(processes: readonly WatchedProcess[]): { stop(): Promise<Map<string, number>> } {
   const last = new Map<number, { role: string; seconds: number }>();
+  const sessions = new Map<Cluster, Promise<Session>>();
+  const session = (cluster: Cluster) => {
+    let s = sessions.get(cluster);
+    if (!s) sessions.set(cluster, s = openSession(cluster));
+    return s;
+  };
   const poll = async () => {
     for (const p of processes) {
-      const res = await p.cluster.query(p.pids).catch(() => ({ rows: [] }));
+      const res = await session(p.cluster).then((s) => s.query(p.pids)).catch(() => ({ rows: [] }));
       for (const { pid } of res.rows as { pid: number }[]) {
         const seconds = cpuSeconds(pid);
         if (seconds !== undefined) last.set(pid, { role: p.role, seconds });
@@ -55,6 +62,7 @@ export function watchCpu(processes: readonly WatchedProcess[]): { stop(): Promis
       clearInterval(timer);
       await polling;
       await poll();
+      await Promise.all([...sessions.values()].map(async (s) => (await s).close()));
       const byRole = new Map<string, number>(processes.map((p) => [p.role, 0]));
       for (const { role, seconds } of last.values()) byRole.set(role, (byRole.get(role) ?? 0) + seconds);
       return byRole;

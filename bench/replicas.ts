@@ -4,6 +4,7 @@ import { silentLogger } from '../src/observe/logger.js';
 import { runGroups } from '../src/run/run-groups.js';
 import { timed, waitFor } from './copy-bench.js';
 import { ownCpuSeconds, watchCpu } from './process-cpu.js';
+import { withSession } from './session.js';
 
 /**
  * The two replicas every catch-up benchmark compares, set up the same way
@@ -76,5 +77,5 @@ export async function timeFerry(config: FerryConfig, source: Cluster, target: Cl
 
 /** The row committed on the source after the backlog. */
 export async function waitForMarker(target: Cluster): Promise<void> {
-  await waitFor(async () => (await target.query('SELECT count(*)::int AS n FROM bench_marker')).rows[0].n === 1, 20);
+  await withSession(target, (session) => waitFor(async () => (await session.query('SELECT count(*)::int AS n FROM bench_marker')).rows[0].n === 1, 20));
 }

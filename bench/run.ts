@@ -139,10 +139,15 @@ async function timeDecodeOnly(source: Cluster, start: string): Promise<CatchUp> 
   return { seconds, cpu: new Map([...(await watch.stop()), ['ferry', own]]) };
 }
 
-/** Reads the decode_only slot through Ferry's own reader and decoder until the marker row, keeping nothing. */
+/**
+ * Reads the decode_only slot through Ferry's own reader and decoder until the
+ * marker row, keeping nothing. In binary, as Ferry reads these tables: the
+ * cheapest way for the walsender to send them.
+ */
 async function readAndDiscard(url: string, start: string): Promise<void> {
   const stream = await WalStream.open({
     url, group: 'limit', slot: 'decode_only', publication: 'ferry_bench', startAfter: parseLsn(start), spillDir: tmpdir(), statusIntervalMs: 10_000,
+    binary: true,
   });
   try {
     let marker: number | undefined;

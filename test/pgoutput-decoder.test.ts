@@ -305,7 +305,7 @@ function commonBehaviour(major: number, cluster: () => Cluster): void {
     const ins = one(await slot.changes(), 'insert', 'insert into enc_t');
     assert.ok(ins.encoded, 'an insert keeps its row encoded');
     for (const [table, columns] of [['enc_all', [0, 1, 2, 3, 4, 5, 6]], ['enc_some', [0, 3, 5]]] as const) {
-      const out = Buffer.alloc(ins.encoded.copyTextBound);
+      const out = Buffer.alloc(ins.encoded.copyBound);
       const end = ins.encoded.writeCopyText(columns, out, 0);
       assert.ok(end <= out.length, `${table}: COPY text stays within its bound`);
       const client = new pg.Client({ connectionString: c.url() });

@@ -11,6 +11,7 @@ import { bindTargetRelation, type TargetRelation } from './target-relation.js';
 import { fold, NotCompactable, TableNet, type InsertRow } from './compaction.js';
 import { setStatements, type SetStatement } from './set-statements.js';
 import { copyRows } from './copy-rows.js';
+import { displayValue } from '../pg/binary-format.js';
 
 export interface ApplyResult {
   /** Set when the batch committed: everything up to here is on the target. */
@@ -335,8 +336,8 @@ function relationIds(change: BatchChange): readonly number[] {
   }
 }
 
-function describeKey(rel: TargetRelation, tuple: readonly (string | null | undefined)[]): string {
-  const parts = rel.identity.slice(0, 8).map((i) => `${rel.columnNames[i]}=${tuple[i] === null ? 'NULL' : String(tuple[i]).slice(0, 60)}`);
+function describeKey(rel: TargetRelation, tuple: Tuple): string {
+  const parts = rel.identity.slice(0, 8).map((i) => `${rel.columnNames[i]}=${displayValue(tuple[i], rel.typeOids[i] ?? 0).slice(0, 60)}`);
   return `(${parts.join(', ')})`;
 }
 

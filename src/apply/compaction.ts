@@ -62,8 +62,11 @@ export function keyOf(rel: TargetRelation, tuple: Tuple | EncodedRow): string {
   for (const i of rel.identity) {
     const v = Array.isArray(tuple) ? tuple[i] : (tuple as EncodedRow).value(i);
     if (v === undefined) throw new NotCompactable('key value not sent');
-    // Length-prefixed, so no two different keys can spell the same string.
-    key += v === null ? 'N;' : `${v.length}:${v}`;
+    // Length-prefixed, so no two different keys can spell the same string;
+    // binary values byte for byte (latin1 maps each byte to one character).
+    if (v === null) key += 'N;';
+    else if (typeof v === 'string') key += `${v.length}:${v}`;
+    else key += `${v.length}b${v.toString('latin1')}`;
   }
   return key;
 }

@@ -1,11 +1,12 @@
-import type { Tuple } from '../change/change.js';
+import type { Tuple, Value } from '../change/change.js';
 import { quoteIdent } from '../pg/connect.js';
 import type { TargetRelation } from './target-relation.js';
 
 /** A parameterised statement; `text` doubles as the prepared-statement cache key. */
 export interface Statement {
   readonly text: string;
-  readonly values: (string | null)[];
+  /** Text values, or Buffers in their type's binary format (pg sends those as binary parameters). */
+  readonly values: Exclude<Value, undefined>[];
 }
 
 /**
@@ -15,7 +16,7 @@ export interface Statement {
 export function insertStatement(rel: TargetRelation, values: Tuple): Statement {
   const cols: string[] = [];
   const params: string[] = [];
-  const out: (string | null)[] = [];
+  const out: Exclude<Value, undefined>[] = [];
   for (const i of rel.written) {
     const value = values[i];
     if (value === undefined) continue;
@@ -29,7 +30,7 @@ export function insertStatement(rel: TargetRelation, values: Tuple): Statement {
 
 export function updateStatement(rel: TargetRelation, old: Tuple | undefined, values: Tuple): Statement {
   const sets: string[] = [];
-  const out: (string | null)[] = [];
+  const out: Exclude<Value, undefined>[] = [];
   const keyUnchanged = old === undefined || !rel.identity.some((i) => rel.identityAlways.has(i) && old[i] !== values[i]);
   for (const i of rel.written) {
     const value = values[i];
@@ -51,7 +52,7 @@ export function needsReinsert(rel: TargetRelation, old: Tuple | undefined, value
 }
 
 export function deleteStatement(rel: TargetRelation, old: Tuple): Statement {
-  const out: (string | null)[] = [];
+  const out: Exclude<Value, undefined>[] = [];
   const where = rowMatch(rel, old, out);
   return { text: `DELETE FROM ${rel.qualifiedName} WHERE ${where}`, values: out };
 }
@@ -63,7 +64,7 @@ export function deleteStatement(rel: TargetRelation, old: Tuple): Statement {
  * touch exactly one row by ctid, so of two identical rows only one changes,
  * as on the source.
  */
-function rowMatch(rel: TargetRelation, key: Tuple, out: (string | null)[]): string {
+function rowMatch(rel: TargetRelation, key: Tuple, out: Exclude<Value, undefined>[]): string {
   const conds: string[] = [];
   for (const i of rel.identity) {
     const value = key[i];
@@ -74,7 +75,9 @@ function rowMatch(rel: TargetRelation, key: Tuple, out: (string | null)[]): stri
       continue;
     }
     out.push(value);
-    conds.push(rel.fullIdentity ? `${col}::text = $${out.length}::text` : `${col} = $${out.length}`);
+    // A binary parameter must be read as the column's type before it can be compared as text.
+    const param = typeof value === 'string' ? `$${out.length}` : `$${out.length}::${rel.types[i]}`;
+    conds.push(rel.fullIdentity ? `${col}::text = ${param}::text` : `${col} = $${out.length}`);
   }
   const predicate = conds.length > 0 ? conds.join(' AND ') : 'true';
   if (!rel.fullIdentity) return predicate;

@@ -1,4 +1,5 @@
-import type { Tuple } from '../change/change.js';
+import type { Tuple, Value } from '../change/change.js';
+import { arrayText, binaryArray } from '../pg/binary-format.js';
 import { quoteIdent } from '../pg/connect.js';
 import type { InsertRow, NetChange, TableNet } from './compaction.js';
 import type { TargetRelation } from './target-relation.js';
@@ -6,7 +7,8 @@ import type { TargetRelation } from './target-relation.js';
 /** A statement over many rows and the number of rows it must touch. */
 export interface SetStatement {
   readonly text: string;
-  readonly values: (string | null)[][];
+  /** Per column: an array of text values, or (binary relations) one binary array. */
+  readonly values: ((string | null)[] | Buffer)[];
   readonly expectRows: number;
   readonly describe: string;
 }
@@ -15,8 +17,9 @@ export interface SetStatement {
  * A table's net changes as at most a few statements: one DELETE … USING
  * unnest(…) for rows that go (or are replaced), one UPDATE … FROM unnest(…)
  * per set of changed columns; the rows to insert are returned for COPY. Values
- * travel as one typed array per column (array columns as text, cast per
- * element, since PostgreSQL has no arrays of arrays).
+ * travel as one typed array per column: text, or for binary relations one
+ * binary array (array columns as text, cast per element, since PostgreSQL
+ * has no arrays of arrays).
  */
 export function setStatements(net: TableNet): { statements: SetStatement[]; inserts: readonly InsertRow[] } {
   const rel = net.rel;
@@ -59,8 +62,15 @@ function unnestSource(rel: TargetRelation, indexes: readonly number[], firstPara
   };
 }
 
-function columnArrays(indexes: readonly number[], rows: readonly Tuple[]): (string | null)[][] {
-  return indexes.map((i) => rows.map((r) => (r[i] ?? null)));
+function columnArrays(rel: TargetRelation, indexes: readonly number[], rows: readonly Tuple[]): ((string | null)[] | Buffer)[] {
+  return indexes.map((i) => columnArray(rel, i, rows.map((r) => r[i] ?? null)));
+}
+
+/** One column's values as one parameter. */
+function columnArray(rel: TargetRelation, i: number, values: readonly Value[]): (string | null)[] | Buffer {
+  if (!rel.source.binary) return values as (string | null)[];
+  if (rel.arrayColumns.has(i)) return values.map((v) => (v instanceof Buffer ? arrayText(v) : null));
+  return binaryArray(rel.typeOids[i] as number, values);
 }
 
 function deleteMany(rel: TargetRelation, keys: readonly Tuple[]): SetStatement {
@@ -68,7 +78,7 @@ function deleteMany(rel: TargetRelation, keys: readonly Tuple[]): SetStatement {
   const match = rel.identity.map((i, n) => `t.${column(rel, i)} = ${src.read(n)}`).join(' AND ');
   return {
     text: `DELETE FROM ${rel.qualifiedName} t USING ${src.from} WHERE ${match}`,
-    values: columnArrays(rel.identity, keys),
+    values: columnArrays(rel, rel.identity, keys),
     expectRows: keys.length,
     describe: `delete of ${keys.length} row(s) from ${rel.label}`,
   };
@@ -82,7 +92,7 @@ function updateMany(rel: TargetRelation, columns: readonly number[], rows: reado
   const tuples = rows.map((r) => (r.op === 'update' ? rel.identity.map((i) => r.key[i]).concat(columns.map((i) => r.values[i])) : []));
   return {
     text: `UPDATE ${rel.qualifiedName} t SET ${sets} FROM ${src.from} WHERE ${match}`,
-    values: indexes.map((_, n) => tuples.map((t) => t[n] ?? null)),
+    values: indexes.map((i, n) => columnArray(rel, i, tuples.map((t) => t[n] ?? null))),
     expectRows: rows.length,
     describe: `update of ${rows.length} row(s) of ${rel.label}`,
   };

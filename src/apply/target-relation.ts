@@ -1,6 +1,7 @@
 import type pg from 'pg';
-import type { Relation } from '../change/change.js';
+import type { Column, Relation } from '../change/change.js';
 import { FerryError } from '../errors.js';
+import { binaryIncompatibility } from '../pg/binary-format.js';
 import { qualifiedName } from '../pg/connect.js';
 
 /**
@@ -25,6 +26,8 @@ export interface TargetRelation {
   readonly types: readonly string[];
   /** Columns whose target type is an array: passed in bulk as text and cast one by one. */
   readonly arrayColumns: ReadonlySet<number>;
+  /** Target type OID of each source column (by source index). */
+  readonly typeOids: readonly number[];
 }
 
 interface TargetColumn {
@@ -33,13 +36,18 @@ interface TargetColumn {
   readonly identity_always: boolean;
   readonly type: string;
   readonly is_array: boolean;
+  readonly type_oid: number;
+  readonly typtype: string;
+  readonly typelem: number;
+  readonly has_binary: boolean;
 }
 
 export async function bindTargetRelation(client: pg.Client, relation: Relation, group: string): Promise<TargetRelation> {
   const label = `${relation.schema}.${relation.table}`;
   const res = await client.query<TargetColumn>(
     `SELECT a.attname, ${await generatedExpression(client)} AS generated, a.attidentity = 'a' AS identity_always,
-            format_type(a.atttypid, a.atttypmod) AS type, t.typcategory = 'A' AS is_array
+            format_type(a.atttypid, a.atttypmod) AS type, t.typcategory = 'A' AS is_array,
+            a.atttypid::int8 AS type_oid, t.typtype, CASE WHEN t.typcategory = 'A' THEN t.typelem ELSE 0 END::int8 AS typelem, t.typsend::oid <> 0 AND t.typreceive::oid <> 0 AS has_binary
        FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
       WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`,
     [qualifiedName(relation.schema, relation.table)],
@@ -54,6 +62,7 @@ export async function bindTargetRelation(client: pg.Client, relation: Relation, 
   const identityAlways = new Set<number>();
   const types: string[] = [];
   const arrayColumns = new Set<number>();
+  const typeOids: number[] = [];
   relation.columns.forEach((column, index) => {
     const target = targetColumns.get(column.name);
     if (!target) {
@@ -62,7 +71,9 @@ export async function bindTargetRelation(client: pg.Client, relation: Relation, 
         { context: { group, table: label } });
     }
     if (!target.generated) written.push(index);
+    if (relation.binary && !target.generated) checkBinary(relation, column, target, group);
     types[index] = target.generated ? '' : target.type;
+    typeOids[index] = Number(target.type_oid);
     if (target.is_array) arrayColumns.add(index);
     if (target.identity_always) identityAlways.add(index);
   });
@@ -81,7 +92,24 @@ export async function bindTargetRelation(client: pg.Client, relation: Relation, 
     identityAlways,
     types,
     arrayColumns,
+    typeOids,
   };
+}
+
+/**
+ * A binary stream was chosen for types that allowed it when it started; a
+ * column added or changed since then may not. Transient: the group
+ * reconnects and reads this group's changes as text.
+ */
+function checkBinary(relation: Relation, column: Column, target: TargetColumn, group: string): void {
+  const typeOf = (c: TargetColumn) => ({ typeOid: Number(c.type_oid), kind: c.typtype, elementOid: Number(c.typelem), hasBinary: c.has_binary });
+  // The source's type as the stream describes it; its other properties are those of the same built-in type on the target.
+  const source = { ...typeOf(target), typeOid: column.typeOid };
+  const why = binaryIncompatibility(source, typeOf(target));
+  if (why === undefined) return;
+  const label = `${relation.schema}.${relation.table}`;
+  throw new FerryError('FERRY_BINARY_INCOMPATIBLE', `column ${column.name} of ${label} cannot be applied from binary values: ${why}`,
+    'ferry reconnects and reads this group as text', { context: { group, table: label } });
 }
 
 const generatedByClient = new WeakMap<pg.Client, string>();

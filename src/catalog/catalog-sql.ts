@@ -197,6 +197,23 @@ export const builtNamesSql = `
 
 export const serverVersionSql = `SELECT current_setting('server_version_num')::int AS version`;
 
+/**
+ * The written columns (not generated) of the tables named in $1 (qualified,
+ * quoted; missing ones are skipped) with what decides whether their values
+ * may travel in binary: type OID, kind, element type, send/receive functions.
+ */
+export function columnTypesSql(version: number): string {
+  const notGenerated = version >= 120000 ? `AND a.attgenerated = ''` : '';
+  return `
+  SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS table_name, a.attname AS column_name,
+         a.atttypid::int8 AS type_oid, t.typtype, CASE WHEN t.typcategory = 'A' THEN t.typelem ELSE 0 END::int8 AS typelem, t.typsend::oid <> 0 AND t.typreceive::oid <> 0 AS has_binary
+    FROM unnest($1::text[]) AS x(name)
+    JOIN pg_class c ON c.oid = to_regclass(x.name)
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ${notGenerated}
+    JOIN pg_type t ON t.oid = a.atttypid`;
+}
+
 /** Of the privileges init and apply use on the existing table named $1, those the current role lacks. */
 export const missingTablePrivilegesSql = `
   SELECT current_user AS role, array_agg(p ORDER BY o) FILTER (WHERE NOT has_table_privilege(to_regclass($1), p)) AS missing

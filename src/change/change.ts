@@ -1,12 +1,16 @@
 /**
  * The change model every source decodes into and everything after the
- * decoder consumes. Values stay in the source's text representation: the
- * target parses them, so nothing is turned into JavaScript objects only to be
- * serialised again.
+ * decoder consumes. Values stay in the source's representation, text or
+ * PostgreSQL's binary format: the target parses them, so nothing is turned
+ * into JavaScript objects only to be serialised again.
  */
 
-/** Text value; `null` is SQL NULL; `undefined` is an unchanged TOASTed value the target must leave alone. */
-export type Value = string | null | undefined;
+/**
+ * A value as text, or as a Buffer in the binary format of its type (see
+ * `Relation.binary`); `null` is SQL NULL; `undefined` is an unchanged
+ * TOASTed value the target must leave alone.
+ */
+export type Value = string | Buffer | null | undefined;
 export type Tuple = Value[];
 
 /**
@@ -16,12 +20,14 @@ export type Tuple = Value[];
 export interface EncodedRow {
   /** Size of the encoded row, for batch limits. */
   readonly byteLength: number;
-  /** Upper bound of what `writeCopyText` writes. */
-  readonly copyTextBound: number;
-  /** The text of column `index`. */
+  /** Upper bound of what `writeCopyText` or `writeCopyBinary` writes. */
+  readonly copyBound: number;
+  /** The value of column `index`. */
   value(index: number): Value;
   /** Writes `columns` (ascending) as one line of COPY's text format into `out` at `at`; returns where it ended. */
   writeCopyText(columns: readonly number[], out: Buffer, at: number): number;
+  /** The same as one tuple of COPY's binary format, for rows whose values are binary. */
+  writeCopyBinary(columns: readonly number[], out: Buffer, at: number): number;
 }
 
 /** Log sequence number as a 64-bit unsigned integer. */
@@ -44,6 +50,8 @@ export interface Relation {
   readonly table: string;
   readonly replicaIdentity: ReplicaIdentity;
   readonly columns: readonly Column[];
+  /** Row values arrive in each type's binary format (pgoutput's `binary` option), as Buffers. */
+  readonly binary?: boolean;
 }
 
 /** Microseconds since 2000-01-01 00:00 UTC (PostgreSQL's epoch). */

@@ -36,6 +36,8 @@ export interface ApplyConfig {
   readonly spillDir: string;
   readonly retryInitialMs: number;
   readonly retryMaxMs: number;
+  /** Stream values in binary (PostgreSQL 14+ sources) where every column type allows it. */
+  readonly binaryTransfer: boolean;
 }
 
 export interface SequenceConfig {
@@ -142,6 +144,7 @@ const apply = z.strictObject({
   spill_dir: z.string().min(1, { error: 'must not be empty' }).default(() => os.tmpdir()),
   retry_initial_ms: integer(1).default(1_000),
   retry_max_ms: integer(1).default(30_000),
+  binary_transfer: z.boolean().default(true),
 }).transform((a): ApplyConfig => ({
   batchMaxRows: a.batch_max_rows,
   batchMaxBytes: a.batch_max_bytes,
@@ -150,6 +153,7 @@ const apply = z.strictObject({
   spillDir: a.spill_dir,
   retryInitialMs: a.retry_initial_ms,
   retryMaxMs: a.retry_max_ms,
+  binaryTransfer: a.binary_transfer,
 }));
 
 const sequences = z.strictObject({

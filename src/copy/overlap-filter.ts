@@ -1,5 +1,6 @@
 import type { Lsn, Relation, Tuple } from '../change/change.js';
 import { FerryError } from '../errors.js';
+import { scalarText } from '../pg/binary-format.js';
 import type { SourceEvent } from '../source/source.js';
 import type { ChunkPlan } from './chunk-plan.js';
 
@@ -103,6 +104,6 @@ function inChunk(plan: ChunkPlan, relation: Relation, tuple: Tuple): boolean {
   const index = relation.columns.findIndex((c) => c.name === plan.column);
   const raw = tuple[index];
   if (raw === undefined || raw === null) return false;
-  const value = BigInt(raw);
+  const value = BigInt(typeof raw === 'string' ? raw : scalarText(relation.columns[index]?.typeOid ?? 0, raw));
   return (plan.from === null || value >= BigInt(plan.from)) && (plan.to === null || value < BigInt(plan.to));
 }

@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import type { Lsn } from '../change/change.js';
 import { triggerConfig, type FerryConfig, type GroupConfig } from '../config/schema.js';
 import { FerryError, inContext } from '../errors.js';
@@ -7,6 +8,7 @@ import type { Logger } from '../observe/logger.js';
 import { connect } from '../pg/connect.js';
 import { formatLsn, parseLsn } from '../source/pg-wal/lsn.js';
 import { WalStream } from '../source/pg-wal/wal-stream.js';
+import { binaryTransferBlocker } from '../source/pg-wal/binary-transfer.js';
 import { TriggerStream } from '../source/pg-trigger/trigger-stream.js';
 import { formatTick } from '../source/pg-trigger/ticks.js';
 import { readGroup } from '../target/control-schema.js';
@@ -38,12 +40,19 @@ export async function runGroup(config: FerryConfig, group: GroupConfig, log: Log
   const backends: Backend[] = [];
   // A slot that stays busy longer than any walsender timeout is held by someone else.
   let slotBusySince: number | undefined;
+  const transfer = { binary: config.apply.binaryTransfer };
   while (!signal.aborted) {
     try {
-      await streamOnce(config, group, glog, signal, () => { delay = config.apply.retryInitialMs; slotBusySince = undefined; }, backends);
+      await streamOnce(config, group, glog, signal, () => { delay = config.apply.retryInitialMs; slotBusySince = undefined; }, backends, transfer);
       return { group: group.name };
     } catch (err) {
       const error = inContext(err, 'FERRY_RUN', { group: group.name });
+      if (error.code === 'FERRY_BINARY_INCOMPATIBLE' && transfer.binary) {
+        // Nothing of the batch committed; the same changes come again, as text.
+        transfer.binary = false;
+        glog.info({ reason: error.message }, 'reconnecting to read this group as text');
+        continue;
+      }
       slotBusySince = error.code === 'FERRY_SLOT_ACTIVE' ? slotBusySince ?? Date.now() : undefined;
       const transient = isTransient(err) && (slotBusySince === undefined || Date.now() - slotBusySince < SLOT_BUSY_LIMIT_MS);
       await recordError(config, group.name, error, !transient);
@@ -61,6 +70,7 @@ export async function runGroup(config: FerryConfig, group: GroupConfig, log: Log
 
 async function streamOnce(
   config: FerryConfig, group: GroupConfig, log: Logger, signal: AbortSignal, onProgress: () => void, backends: Backend[],
+  transfer: { readonly binary: boolean },
 ): Promise<void> {
   const target = await connect(config.target.url, { role: 'target', applicationName: `ferry:${group.name}`, pipeline: true });
   let stream: ChangeStream | undefined;
@@ -83,6 +93,7 @@ async function streamOnce(
     const start = parseLsn(row.position);
     await applier.prepareSession();
     const trigger = config.source.capture === 'trigger' ? triggerConfig(config) : undefined;
+    const binary = !trigger && transfer.binary && await binaryAllowed(config, group, target, log);
     stream = trigger
       ? await TriggerStream.open({
         url: config.source.url,
@@ -101,8 +112,9 @@ async function streamOnce(
         startAfter: start,
         spillDir: config.apply.spillDir,
         statusIntervalMs: config.apply.statusIntervalMs,
+        binary,
       });
-    log.info({ position: trigger ? formatTick(start) : formatLsn(start) }, 'streaming');
+    log.info({ position: trigger ? formatTick(start) : formatLsn(start), ...(trigger ? {} : { transfer: binary ? 'binary' : 'text' }) }, 'streaming');
     const resumed = (await target.query<{ table_name: string; plan: ChunkPlan; snapshot_lsn: string }>(sql.chunksIfResumed, [group.name, formatLsn(start)])).rows;
     const events = resumed.length === 0 ? stream.events()
       : skipCopiedChanges(stream.events(), resumed.map((r) => ({ table: r.table_name, plan: r.plan, snapshotLsn: parseLsn(r.snapshot_lsn) })), group.name);
@@ -111,6 +123,18 @@ async function streamOnce(
     await applier.rollback();
     await stream?.close();
     await target.end().catch(() => undefined);
+  }
+}
+
+/** Whether this group's values may stream in binary now (see binary-transfer.ts); says why not at debug level. */
+async function binaryAllowed(config: FerryConfig, group: GroupConfig, target: pg.Client, log: Logger): Promise<boolean> {
+  const source = await connect(config.source.url, { role: 'source', applicationName: `ferry:${group.name}:types` });
+  try {
+    const blocker = await binaryTransferBlocker(source, target, group.publication);
+    if (blocker !== undefined) log.debug({ reason: blocker }, 'values stream as text');
+    return blocker === undefined;
+  } finally {
+    await source.end().catch(() => undefined);
   }
 }
 

@@ -1,9 +1,8 @@
-import type { Value } from '../change/change.js';
 import { ExitCode, FerryError } from '../errors.js';
 import { recordText } from './row-text.js';
 
 /** Column texts in the order of the compared columns; `undefined` is an unchanged TOASTed value. */
-export type Columns = readonly Value[];
+export type Columns = readonly (string | null | undefined)[];
 
 /** Where one key ended up after the changes: its columns, or gone (`values` null). */
 export interface KeyState {

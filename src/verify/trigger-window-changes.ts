@@ -34,7 +34,8 @@ export class TriggerWindowChanges {
   }
 
   add(events: readonly SourceEvent[]): void {
-    const project = (f: Folded, tuple: Tuple) => f.columns.map((i) => tuple[i]);
+    // The queue holds text values only.
+    const project = (f: Folded, tuple: Tuple) => f.columns.map((i) => tuple[i] as string | null | undefined);
     for (const event of events) {
       switch (event.kind) {
         case 'relation':

@@ -63,7 +63,8 @@ function fold(change: Change, relations: ReadonlyMap<number, Decoded | null>, po
   // A transaction is on the target when its commit record starts before the
   // group's position (which is a commit's end or another record boundary).
   const applied = (d: Decoded) => commitAt < (positions.get(d.table.group) ?? 0n);
-  const project = (d: Decoded, tuple: Tuple) => d.columns.map((i) => tuple[i]);
+  // The decoder here reads text (no binary option), so every value is a string, null or unchanged.
+  const project = (d: Decoded, tuple: Tuple) => d.columns.map((i) => tuple[i] as string | null | undefined);
   switch (change.kind) {
     case 'insert': {
       const d = relations.get(change.relationId);

@@ -65,3 +65,31 @@ export async function duplicateRowsCase(pair: Pair, config: string): Promise<voi
   assert.deepEqual(res.rows, [{ b: 'changed', n: 1 }, { b: 'dup', n: 1 }, { b: 'was null', n: 1 }]);
   await assertSameRows(pair, 'no_key');
 }
+
+/**
+ * A table whose every column may travel in binary (built-in base types, and
+ * arrays of the element types Ferry writes as text), with edge values for
+ * the conversions binary transfer makes: arrays become text for set-based
+ * updates, and keys are compared byte for byte.
+ */
+export const binaryTypesTable = `
+  CREATE TABLE btypes (
+    id bigint, k numeric, b bool, i2 smallint, i4 int, n numeric, n2 numeric(10,3), f4 real, f8 double precision,
+    m money, t text, vc varchar(10), c char(5), by bytea, d date, tm time, ttz timetz, ts timestamp, tstz timestamptz,
+    iv interval, u uuid, j json, jb jsonb, x xml, ia int[], ta text[], ma int[][], lb int[], na numeric[], fa float8[],
+    ba bytea[], ua uuid[], ca char(3)[], ip inet, mac macaddr, pt point, bx box, pg polygon, bt bit(4), vb varbit,
+    tsv tsvector, tsq tsquery, o oid, lsn pg_lsn,
+    PRIMARY KEY (id, k)
+  )`;
+
+export function binaryTypesRow(id: number): string {
+  return `(${id}, ${id}.50, true, -32768, 2147483647, 'NaN', 1234567.891, '-0', 1e-300,
+    '-12.34', E'tab\\there, new\\nline, back\\\\slash 🐘 ${id}', '', 'ab', '\\x00ff10', '0044-03-15 BC', '24:00:00', '13:14:15.123456+05:30',
+    '-infinity', '2024-02-29 23:59:59.999999+00', '1 year 2 mons -3 days 04:05:06.789', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+    '{ "k" : [1, 2.50, null] }', '{"b": {"c": [true, null, 1e400]}, "a": "x, y"}', '<a x="1">t</a>',
+    '{1,NULL,3}', '{"a b","",NULL,"NULL","null","q\\"uote","c,d","{x}","back\\\\slash"," lead"}', '{{1,2},{3,NULL}}', '[0:1]={7,8}',
+    '{0.000,-1.5,NaN,Infinity,-Infinity,123456789012345678901234567890.0001,NULL,0.00000001}',
+    '{-0,NaN,Infinity,1e-300,0.30000000000000004}', ARRAY['\\x'::bytea, '\\x00ff', NULL], '{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}',
+    '{"a  ","b"}', '192.168.0.1/24', '08:00:2b:01:02:03', '(1.5,-2)', '((0,0),(2,2))', '((0,0),(1,1),(2,0))',
+    B'1010', B'10101', 'a fat cat:3 sat', 'fat & (rat | cat)', 4294967295, '16/B374D848')`;
+}

@@ -1,5 +1,5 @@
 import { EncodedInsert, TupleBytes } from './tuple-bytes.js';
-import type { Change, Column, Lsn, ReplicaIdentity, Tuple } from '../../change/change.js';
+import type { Change, Column, Lsn, Relation, ReplicaIdentity, Tuple } from '../../change/change.js';
 import { FerryError } from '../../errors.js';
 
 /**
@@ -7,8 +7,8 @@ import { FerryError } from '../../errors.js';
  * versions 1 to 4 ("Logical Replication Message Formats" in the PostgreSQL
  * docs). One call per XLogData payload, one Change out.
  *
- * Values stay text: we never request `binary`, so a 'b' column is an error.
- * Two-phase messages (b, P, K, r, p) are not decoded because we never request
+ * Values stay as sent: text, or with `binary` (when the stream was started
+ * with pgoutput's binary option) each type's binary format. Two-phase messages (b, P, K, r, p) are not decoded because we never request
  * `two_phase`; they fail like any unknown tag instead of being skipped, since
  * silently dropping a message would lose data.
  */
@@ -69,7 +69,7 @@ export class PgOutputDecoder {
   private rowStart = 0;
   private rowEnd = 0;
 
-  constructor(protocolVersion: number) {
+  constructor(protocolVersion: number, readonly binary = false) {
     if (!Number.isInteger(protocolVersion) || protocolVersion < 1 || protocolVersion > 4) {
       throw new FerryError(CODE, `unsupported pgoutput protocol version ${protocolVersion}`,
         'use proto_version 1 to 4');
@@ -251,7 +251,10 @@ export class PgOutputDecoder {
       const typeMod = this.i32();
       columns[i] = { name, typeOid, typeMod, isKey: (flags & 1) !== 0 };
     }
-    return withXid({ kind: 'relation', relation: { relationId, schema, table, replicaIdentity, columns } }, xid);
+    const relation: Relation = this.binary
+      ? { relationId, schema, table, replicaIdentity, columns, binary: true }
+      : { relationId, schema, table, replicaIdentity, columns };
+    return withXid({ kind: 'relation', relation }, xid);
   }
 
   private update(): Change {
@@ -276,7 +279,8 @@ export class PgOutputDecoder {
   }
 
   private tuple(relationId: number): Tuple {
-    const count = this.scanTuple(relationId, false);
+    // Binary values are views of the row's bytes, which must outlive the message.
+    const count = this.scanTuple(relationId, this.binary);
     return new TupleBytes(this.row, this.rowStart, this.rowEnd, count).decodeAll();
   }
 
@@ -292,7 +296,7 @@ export class PgOutputDecoder {
     let pos = start;
     for (let i = 0; i < count; i++) {
       const kind = buf[pos];
-      if (kind === COL_TEXT) {
+      if (kind === COL_TEXT || (kind === COL_BINARY && this.binary)) {
         // A short value must be an error, not a truncated string.
         const length = pos + 5 <= buf.length ? buf.readUInt32BE(pos + 1) : Infinity;
         const end = pos + 5 + length;
@@ -307,7 +311,7 @@ export class PgOutputDecoder {
         this.pos = pos;
         if (kind === COL_BINARY) {
           throw this.fail(`column ${i + 1} of relation ${relationId} is in binary format`, undefined,
-            "ferry reads text values; do not pass binary 'true' to pgoutput");
+            "the stream was started without pgoutput's binary option: the slot is read by another client with other options");
         }
         throw this.fail(kind === undefined
           ? `tuple of relation ${relationId} ends after ${i} of ${count} columns`

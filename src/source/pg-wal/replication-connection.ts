@@ -16,6 +16,8 @@ export interface StreamOptions {
   readonly publication: string;
   readonly startAt: Lsn;
   readonly protocolVersion: number;
+  /** pgoutput's `binary` option (PostgreSQL 14+): values in each type's binary format. */
+  readonly binary?: boolean;
 }
 
 /** A read this large means the walsender is ahead of us: keep draining. */
@@ -73,6 +75,7 @@ export class ReplicationConnection {
       `publication_names ${quoteLiteral(quoteIdent(options.publication))}`,
       // Both options arrived with PostgreSQL 14, as did protocol 2.
       ...(options.protocolVersion >= 2 ? [`messages 'true'`, `streaming 'on'`] : []),
+      ...(options.binary ? [`binary 'true'`] : []),
     ];
     const sql = `START_REPLICATION SLOT ${quoteIdent(options.slot)} LOGICAL ${formatLsn(options.startAt)} (${params.join(', ')})`;
     const connection = this.connection();

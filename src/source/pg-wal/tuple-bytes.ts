@@ -1,7 +1,9 @@
 import type { EncodedRow, Tuple, Value } from '../../change/change.js';
+import { FerryError } from '../../errors.js';
 
 const COL_NULL = 0x6e; // n
 const COL_UNCHANGED = 0x75; // u
+const COL_BINARY = 0x62; // b
 const BACKSLASH = 0x5c;
 const TAB = 0x09;
 const NEWLINE = 0x0a;
@@ -9,9 +11,10 @@ const RETURN = 0x0d;
 
 /**
  * pgoutput's TupleData (after its column count) for a row whose columns were
- * all checked by the decoder to be text, NULL or unchanged and to fit. COPY's
- * text format is the same text with four bytes escaped; none of them occurs
- * inside a multi-byte UTF-8 sequence, so escaping works on bytes.
+ * all checked by the decoder to be text, binary, NULL or unchanged and to
+ * fit. COPY's text format is the same text with four bytes escaped; none of
+ * them occurs inside a multi-byte UTF-8 sequence, so escaping works on bytes.
+ * COPY's binary format is the same binary values, each behind its length.
  */
 export class TupleBytes implements EncodedRow {
   /** The row is `bytes[start, end)`. */
@@ -21,8 +24,8 @@ export class TupleBytes implements EncodedRow {
     return this.end - this.start;
   }
 
-  get copyTextBound(): number {
-    return 2 * this.byteLength + 3 * this.count + 1;
+  get copyBound(): number {
+    return 2 * this.byteLength + 4 * this.count + 2;
   }
 
   value(index: number): Value {
@@ -36,7 +39,7 @@ export class TupleBytes implements EncodedRow {
         continue;
       }
       const length = bytes.readUInt32BE(pos + 1);
-      if (i === index) return bytes.toString('utf8', pos + 5, pos + 5 + length);
+      if (i === index) return columnValue(bytes, pos, length);
       pos += 5 + length;
     }
     return undefined;
@@ -54,7 +57,7 @@ export class TupleBytes implements EncodedRow {
         pos += 1;
       } else {
         const length = bytes.readUInt32BE(pos + 1);
-        values[i] = bytes.toString('utf8', pos + 5, pos + 5 + length);
+        values[i] = columnValue(bytes, pos, length);
         pos += 5 + length;
       }
     }
@@ -86,6 +89,38 @@ export class TupleBytes implements EncodedRow {
     out[at++] = NEWLINE;
     return at;
   }
+
+  writeCopyBinary(columns: readonly number[], out: Buffer, at: number): number {
+    const bytes = this.bytes;
+    at = out.writeInt16BE(columns.length, at);
+    let pos = this.start;
+    let next = 0;
+    for (let i = 0; i < this.count && next < columns.length; i++) {
+      const kind = bytes[pos] as number;
+      const wanted = columns[next] === i;
+      if (kind === COL_NULL || kind === COL_UNCHANGED) {
+        if (wanted && kind === COL_UNCHANGED) throw new FerryError('FERRY_COPY_UNCHANGED', `column ${i + 1} of an inserted row was sent as unchanged`);
+        if (wanted) at = out.writeInt32BE(-1, at);
+        pos += 1;
+      } else {
+        const length = bytes.readUInt32BE(pos + 1);
+        const end = pos + 5 + length;
+        if (wanted) {
+          if (kind !== COL_BINARY) throw new FerryError('FERRY_COPY_TEXT_VALUE', `column ${i + 1} arrived as text in a binary stream`);
+          // The length and the value, as pgoutput sent them.
+          at += bytes.copy(out, at, pos + 1, end);
+        }
+        pos = end;
+      }
+      if (wanted) next++;
+    }
+    return at;
+  }
+}
+
+/** A value whose length is at `pos + 1`: a view of binary bytes, or the text decoded. */
+function columnValue(bytes: Buffer, pos: number, length: number): string | Buffer {
+  return bytes[pos] === COL_BINARY ? bytes.subarray(pos + 5, pos + 5 + length) : bytes.toString('utf8', pos + 5, pos + 5 + length);
 }
 
 /** The letter after the backslash for each byte COPY's text format escapes; 0 for the others. */

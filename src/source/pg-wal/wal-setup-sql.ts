@@ -22,6 +22,8 @@ export const walSql = {
   /** A transactional marker: once a group has applied past it, it has applied everything committed before it. */
   emitMarker: `SELECT pg_logical_emit_message(true, 'ferry', $1)::text AS lsn`,
   ownsTable: `SELECT pg_has_role(c.relowner, 'USAGE') AS owner FROM pg_class c WHERE c.oid = $1`,
+  /** The tables publication $1 sends changes of, qualified and quoted. */
+  publishedTables: `SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) AS name FROM pg_publication_tables WHERE pubname = $1`,
 
   /** From PostgreSQL 13 on, changes of partitions are published as changes of their root. */
   createPublication(name: string, tables: readonly { schema: string; name: string }[], serverVersion: number): string {
