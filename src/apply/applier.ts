@@ -30,6 +30,9 @@ type SetStep =
   | { readonly kind: 'send'; readonly send: () => Pending[] }
   | { readonly kind: 'copy'; readonly rel: TargetRelation; readonly rows: readonly InsertRow[] };
 
+/** SQLSTATE of a binary value the target's type cannot read. */
+const INVALID_BINARY_REPRESENTATION = '22P03';
+
 /** A set-based batch touched a different number of rows than it should: replay it in order to find out why. */
 class RowCountMismatch extends Error {}
 
@@ -312,6 +315,11 @@ export class Applier {
           throw new FerryError('FERRY_POSITION_AHEAD', `the target's position for group ${this.group} is already past this batch; the batch was rolled back`,
             'another ferry process may be applying this group, or the group was re-initialised meanwhile: stop the other process and run again',
             { context: { group: this.group, position: this.formatPosition(position) } });
+        }
+        if (err.code === INVALID_BINARY_REPRESENTATION) {
+          // A target column changed under a binary stream: as text, the same change fails (or not) for what it is.
+          throw new FerryError('FERRY_BINARY_INCOMPATIBLE', `${item.describe()} failed on the target: ${err.message ?? String(err)}`,
+            'ferry reconnects and reads this group as text', { context: { group: this.group, position: this.formatPosition(position) }, cause: result.reason });
         }
         throw new FerryError('FERRY_APPLY', `${item.describe()} failed on the target: ${err.message ?? String(err)}${err.detail ? ` (${err.detail})` : ''}`,
           applyHint(err.code), { context: { group: this.group, position: this.formatPosition(position) }, cause: result.reason });

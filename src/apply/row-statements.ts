@@ -31,7 +31,7 @@ export function insertStatement(rel: TargetRelation, values: Tuple): Statement {
 export function updateStatement(rel: TargetRelation, old: Tuple | undefined, values: Tuple): Statement {
   const sets: string[] = [];
   const out: Exclude<Value, undefined>[] = [];
-  const keyUnchanged = old === undefined || !rel.identity.some((i) => rel.identityAlways.has(i) && old[i] !== values[i]);
+  const keyUnchanged = old === undefined || !rel.identity.some((i) => rel.identityAlways.has(i) && !sameValue(old[i], values[i]));
   for (const i of rel.written) {
     const value = values[i];
     // Unchanged TOASTed values are not sent: leave the target's value alone.
@@ -48,7 +48,7 @@ export function updateStatement(rel: TargetRelation, old: Tuple | undefined, val
 
 /** A key change on a target with an ALWAYS identity key: UPDATE cannot move it, so delete and insert. */
 export function needsReinsert(rel: TargetRelation, old: Tuple | undefined, values: Tuple): boolean {
-  return old !== undefined && rel.identity.some((i) => rel.identityAlways.has(i) && old[i] !== values[i]);
+  return old !== undefined && rel.identity.some((i) => rel.identityAlways.has(i) && !sameValue(old[i], values[i]));
 }
 
 export function deleteStatement(rel: TargetRelation, old: Tuple): Statement {
@@ -82,6 +82,11 @@ function rowMatch(rel: TargetRelation, key: Tuple, out: Exclude<Value, undefined
   const predicate = conds.length > 0 ? conds.join(' AND ') : 'true';
   if (!rel.fullIdentity) return predicate;
   return `ctid = (SELECT ctid FROM ${rel.qualifiedName} WHERE ${predicate} LIMIT 1)`;
+}
+
+/** Equal text, or equal bytes of binary values. */
+function sameValue(a: Value, b: Value): boolean {
+  return a instanceof Buffer && b instanceof Buffer ? a.equals(b) : a === b;
 }
 
 export function truncateStatement(rels: readonly TargetRelation[], cascade: boolean, restartIdentity: boolean): Statement {
