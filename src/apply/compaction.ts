@@ -66,7 +66,7 @@ export function keyOf(rel: TargetRelation, tuple: Tuple | EncodedRow): string {
     // binary values byte for byte (latin1 maps each byte to one character).
     if (v === null) key += 'N;';
     else if (typeof v === 'string') key += `${v.length}:${v}`;
-    else key += `${v.length}b${v.toString('latin1')}`;
+    else key += `${v.length}b${v.latin1}`;
   }
   return key;
 }

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import type { EncodedRow, Tuple, Value } from '../change/change.js';
+import { BinaryValue, type EncodedRow, type Tuple, type Value } from '../change/change.js';
 import { FerryError } from '../errors.js';
 import type { InsertRow } from './compaction.js';
 import { quoteIdent } from '../pg/connect.js';
@@ -77,7 +77,7 @@ function binaryTupleBytes(columns: readonly number[], values: Tuple): number {
   let n = 2;
   for (const i of columns) {
     const v = values[i];
-    n += 4 + (v instanceof Buffer ? v.length : 0);
+    n += 4 + (v instanceof BinaryValue ? v.length : 0);
   }
   return n;
 }
@@ -88,9 +88,9 @@ function writeBinaryTuple(columns: readonly number[], values: Tuple, out: Buffer
     const v = values[i];
     if (v === null) {
       at = out.writeInt32BE(-1, at);
-    } else if (v instanceof Buffer) {
+    } else if (v instanceof BinaryValue) {
       at = out.writeInt32BE(v.length, at);
-      at += v.copy(out, at);
+      at = v.writeTo(out, at);
     } else {
       throw new FerryError('FERRY_COPY_TEXT_VALUE', `column ${i + 1} of a row for binary COPY is ${v === undefined ? 'unchanged' : 'text'}`);
     }

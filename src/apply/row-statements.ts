@@ -1,4 +1,4 @@
-import type { Tuple, Value } from '../change/change.js';
+import { BinaryValue, type Tuple, type Value } from '../change/change.js';
 import { quoteIdent } from '../pg/connect.js';
 import type { TargetRelation } from './target-relation.js';
 
@@ -6,7 +6,7 @@ import type { TargetRelation } from './target-relation.js';
 export interface Statement {
   readonly text: string;
   /** Text values, or Buffers in their type's binary format (pg sends those as binary parameters). */
-  readonly values: Exclude<Value, undefined>[];
+  readonly values: Param[];
 }
 
 /**
@@ -16,11 +16,11 @@ export interface Statement {
 export function insertStatement(rel: TargetRelation, values: Tuple): Statement {
   const cols: string[] = [];
   const params: string[] = [];
-  const out: Exclude<Value, undefined>[] = [];
+  const out: Param[] = [];
   for (const i of rel.written) {
     const value = values[i];
     if (value === undefined) continue;
-    out.push(value);
+    out.push(param(value));
     cols.push(quoteIdent(rel.columnNames[i] as string));
     params.push(`$${out.length}`);
   }
@@ -30,7 +30,7 @@ export function insertStatement(rel: TargetRelation, values: Tuple): Statement {
 
 export function updateStatement(rel: TargetRelation, old: Tuple | undefined, values: Tuple): Statement {
   const sets: string[] = [];
-  const out: Exclude<Value, undefined>[] = [];
+  const out: Param[] = [];
   const keyUnchanged = old === undefined || !rel.identity.some((i) => rel.identityAlways.has(i) && !sameValue(old[i], values[i]));
   for (const i of rel.written) {
     const value = values[i];
@@ -38,7 +38,7 @@ export function updateStatement(rel: TargetRelation, old: Tuple | undefined, val
     if (value === undefined) continue;
     // An ALWAYS identity key that did not change may not be SET, even to its own value.
     if (keyUnchanged && rel.identityAlways.has(i) && rel.identity.includes(i)) continue;
-    out.push(value);
+    out.push(param(value));
     sets.push(`${quoteIdent(rel.columnNames[i] as string)} = $${out.length}`);
   }
   if (sets.length === 0) return { text: 'SELECT 1', values: [] };
@@ -52,7 +52,7 @@ export function needsReinsert(rel: TargetRelation, old: Tuple | undefined, value
 }
 
 export function deleteStatement(rel: TargetRelation, old: Tuple): Statement {
-  const out: Exclude<Value, undefined>[] = [];
+  const out: Param[] = [];
   const where = rowMatch(rel, old, out);
   return { text: `DELETE FROM ${rel.qualifiedName} WHERE ${where}`, values: out };
 }
@@ -64,7 +64,7 @@ export function deleteStatement(rel: TargetRelation, old: Tuple): Statement {
  * touch exactly one row by ctid, so of two identical rows only one changes,
  * as on the source.
  */
-function rowMatch(rel: TargetRelation, key: Tuple, out: Exclude<Value, undefined>[]): string {
+function rowMatch(rel: TargetRelation, key: Tuple, out: Param[]): string {
   const conds: string[] = [];
   for (const i of rel.identity) {
     const value = key[i];
@@ -74,10 +74,10 @@ function rowMatch(rel: TargetRelation, key: Tuple, out: Exclude<Value, undefined
       conds.push(`${col} IS NULL`);
       continue;
     }
-    out.push(value);
+    out.push(param(value));
     // A binary parameter must be read as the column's type before it can be compared as text.
-    const param = typeof value === 'string' ? `$${out.length}` : `$${out.length}::${rel.types[i]}`;
-    conds.push(rel.fullIdentity ? `${col}::text = ${param}::text` : `${col} = $${out.length}`);
+    const placeholder = typeof value === 'string' ? `$${out.length}` : `$${out.length}::${rel.types[i]}`;
+    conds.push(rel.fullIdentity ? `${col}::text = ${placeholder}::text` : `${col} = $${out.length}`);
   }
   const predicate = conds.length > 0 ? conds.join(' AND ') : 'true';
   if (!rel.fullIdentity) return predicate;
@@ -86,7 +86,13 @@ function rowMatch(rel: TargetRelation, key: Tuple, out: Exclude<Value, undefined
 
 /** Equal text, or equal bytes of binary values. */
 function sameValue(a: Value, b: Value): boolean {
-  return a instanceof Buffer && b instanceof Buffer ? a.equals(b) : a === b;
+  return a instanceof BinaryValue && b instanceof BinaryValue ? a.latin1 === b.latin1 : a === b;
+}
+
+type Param = string | Buffer | null;
+
+function param(value: string | BinaryValue | null): Param {
+  return value instanceof BinaryValue ? value.toBuffer() : value;
 }
 
 export function truncateStatement(rels: readonly TargetRelation[], cascade: boolean, restartIdentity: boolean): Statement {

@@ -1,4 +1,4 @@
-import type { Tuple, Value } from '../change/change.js';
+import { BinaryValue, type Tuple, type Value } from '../change/change.js';
 import { arrayText, binaryArray } from '../pg/binary-format.js';
 import { quoteIdent } from '../pg/connect.js';
 import type { InsertRow, NetChange, TableNet } from './compaction.js';
@@ -69,7 +69,7 @@ function columnArrays(rel: TargetRelation, indexes: readonly number[], rows: rea
 /** One column's values as one parameter. */
 function columnArray(rel: TargetRelation, i: number, values: readonly Value[]): (string | null)[] | Buffer {
   if (!rel.source.binary) return values as (string | null)[];
-  if (rel.arrayColumns.has(i)) return values.map((v) => (v instanceof Buffer ? arrayText(v) : null));
+  if (rel.arrayColumns.has(i)) return values.map((v) => (v instanceof BinaryValue ? arrayText(v.toBuffer()) : null));
   return binaryArray(rel.typeOids[i] as number, values);
 }
 

@@ -104,6 +104,6 @@ function inChunk(plan: ChunkPlan, relation: Relation, tuple: Tuple): boolean {
   const index = relation.columns.findIndex((c) => c.name === plan.column);
   const raw = tuple[index];
   if (raw === undefined || raw === null) return false;
-  const value = BigInt(typeof raw === 'string' ? raw : scalarText(relation.columns[index]?.typeOid ?? 0, raw));
+  const value = BigInt(typeof raw === 'string' ? raw : scalarText(relation.columns[index]?.typeOid ?? 0, raw.toBuffer()));
   return (plan.from === null || value >= BigInt(plan.from)) && (plan.to === null || value < BigInt(plan.to));
 }

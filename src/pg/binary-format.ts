@@ -1,4 +1,4 @@
-import type { Value } from '../change/change.js';
+import { BinaryValue, type Value } from '../change/change.js';
 
 /**
  * PostgreSQL's binary format of values ("binary" send/receive functions),
@@ -68,7 +68,7 @@ export function binaryArray(elementOid: number, values: readonly Value[]): Buffe
   let bytes = 20;
   let hasNull = 0;
   for (const v of values) {
-    if (v instanceof Buffer) bytes += 4 + v.length;
+    if (v instanceof BinaryValue) bytes += 4 + v.length;
     else if (v === null) { bytes += 4; hasNull = 1; } else throw new TypeError('binaryArray: a value is not binary');
   }
   const out = Buffer.allocUnsafe(bytes);
@@ -78,9 +78,9 @@ export function binaryArray(elementOid: number, values: readonly Value[]): Buffe
   at = out.writeInt32BE(values.length, at);
   at = out.writeInt32BE(1, at);
   for (const v of values) {
-    if (v instanceof Buffer) {
+    if (v instanceof BinaryValue) {
       at = out.writeInt32BE(v.length, at);
-      at += v.copy(out, at);
+      at = v.writeTo(out, at);
     } else {
       at = out.writeInt32BE(-1, at);
     }
@@ -186,5 +186,6 @@ export function displayValue(value: Value, typeOid: number): string {
   if (value === null) return 'NULL';
   if (value === undefined) return '(unchanged)';
   if (typeof value === 'string') return value;
-  return TEXT_ELEMENTS.has(typeOid) ? scalarText(typeOid, value) : `\\x${value.toString('hex')}`;
+  const bytes = value.toBuffer();
+  return TEXT_ELEMENTS.has(typeOid) ? scalarText(typeOid, bytes) : `\\x${bytes.toString('hex')}`;
 }

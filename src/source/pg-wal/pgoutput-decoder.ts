@@ -279,8 +279,7 @@ export class PgOutputDecoder {
   }
 
   private tuple(relationId: number): Tuple {
-    // Binary values are views of the row's bytes, which must outlive the message.
-    const count = this.scanTuple(relationId, this.binary);
+    const count = this.scanTuple(relationId, false);
     return new TupleBytes(this.row, this.rowStart, this.rowEnd, count).decodeAll();
   }
 

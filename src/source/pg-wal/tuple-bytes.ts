@@ -1,4 +1,4 @@
-import type { EncodedRow, Tuple, Value } from '../../change/change.js';
+import { BinaryValue, SHORT_BYTES, type EncodedRow, type Tuple, type Value } from '../../change/change.js';
 import { FerryError } from '../../errors.js';
 
 const COL_NULL = 0x6e; // n
@@ -108,7 +108,11 @@ export class TupleBytes implements EncodedRow {
         if (wanted) {
           if (kind !== COL_BINARY) throw new FerryError('FERRY_COPY_TEXT_VALUE', `column ${i + 1} arrived as text in a binary stream`);
           // The length and the value, as pgoutput sent them.
-          at += bytes.copy(out, at, pos + 1, end);
+          if (length > SHORT_BYTES) {
+            at += bytes.copy(out, at, pos + 1, end);
+          } else {
+            for (let p = pos + 1; p < end; p++) out[at++] = bytes[p] as number;
+          }
         }
         pos = end;
       }
@@ -118,9 +122,9 @@ export class TupleBytes implements EncodedRow {
   }
 }
 
-/** A value whose length is at `pos + 1`: a view of binary bytes, or the text decoded. */
-function columnValue(bytes: Buffer, pos: number, length: number): string | Buffer {
-  return bytes[pos] === COL_BINARY ? bytes.subarray(pos + 5, pos + 5 + length) : bytes.toString('utf8', pos + 5, pos + 5 + length);
+/** A value whose length is at `pos + 1`, binary or text. */
+function columnValue(bytes: Buffer, pos: number, length: number): string | BinaryValue {
+  return bytes[pos] === COL_BINARY ? new BinaryValue(bytes.toString('latin1', pos + 5, pos + 5 + length)) : bytes.toString('utf8', pos + 5, pos + 5 + length);
 }
 
 /** The letter after the backslash for each byte COPY's text format escapes; 0 for the others. */
