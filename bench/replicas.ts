@@ -14,10 +14,10 @@ import { withSession } from './session.js';
 /** A native subscriber's best settings: workers to spare, and no 5 s idle before a re-enabled subscription starts. */
 export const NATIVE_TARGET_SETTINGS = { wal_retrieve_retry_interval: "'100ms'", max_worker_processes: 16, max_logical_replication_workers: 8 };
 
-/** A Ferry configuration file's text: one group, `bench`, of `tables` in schema public. */
-export function ferryConfigText(source: Cluster, target: Cluster, tables: readonly string[], capture: 'wal' | 'trigger' = 'wal'): string {
+/** A Ferry configuration file's text: one group (`bench` unless named) of `tables` in schema public. */
+export function ferryConfigText(source: Cluster, target: Cluster, tables: readonly string[], capture: 'wal' | 'trigger' = 'wal', group = 'bench'): string {
   return `source:\n  url: ${source.url()}\n  capture: ${capture}\ntarget:\n  url: ${target.url()}\n` +
-    `groups:\n  - name: bench\n    tables: [${tables.map((t) => `public.${t}`).join(', ')}]\nlog:\n  level: warn\n`;
+    `groups:\n  - name: ${group}\n    tables: [${tables.map((t) => `public.${t}`).join(', ')}]\nlog:\n  level: warn\n`;
 }
 
 /**

@@ -14,6 +14,7 @@ import { insertBacklog, tpcbBacklog, updateDeleteBacklog, type Workload } from '
 import { ferryConfigText, NATIVE_TARGET_SETTINGS, pausedSubscription, timeFerry, timeNative, type CatchUp } from './replicas.js';
 import { ownCpuSeconds, watchCpu } from './process-cpu.js';
 import { triggerBench } from './trigger-bench.js';
+import { transferBench } from './transfer-bench.js';
 
 /**
  * `npm run bench`: for each workload, the same backlog on one source is
@@ -24,7 +25,7 @@ import { triggerBench } from './trigger-bench.js';
  * binary transfer, parallel streaming, a short wal_retrieve_retry_interval.
  */
 const quick = process.argv.includes('--quick');
-const only = process.argv.find((a) => a === 'copy' || a === 'apply' || a === 'lag' || a === 'memory' || a === 'trigger');
+const only = process.argv.find((a) => a === 'copy' || a === 'apply' || a === 'lag' || a === 'memory' || a === 'trigger' || a === 'transfer');
 const allWorkloads: Workload[] = quick
   ? [insertBacklog(100_000), tpcbBacklog(10_000), updateDeleteBacklog(5_000)]
   : [insertBacklog(1_000_000), tpcbBacklog(100_000), updateDeleteBacklog(50_000)];
@@ -62,6 +63,7 @@ async function main(): Promise<void> {
     console.log(`  ferry run peak RSS ${rss.peakMb.toFixed(0)} MB, applied in ${rss.seconds.toFixed(1)} s`);
   }
   if (only === undefined || only === 'trigger') await triggerBench(quick);
+  if (only === undefined || only === 'transfer') await transferBench(workloads);
   if (only !== undefined && only !== 'apply') return;
   const results: Result[] = [];
   for (const workload of workloads) {

@@ -7,10 +7,11 @@ import { FerryError } from '../../errors.js';
  * versions 1 to 4 ("Logical Replication Message Formats" in the PostgreSQL
  * docs). One call per XLogData payload, one Change out.
  *
- * Values stay as sent: text, or with `binary` (when the stream was started
- * with pgoutput's binary option) each type's binary format. Two-phase messages (b, P, K, r, p) are not decoded because we never request
- * `two_phase`; they fail like any unknown tag instead of being skipped, since
- * silently dropping a message would lose data.
+ * Values stay as sent: text, or with `binary` (the stream was started with
+ * pgoutput's binary option) each type's binary format. Two-phase messages
+ * (b, P, K, r, p) are not decoded because we never request `two_phase`; they
+ * fail like any unknown tag instead of being skipped, since silently
+ * dropping a message would lose data.
  */
 
 const CODE = 'FERRY_PGOUTPUT_DECODE';
