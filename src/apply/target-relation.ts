@@ -1,7 +1,8 @@
 import type pg from 'pg';
 import type { Column, Relation } from '../change/change.js';
 import { FerryError } from '../errors.js';
-import { binaryIncompatibility } from '../pg/binary-format.js';
+import { binaryTypeColumns } from '../catalog/catalog-sql.js';
+import { binaryIncompatibility, columnTypeOf, type BinaryTypeRow } from '../pg/binary-format.js';
 import { qualifiedName } from '../pg/connect.js';
 
 /**
@@ -30,16 +31,12 @@ export interface TargetRelation {
   readonly typeOids: readonly number[];
 }
 
-interface TargetColumn {
+interface TargetColumn extends BinaryTypeRow {
   readonly attname: string;
   readonly generated: boolean;
   readonly identity_always: boolean;
   readonly type: string;
   readonly is_array: boolean;
-  readonly type_oid: number;
-  readonly typtype: string;
-  readonly typelem: number;
-  readonly has_binary: boolean;
 }
 
 export async function bindTargetRelation(client: pg.Client, relation: Relation, group: string): Promise<TargetRelation> {
@@ -47,7 +44,7 @@ export async function bindTargetRelation(client: pg.Client, relation: Relation, 
   const res = await client.query<TargetColumn>(
     `SELECT a.attname, ${await generatedExpression(client)} AS generated, a.attidentity = 'a' AS identity_always,
             format_type(a.atttypid, a.atttypmod) AS type, t.typcategory = 'A' AS is_array,
-            a.atttypid::int8 AS type_oid, t.typtype, CASE WHEN t.typcategory = 'A' THEN t.typelem ELSE 0 END::int8 AS typelem, t.typsend::oid <> 0 AND t.typreceive::oid <> 0 AS has_binary
+            ${binaryTypeColumns}
        FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
       WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`,
     [qualifiedName(relation.schema, relation.table)],
@@ -102,10 +99,9 @@ export async function bindTargetRelation(client: pg.Client, relation: Relation, 
  * reconnects and reads this group's changes as text.
  */
 function checkBinary(relation: Relation, column: Column, target: TargetColumn, group: string): void {
-  const typeOf = (c: TargetColumn) => ({ typeOid: Number(c.type_oid), kind: c.typtype, elementOid: Number(c.typelem), hasBinary: c.has_binary });
+  const onTarget = columnTypeOf(target);
   // The source's type as the stream describes it; its other properties are those of the same built-in type on the target.
-  const source = { ...typeOf(target), typeOid: column.typeOid };
-  const why = binaryIncompatibility(source, typeOf(target));
+  const why = binaryIncompatibility({ ...onTarget, typeOid: column.typeOid }, onTarget);
   if (why === undefined) return;
   const label = `${relation.schema}.${relation.table}`;
   throw new FerryError('FERRY_BINARY_INCOMPATIBLE', `column ${column.name} of ${label} cannot be applied from binary values: ${why}`,

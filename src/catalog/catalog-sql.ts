@@ -198,6 +198,15 @@ export const builtNamesSql = `
 export const serverVersionSql = `SELECT current_setting('server_version_num')::int AS version`;
 
 /**
+ * What decides whether a column's values may travel in binary (read with
+ * `columnTypeOf` in pg/binary-format.ts), for `a` pg_attribute joined to
+ * `t` pg_type.
+ */
+export const binaryTypeColumns = `a.atttypid::int8 AS type_oid, t.typtype,
+         CASE WHEN t.typcategory = 'A' THEN t.typelem ELSE 0 END::int8 AS typelem,
+         t.typsend::oid <> 0 AND t.typreceive::oid <> 0 AS has_binary`;
+
+/**
  * The written columns (not generated) of the tables named in $1 (qualified,
  * quoted; missing ones are skipped) with what decides whether their values
  * may travel in binary: type OID, kind, element type, send/receive functions.
@@ -206,7 +215,7 @@ export function columnTypesSql(version: number): string {
   const notGenerated = version >= 120000 ? `AND a.attgenerated = ''` : '';
   return `
   SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS table_name, a.attname AS column_name,
-         a.atttypid::int8 AS type_oid, t.typtype, CASE WHEN t.typcategory = 'A' THEN t.typelem ELSE 0 END::int8 AS typelem, t.typsend::oid <> 0 AND t.typreceive::oid <> 0 AS has_binary
+         ${binaryTypeColumns}
     FROM unnest($1::text[]) AS x(name)
     JOIN pg_class c ON c.oid = to_regclass(x.name)
     JOIN pg_namespace n ON n.oid = c.relnamespace

@@ -77,7 +77,7 @@ export interface Relation {
   readonly table: string;
   readonly replicaIdentity: ReplicaIdentity;
   readonly columns: readonly Column[];
-  /** Row values arrive in each type's binary format (pgoutput's `binary` option), as Buffers. */
+  /** Row values arrive in each type's binary format (pgoutput's `binary` option), as BinaryValues. */
   readonly binary?: boolean;
 }
 

@@ -1,7 +1,6 @@
 import type pg from 'pg';
+import { FIRST_USER_OID } from '../catalog/catalog-sql.js';
 import { qualifiedName } from '../pg/connect.js';
-
-const FIRST_USER_OID = 16384;
 
 /**
  * Binary COPY moves rows without text conversion on either side, but its

@@ -1,3 +1,4 @@
+import { FIRST_USER_OID } from '../catalog/catalog-sql.js';
 import { BinaryValue, type Value } from '../change/change.js';
 
 /**
@@ -6,9 +7,6 @@ import { BinaryValue, type Value } from '../change/change.js';
  * pass as one binary parameter, and the text of the few element types that
  * arrays need as text.
  */
-
-/** Objects with OIDs below this were made by initdb: built in, the same on every server. */
-const FIRST_USER_OID = 16384;
 
 const BOOL = 16;
 const BYTEA = 17;
@@ -43,6 +41,18 @@ export interface ColumnType {
   readonly elementOid: number;
   /** The type has binary send and receive functions. */
   readonly hasBinary: boolean;
+}
+
+/** A catalog row selected with `binaryTypeColumns` (catalog-sql.ts); int8 columns arrive as strings. */
+export interface BinaryTypeRow {
+  readonly type_oid: string;
+  readonly typtype: string;
+  readonly typelem: string;
+  readonly has_binary: boolean;
+}
+
+export function columnTypeOf(row: BinaryTypeRow): ColumnType {
+  return { typeOid: Number(row.type_oid), kind: row.typtype, elementOid: Number(row.typelem), hasBinary: row.has_binary };
 }
 
 /**

@@ -1,15 +1,11 @@
 import type pg from 'pg';
 import { columnTypesSql, serverVersionSql } from '../../catalog/catalog-sql.js';
-import { binaryIncompatibility, type ColumnType } from '../../pg/binary-format.js';
+import { binaryIncompatibility, columnTypeOf, type BinaryTypeRow } from '../../pg/binary-format.js';
 import { walSql } from './wal-setup-sql.js';
 
-interface ColumnTypeRow {
+interface ColumnTypeRow extends BinaryTypeRow {
   readonly table_name: string;
   readonly column_name: string;
-  readonly type_oid: string;
-  readonly typtype: string;
-  readonly typelem: string;
-  readonly has_binary: boolean;
 }
 
 /**
@@ -30,17 +26,13 @@ export async function binaryTransferBlocker(source: pg.Client, target: pg.Client
     source.query<ColumnTypeRow>(columnTypesSql(sourceVersion), [tables]),
     target.query<ColumnTypeRow>(columnTypesSql(targetVersion), [tables]),
   ]);
-  const onTarget = new Map(targetColumns.rows.map((r) => [`${r.table_name}.${r.column_name}`, columnType(r)]));
+  const onTarget = new Map(targetColumns.rows.map((r) => [`${r.table_name}.${r.column_name}`, columnTypeOf(r)]));
   for (const row of sourceColumns.rows) {
     // A column the target lacks or generates itself is not written; binding the table reports a missing one.
     const target = onTarget.get(`${row.table_name}.${row.column_name}`);
     if (!target) continue;
-    const why = binaryIncompatibility(columnType(row), target);
+    const why = binaryIncompatibility(columnTypeOf(row), target);
     if (why !== undefined) return `column ${row.column_name} of ${row.table_name}: ${why}`;
   }
   return undefined;
-}
-
-function columnType(row: ColumnTypeRow): ColumnType {
-  return { typeOid: Number(row.type_oid), kind: row.typtype, elementOid: Number(row.typelem), hasBinary: row.has_binary };
 }
