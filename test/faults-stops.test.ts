@@ -66,7 +66,7 @@ groups:\n  - name: guarded\n    tables: [public.guarded]\napply:\n  retry_initia
       const described = errors.map((e) => e.describe()).join('\n');
       t.diagnostic(described);
       assert.equal(errors.length, 1, described);
-      assert.match(described, /^FERRY_APPLY: insert into public\.guarded failed on the target: permission denied for table guarded \(group guarded, position [0-9A-F]+\/[0-9A-F]+\) — fix: grant the target role INSERT, UPDATE, DELETE and TRUNCATE on the replicated tables$/);
+      assert.match(described, /^FERRY_APPLY: insert into public\.guarded failed on the target: permission denied for table guarded \(group guarded, table public\.guarded, position [0-9A-F]+\/[0-9A-F]+\) — fix: grant the target role INSERT, UPDATE, DELETE and TRUNCATE on the replicated tables$/);
     }
     assert.equal(await position('guarded'), applied, 'the position stayed at the last applied batch');
     const one = await pair.sql('target', 'SELECT qty FROM guarded WHERE id = 1');
@@ -128,7 +128,7 @@ groups:\n  - name: guarded\n    tables: [public.guarded]\napply:\n  retry_initia
       t.diagnostic(described);
       assert.match(described, /^FERRY_APPLY: insert into public\.altered failed on the target: /, 'names the table and what was done');
       assert.match(described, /integer/, `names the cause: ${described}`);
-      assert.match(described, /\(group altered, position [0-9A-F]+\/[0-9A-F]+\)/, 'names group and position');
+      assert.match(described, /\(group altered, table public\.altered, position [0-9A-F]+\/[0-9A-F]+\)/, 'names group, table and position');
     }
     assert.equal(await position('altered'), applied, 'the position stayed at the last applied batch');
     assert.deepEqual(await targetIds('altered'), range(1, 10), 'nothing of the failed batch is on the target');
@@ -157,7 +157,7 @@ groups:\n  - name: guarded\n    tables: [public.guarded]\napply:\n  retry_initia
     const result = await running.result;
     assert.equal(result.code, 1, `ferry run exits 1 once its only group stopped; stderr: ${result.stderr.slice(-2000)}`);
     t.diagnostic(result.stderr.split('\n').filter((l) => !l.startsWith('{')).join('\n'));
-    assert.match(result.stderr, /ferry: FERRY_RUN_FAILED: 1 group\(s\) stopped with an error:\n {2}FERRY_APPLY: insert into public\.readonly failed on the target: cannot execute INSERT in a read-only transaction \(group readonly, position [0-9A-F]+\/[0-9A-F]+\)/);
+    assert.match(result.stderr, /ferry: FERRY_RUN_FAILED: 1 group\(s\) stopped with an error:\n {2}FERRY_APPLY: insert into public\.readonly failed on the target: cannot execute INSERT in a read-only transaction \(group readonly, table public\.readonly, position [0-9A-F]+\/[0-9A-F]+\)/);
     await pair.target.query(`ALTER DATABASE app RESET default_transaction_read_only`);
     assert.equal(await position('readonly'), applied, 'the position stayed at the last applied batch');
     assert.deepEqual(await targetIds('readonly'), range(1, 10));

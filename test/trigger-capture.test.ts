@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { loadConfig } from '../src/config/load.js';
 import { PrerequisiteError } from '../src/errors.js';
-import { dropAll } from '../src/init/drop.js';
+import { dropGroups } from '../src/init/drop.js';
 import { collectStatus } from '../src/observe/status.js';
 import { silentLogger } from '../src/observe/logger.js';
 import { assertSameRows, catchUp, init, run, startPair, triggerConfig, until, type Pair, type Running } from './support/harness.js';
@@ -301,7 +301,7 @@ for (const major of [18, 13]) describe(`trigger capture: a source without logica
   test('drop removes triggers, capture function, queue and the source schema; replicated rows stay', async () => {
     assert.deepEqual(await ferry?.stop(), []);
     ferry = undefined;
-    await dropAll(await loadConfig(config), silentLogger());
+    await dropGroups(await loadConfig(config), silentLogger());
     const left = await pair.sql('source', `SELECT
         (SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'ferry_%')::int AS triggers,
         (SELECT count(*) FROM pg_proc WHERE proname LIKE 'main_%')::int AS functions,

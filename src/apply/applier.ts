@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { Lsn, Relation, Tuple } from '../change/change.js';
+import type { Lsn, PgTimestamp, Relation, Tuple } from '../change/change.js';
 import { FerryError } from '../errors.js';
 import { sql } from '../target/control-sql.js';
 import type { Logger } from '../observe/logger.js';
@@ -12,6 +12,7 @@ import { fold, NotCompactable, TableNet, type InsertRow } from './compaction.js'
 import { setStatements, type SetStatement } from './set-statements.js';
 import { copyRows } from './copy-rows.js';
 import { displayValue } from '../pg/binary-format.js';
+import { isRetryable } from '../run/transient.js';
 
 export interface ApplyResult {
   /** Set when the batch committed: everything up to here is on the target. */
@@ -23,6 +24,9 @@ interface Pending {
   readonly describe: () => string;
   /** 'one': a single row must be touched (row by row); a number: exactly that many (set-based); 'position': the position statement. */
   readonly expect?: 'one' | 'position' | number;
+  /** The target table(s) written, for errors and logs. */
+  readonly table?: string;
+  readonly truncate?: boolean;
 }
 
 /** A set-based plan: statements sent pipelined, and inserts written with COPY (which waits for what is in flight). */
@@ -32,9 +36,27 @@ type SetStep =
 
 /** SQLSTATE of a binary value the target's type cannot read. */
 const INVALID_BINARY_REPRESENTATION = '22P03';
+/** SQLSTATE of a TRUNCATE of a table that another table's foreign key references. */
+const FEATURE_NOT_SUPPORTED = '0A000';
 
 /** A set-based batch touched a different number of rows than it should: replay it in order to find out why. */
-class RowCountMismatch extends Error {}
+class RowCountMismatch extends Error {
+  constructor(message: string, readonly table: string | undefined) {
+    super(message);
+  }
+}
+
+/** Why a batch is replayed change by change in source order, and on which table. */
+interface InOrderReason {
+  readonly reason: string;
+  readonly table?: string;
+}
+
+/** How this group's batches were applied, counted since the process started. */
+export interface ApplyCounts {
+  setBased: number;
+  inOrder: number;
+}
 
 /**
  * Writes batches into the target in source order inside one target
@@ -51,6 +73,8 @@ export class Applier {
   private rowsInTransaction = 0;
   /** Set-based apply reorders writes across tables, which is only safe without foreign-key and trigger checks. */
   private setBased = false;
+  /** Batches of the open target transaction, by how they were applied; stored with its position. */
+  private readonly counts: ApplyCounts = { setBased: 0, inOrder: 0 };
 
   constructor(
     private readonly client: pg.Client,
@@ -60,8 +84,14 @@ export class Applier {
     private readonly formatPosition: (position: Lsn) => string = formatLsn,
   ) {}
 
-  /** Applies with the triggers and foreign keys of a replica, where this role may say so. */
-  async prepareSession(): Promise<void> {
+  /**
+   * Applies with the triggers and foreign keys of a replica, where this role
+   * may say so. A lock that another target session holds longer than
+   * `lockTimeoutMs` fails the batch, which is then retried, rather than
+   * hanging without a word.
+   */
+  async prepareSession(lockTimeoutMs: number): Promise<void> {
+    await this.client.query(`SET lock_timeout = ${Math.trunc(lockTimeoutMs)}`);
     try {
       await this.client.query('SET session_replication_role = replica');
       this.setBased = true;
@@ -83,9 +113,11 @@ export class Applier {
       pending.push(this.send({ text: 'BEGIN', values: [] }, () => 'BEGIN'));
       this.open = true;
       this.rowsInTransaction = 0;
+      this.counts.setBased = 0;
+      this.counts.inOrder = 0;
     }
     const planned = this.setBased ? await this.planSet(batch, pending, position) : undefined;
-    if (planned) {
+    if (Array.isArray(planned)) {
       pending.push(this.send({ text: 'SAVEPOINT ferry_batch', values: [] }, () => 'SAVEPOINT'));
       try {
         for (const step of planned) {
@@ -94,21 +126,31 @@ export class Applier {
             continue;
           }
           await this.settle(pending.splice(0), position);
-          const copied = await copyRows(this.client, step.rel, step.rows);
-          if (copied !== step.rows.length) throw new RowCountMismatch(`COPY into ${step.rel.label} wrote ${copied} of ${step.rows.length} rows`);
+          const copied = await copyRows(this.client, step.rel, step.rows).catch((err: unknown) => {
+            throw isRetryable(err) ? err : new RowCountMismatch(`COPY into ${step.rel.label} failed: ${(err as Error).message}`, step.rel.label);
+          });
+          if (copied !== step.rows.length) throw new RowCountMismatch(`COPY into ${step.rel.label} wrote ${copied} of ${step.rows.length} rows`, step.rel.label);
         }
         // Released, or the parts of a huge source transaction would nest a savepoint each.
         pending.push(this.send({ text: 'RELEASE SAVEPOINT ferry_batch', values: [] }, () => 'RELEASE SAVEPOINT'));
         await this.settle(pending.splice(0), position);
+        this.counts.setBased++;
       } catch (err) {
+        // A lost connection, deadlock or lock timeout is retried from the committed position, not replayed here.
+        if (isRetryable(err)) throw err;
         // Compaction is exact, but a unique index on other columns can object
         // to the order set-based writes take: replay this batch as it happened.
         await this.client.query('ROLLBACK TO SAVEPOINT ferry_batch');
         await this.client.query('RELEASE SAVEPOINT ferry_batch');
-        this.log.debug({ reason: (err as Error).message }, 'batch replayed in source order');
+        this.reportInOrder(batch, position, {
+          reason: (err as Error).message,
+          table: err instanceof RowCountMismatch ? err.table : err instanceof FerryError ? err.context.table : undefined,
+        });
         await this.applyInOrder(batch, pending, position);
       }
     } else {
+      if (planned) this.reportInOrder(batch, position, planned);
+      this.counts.inOrder++;
       await this.applyInOrder(batch, pending, position);
     }
     this.rowsInTransaction += batch.rows;
@@ -117,8 +159,8 @@ export class Applier {
       return {};
     }
     const commitTime = batch.commit.commitTime === 0n ? null : pgTimestampToDate(batch.commit.commitTime).toISOString();
-    const advance = this.client.query(sql.advance,
-      [this.group, formatLsn(batch.commit.position), commitTime, this.rowsInTransaction, batch.commit.transactions]);
+    const advance = this.client.query(sql.advance, [this.group, formatLsn(batch.commit.position), commitTime, this.rowsInTransaction,
+      batch.commit.transactions, this.counts.setBased, this.counts.inOrder]);
     pending.push({ promise: advance, describe: () => 'storing the position', expect: 'position' });
     pending.push(this.send({ text: 'COMMIT', values: [] }, () => 'COMMIT'));
     try {
@@ -127,6 +169,12 @@ export class Applier {
       this.open = false;
     }
     return { committed: batch.commit.position };
+  }
+
+  /** A batch that set-based apply could not take is worth knowing about: it is slower, and says something about the table. */
+  private reportInOrder(batch: Batch, position: Lsn, why: InOrderReason): void {
+    this.counts.inOrder++;
+    this.log.info({ table: why.table, reason: why.reason, rows: batch.rows, position: this.formatPosition(position) }, 'batch applied in source order, change by change');
   }
 
   private async applyInOrder(batch: Batch, pending: Pending[], position: Lsn): Promise<void> {
@@ -152,13 +200,14 @@ export class Applier {
    * IDENTITY FULL tables row by row in order (without a key there is nothing
    * to compact by). Undefined when the batch must be replayed in order: a
    * table's description changes inside it, or compaction meets a sequence it
-   * cannot express.
+   * cannot express: then it says why.
    */
-  private async planSet(batch: Batch, pending: Pending[], position: Lsn): Promise<SetStep[] | undefined> {
+  private async planSet(batch: Batch, pending: Pending[], position: Lsn): Promise<SetStep[] | InOrderReason> {
     const touched = new Set<number>();
     for (const change of batch.changes) {
       if (change.kind === 'relation') {
-        if (touched.has(change.relation.relationId)) return undefined;
+        const { relationId, schema, table } = change.relation;
+        if (touched.has(relationId)) return { reason: 'the table was described anew (its columns changed) inside the batch', table: `${schema}.${table}` };
         this.describe(change.relation);
       } else {
         for (const id of relationIds(change)) touched.add(id);
@@ -176,13 +225,14 @@ export class Applier {
       const copies: SetStep[] = [];
       for (const net of nets.values()) {
         const { statements, inserts } = setStatements(net);
-        out.push({ kind: 'send', send: () => statements.map((st) => this.sendSet(st)) });
+        out.push({ kind: 'send', send: () => statements.map((st) => this.sendSet(st, net.rel.label)) });
         if (inserts.length > 0) copies.push({ kind: 'copy', rel: net.rel, rows: inserts });
       }
       // Inserts after every table's deletes: a replaced row's old version is gone first.
       out.push(...copies);
       nets.clear();
     };
+    let table: string | undefined;
     try {
       for (const change of batch.changes) {
         if (change.kind === 'relation' || change.kind === 'message') continue;
@@ -192,6 +242,7 @@ export class Applier {
           continue;
         }
         const rel = this.relation(change.relationId);
+        table = rel.label;
         if (rel.fullIdentity) {
           out.push({ kind: 'send', send: () => this.statementsFor(change) });
           continue;
@@ -204,11 +255,17 @@ export class Applier {
         fold(net, change);
       }
     } catch (err) {
-      if (err instanceof NotCompactable) return undefined;
+      if (err instanceof NotCompactable) return { reason: err.message, table };
       throw err;
     }
     flush();
     return out;
+  }
+
+  /** The source was idle up to `position` at its time `time`: a quiet group is caught up, not behind. */
+  async recordIdle(position: Lsn, time: PgTimestamp | undefined): Promise<void> {
+    const at = time === undefined || time === 0n ? null : pgTimestampToDate(time).toISOString();
+    await this.client.query(sql.recordIdle, [this.group, formatLsn(position), at]);
   }
 
   /** Abandons an open transaction (after an error or on shutdown mid-transaction). */
@@ -246,23 +303,23 @@ export class Applier {
     switch (change.kind) {
       case 'insert': {
         const rel = this.relation(change.relationId);
-        return [this.send(insertStatement(rel, change.values), () => `insert into ${rel.label}`)];
+        return [this.send(insertStatement(rel, change.values), () => `insert into ${rel.label}`, undefined, rel.label)];
       }
       case 'update': {
         const rel = this.relation(change.relationId);
         const old = change.old;
         if (needsReinsert(rel, old, change.values)) return this.reinsert(rel, old as Tuple, change.values);
         return [this.send(updateStatement(rel, old, change.values),
-          () => `update of ${rel.label} row ${describeKey(rel, old ?? change.values)}`, 'one')];
+          () => `update of ${rel.label} row ${describeKey(rel, old ?? change.values)}`, 'one', rel.label)];
       }
       case 'delete': {
         const rel = this.relation(change.relationId);
-        return [this.send(deleteStatement(rel, change.old), () => `delete from ${rel.label} row ${describeKey(rel, change.old)}`, 'one')];
+        return [this.send(deleteStatement(rel, change.old), () => `delete from ${rel.label} row ${describeKey(rel, change.old)}`, 'one', rel.label)];
       }
       case 'truncate': {
         const rels = change.relationIds.map((id) => this.relation(id));
-        return [this.send(truncateStatement(rels, change.cascade, change.restartIdentity),
-          () => `truncate of ${rels.map((r) => r.label).join(', ')}`)];
+        const labels = rels.map((r) => r.label).join(', ');
+        return [{ ...this.send(truncateStatement(rels, change.restartIdentity), () => `truncate of ${labels}`, undefined, labels), truncate: true }];
       }
       default:
         return [];
@@ -276,18 +333,18 @@ export class Applier {
         `on the target run ALTER TABLE ${rel.qualifiedName} ALTER COLUMN ... SET GENERATED BY DEFAULT;`, { context: { group: this.group, table: rel.label } });
     }
     return [
-      this.send(deleteStatement(rel, old), () => `delete from ${rel.label} row ${describeKey(rel, old)}`, 'one'),
-      this.send(insertStatement(rel, values), () => `insert into ${rel.label}`),
+      this.send(deleteStatement(rel, old), () => `delete from ${rel.label} row ${describeKey(rel, old)}`, 'one', rel.label),
+      this.send(insertStatement(rel, values), () => `insert into ${rel.label}`, undefined, rel.label),
     ];
   }
 
-  private send(statement: Statement, describe: () => string, expect?: 'one'): Pending {
+  private send(statement: Statement, describe: () => string, expect?: 'one', table?: string): Pending {
     const promise = this.query(statement.text, statement.values);
-    return { promise, describe, expect: statement.text === 'SELECT 1' ? undefined : expect };
+    return { promise, describe, expect: statement.text === 'SELECT 1' ? undefined : expect, table };
   }
 
-  private sendSet(statement: SetStatement): Pending {
-    return { promise: this.query(statement.text, statement.values), describe: () => statement.describe, expect: statement.expectRows };
+  private sendSet(statement: SetStatement, table: string): Pending {
+    return { promise: this.query(statement.text, statement.values), describe: () => statement.describe, expect: statement.expectRows, table };
   }
 
   /** Prepared once per statement text and connection; then only Bind/Execute travel. */
@@ -311,6 +368,7 @@ export class Applier {
       const item = pending[i] as Pending;
       if (result.status === 'rejected') {
         const err = result.reason as { message?: string; code?: string; detail?: string };
+        const context = { group: this.group, table: item.table, position: this.formatPosition(position) };
         if (item.expect === 'position' && err.code === '22012') {
           throw new FerryError('FERRY_POSITION_AHEAD', `the target's position for group ${this.group} is already past this batch; the batch was rolled back`,
             'another ferry process may be applying this group, or the group was re-initialised meanwhile: stop the other process and run again',
@@ -319,18 +377,24 @@ export class Applier {
         if (err.code === INVALID_BINARY_REPRESENTATION) {
           // A target column changed under a binary stream: as text, the same change fails (or not) for what it is.
           throw new FerryError('FERRY_BINARY_INCOMPATIBLE', `${item.describe()} failed on the target: ${err.message ?? String(err)}`,
-            'ferry reconnects and reads this group as text', { context: { group: this.group, position: this.formatPosition(position) }, cause: result.reason });
+            'ferry reconnects and reads this group as text', { context, cause: result.reason });
+        }
+        if (item.truncate && err.code === FEATURE_NOT_SUPPORTED) {
+          throw new FerryError('FERRY_APPLY_TRUNCATE_REFERENCED',
+            `${item.describe()} failed on the target: ${err.message ?? String(err)}${err.detail ? ` (${err.detail})` : ''}, and that table is not truncated by this group's stream`,
+            'the referencing table is not replicated by this group (a target-only table, or another group\'s): drop or change that foreign key on the target, '
+            + 'or put both tables in one group, then run again; nothing at or after this position was applied', { context, cause: result.reason });
         }
         throw new FerryError('FERRY_APPLY', `${item.describe()} failed on the target: ${err.message ?? String(err)}${err.detail ? ` (${err.detail})` : ''}`,
-          applyHint(err.code), { context: { group: this.group, position: this.formatPosition(position) }, cause: result.reason });
+          applyHint(err.code), { context, cause: result.reason });
       }
       if (typeof item.expect === 'number' && result.value.rowCount !== item.expect) {
-        throw new RowCountMismatch(`${item.describe()} touched ${result.value.rowCount} row(s)`);
+        throw new RowCountMismatch(`${item.describe()} touched ${result.value.rowCount} row(s)`, item.table);
       }
       if (item.expect === 'one' && result.value.rowCount === 0) {
         throw new FerryError('FERRY_APPLY_ROW_MISSING', `${item.describe()}: no such row on the target`,
           'the target has diverged from the source (rows changed or deleted on the target); resynchronise the table (ferry drop + ferry init)',
-          { context: { group: this.group, position: this.formatPosition(position) } });
+          { context: { group: this.group, table: item.table, position: this.formatPosition(position) } });
       }
     }
   }

@@ -15,6 +15,8 @@ export interface Batch {
   readonly commit?: { readonly position: Lsn; readonly commitTime: PgTimestamp; readonly transactions: number };
   /** The source is idle up to here; acknowledge it once nothing is in flight. */
   readonly idle?: Lsn;
+  /** The source's clock when it was idle up to `idle`, if known. */
+  readonly idleTime?: PgTimestamp;
 }
 
 export interface BatchLimits {
@@ -83,7 +85,7 @@ export async function* batches(events: AsyncIterable<readonly SourceEvent[]>, li
           }
           break;
         case 'idle':
-          if (changes.length === 0 && transactions === 0 && !inTransaction) yield { changes: [], rows: 0, idle: event.position };
+          if (changes.length === 0 && transactions === 0 && !inTransaction) yield { changes: [], rows: 0, idle: event.position, idleTime: event.time };
           break;
         default:
           changes.push(event);

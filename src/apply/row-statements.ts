@@ -95,10 +95,13 @@ function param(value: string | BinaryValue | null): Param {
   return value instanceof BinaryValue ? value.toBuffer() : value;
 }
 
-export function truncateStatement(rels: readonly TargetRelation[], cascade: boolean, restartIdentity: boolean): Statement {
+/**
+ * Exactly the tables the stream names, never CASCADE: the source already
+ * lists every replicated table its cascade reached, and on the target a
+ * cascade would also empty tables Ferry does not own (target-only tables,
+ * another group's tables) at the wrong stream position.
+ */
+export function truncateStatement(rels: readonly TargetRelation[], restartIdentity: boolean): Statement {
   const names = rels.map((r) => r.qualifiedName).join(', ');
-  return {
-    text: `TRUNCATE ${names}${restartIdentity ? ' RESTART IDENTITY' : ''}${cascade ? ' CASCADE' : ''}`,
-    values: [],
-  };
+  return { text: `TRUNCATE ${names}${restartIdentity ? ' RESTART IDENTITY' : ''}`, values: [] };
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { loadConfig } from '../config/load.js';
+import { selectGroups } from '../config/select-groups.js';
 import type { FerryConfig } from '../config/schema.js';
 import { ExitCode, FerryError } from '../errors.js';
-import { dropAll } from '../init/drop.js';
+import { dropGroups } from '../init/drop.js';
 import { initGroups } from '../init/init.js';
 import { createLogger, type LogFormat, type LogLevel, type Logger } from '../observe/logger.js';
 import { collectStatus } from '../observe/status.js';
@@ -18,13 +19,15 @@ import { formatStatus, formatTable } from './output.js';
 
 interface GlobalOptions {
   readonly config: string;
+  /** `--group a,b`, for the commands that take it. */
+  readonly group?: string;
   readonly json?: boolean;
   readonly logLevel?: LogLevel;
   readonly logFormat?: LogFormat;
 }
 
 async function setup(options: GlobalOptions): Promise<{ config: FerryConfig; log: Logger }> {
-  const config = await loadConfig(options.config);
+  const config = selectGroups(await loadConfig(options.config), options.group);
   const log = createLogger(options.logLevel ?? config.log.level, options.logFormat ?? config.log.format);
   return { config, log };
 }
@@ -84,7 +87,8 @@ export function buildProgram(outcome: { exitCode: ExitCode } = { exitCode: ExitC
     });
 
   withConfig(program.command('run'))
-    .description('stream every group until SIGINT or SIGTERM')
+    .description('stream every group (or those --group names) until SIGINT or SIGTERM')
+    .option('--group <list>', 'only these groups, comma-separated (another process may run the others)')
     .action(async (options: GlobalOptions) => {
       const { config, log } = await setup(options);
       const failed = await runGroups(config, log, stopSignal(log));
@@ -96,6 +100,7 @@ export function buildProgram(outcome: { exitCode: ExitCode } = { exitCode: ExitC
 
   withConfig(program.command('status'))
     .description('per group: state, positions, lag, rows applied, last error')
+    .option('--group <list>', 'only these groups, comma-separated')
     .option('--json', 'machine-readable output')
     .action(async (options: GlobalOptions) => {
       const { config } = await setup(options);
@@ -145,10 +150,11 @@ export function buildProgram(outcome: { exitCode: ExitCode } = { exitCode: ExitC
     });
 
   withConfig(program.command('drop'))
-    .description('remove slots and publications on the source and the ferry schema on the target; replicated data stays')
+    .description("remove each group's slot and publication (or triggers and queue) on the source and its rows in the target's ferry schema; replicated data stays")
+    .option('--group <list>', 'only these groups, comma-separated (the others keep streaming)')
     .action(async (options: GlobalOptions) => {
       const { config, log } = await setup(options);
-      await dropAll(config, log);
+      await dropGroups(config, log);
     });
 
   program.command('demo')

@@ -16,9 +16,10 @@ export function formatStatus(groups: readonly GroupStatus[]): string {
     g.lagBytes === null ? '-' : formatBytes(g.lagBytes),
     g.lagSeconds === null ? '-' : `${g.lagSeconds.toFixed(1)}s`,
     String(g.rowsApplied),
+    `${g.batches.setBased}/${g.batches.inOrder}`,
     g.slot ? `${g.slot.name}${g.slot.exists ? (g.slot.active ? ' (active)' : ' (inactive)') : ' (missing)'}` : '-',
   ]);
-  const table = formatTable(['group', 'state', 'applied', 'source', 'lag', 'lag time', 'rows applied', 'slot'], rows);
+  const table = formatTable(['group', 'state', 'applied', 'source', 'lag', 'lag time', 'rows applied', 'batches set/in order', 'slot'], rows);
   const copying = groups.filter((g) => g.state === 'copying' && g.copy).map((g) => {
     const c = g.copy as NonNullable<GroupStatus['copy']>;
     const pct = c.estimatedBytes > 0 ? ` (~${Math.min(100, Math.round((100 * c.bytes) / c.estimatedBytes))}%)` : '';

@@ -36,6 +36,10 @@ export interface ApplyConfig {
   readonly spillDir: string;
   readonly retryInitialMs: number;
   readonly retryMaxMs: number;
+  /** A deadlock, serialization failure, lock timeout or cancel at the same position this many times in a row stops the group. */
+  readonly retryAttempts: number;
+  /** lock_timeout of the apply session: a target lock held longer is a retried failure, not a silent hang (0: wait for ever). */
+  readonly lockTimeoutMs: number;
   /** Stream values in binary (PostgreSQL 14+ sources) where every column type allows it. */
   readonly binaryTransfer: boolean;
 }
@@ -144,6 +148,8 @@ const apply = z.strictObject({
   spill_dir: z.string().min(1, { error: 'must not be empty' }).default(() => os.tmpdir()),
   retry_initial_ms: integer(1).default(1_000),
   retry_max_ms: integer(1).default(30_000),
+  retry_attempts: integer(1).default(10),
+  lock_timeout_ms: integer(0).default(60_000),
   binary_transfer: z.boolean().default(true),
 }).transform((a): ApplyConfig => ({
   batchMaxRows: a.batch_max_rows,
@@ -153,6 +159,8 @@ const apply = z.strictObject({
   spillDir: a.spill_dir,
   retryInitialMs: a.retry_initial_ms,
   retryMaxMs: a.retry_max_ms,
+  retryAttempts: a.retry_attempts,
+  lockTimeoutMs: a.lock_timeout_ms,
   binaryTransfer: a.binary_transfer,
 }));
 

@@ -5,7 +5,7 @@ import { formatStatus, formatTable } from '../cli/output.js';
 import { loadConfig } from '../config/load.js';
 import { startCluster, type Cluster } from '../embedded/cluster.js';
 import { FerryError } from '../errors.js';
-import { dropAll } from '../init/drop.js';
+import { dropGroups } from '../init/drop.js';
 import { initGroups } from '../init/init.js';
 import { createLogger } from '../observe/logger.js';
 import { collectStatus } from '../observe/status.js';
@@ -83,7 +83,7 @@ export async function runDemo(options: { seconds: number }): Promise<void> {
     if (failed.length > 0) throw failed[0] as FerryError;
     say(`\n$ ferry status\n${formatStatus(await collectStatus(config))}`);
     say('\n$ ferry drop   # removes slots, publications and the ferry schema; data stays');
-    await dropAll(config, log);
+    await dropGroups(config, log);
     if (!report.equal) throw new FerryError('FERRY_DEMO_MISMATCH', 'source and target differ after catch-up');
     say('\nDemo finished: the target is an exact copy of the source.');
   } finally {

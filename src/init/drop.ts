@@ -3,16 +3,20 @@ import type { Logger } from '../observe/logger.js';
 import { connect } from '../pg/connect.js';
 import { walSql } from '../source/pg-wal/wal-setup-sql.js';
 import { dropTriggerSchemaIfUnused, uninstallCapture } from '../source/pg-trigger/capture-install.js';
+import { controlSchemaExists } from '../target/control-schema.js';
 import { sql } from '../target/control-sql.js';
 import { dropSlot } from './init.js';
 
 /**
- * Removes what ferry created: each group's slot and publication on the
- * source (with trigger capture: its triggers, capture function and queue,
- * and the source's ferry schema once no group is left), the control schema
- * on the target. Replicated tables and their rows stay. Safe to repeat.
+ * Removes what ferry created for the configured groups (all of them, or those
+ * `--group` names): each group's slot and publication on the source (with
+ * trigger capture: its triggers, capture function and queue, and the source's
+ * ferry schema once no group is left), and its rows in the target's control
+ * schema, which goes once no group of any configuration is left in it. Groups
+ * the configuration does not name keep streaming. Replicated tables and their
+ * rows stay. Safe to repeat.
  */
-export async function dropAll(config: FerryConfig, log: Logger): Promise<void> {
+export async function dropGroups(config: FerryConfig, log: Logger): Promise<void> {
   const source = await connect(config.source.url, { role: 'source', applicationName: 'ferry:drop' });
   try {
     for (const group of config.groups) {
@@ -31,8 +35,15 @@ export async function dropAll(config: FerryConfig, log: Logger): Promise<void> {
   }
   const target = await connect(config.target.url, { role: 'target', applicationName: 'ferry:drop' });
   try {
-    await target.query(sql.dropSchema);
-    log.info('dropped the ferry schema on the target');
+    if (!(await controlSchemaExists(target))) return;
+    for (const group of config.groups) {
+      const removed = (await target.query(sql.deleteGroup, [group.name])).rowCount ?? 0;
+      if (removed > 0) log.info({ group: group.name }, "removed the group from the target's ferry schema");
+    }
+    if (((await target.query<{ n: number }>(sql.groupCount)).rows[0]?.n ?? 0) === 0) {
+      await target.query(sql.dropSchema);
+      log.info('dropped the ferry schema on the target');
+    }
   } finally {
     await target.end().catch(() => undefined);
   }

@@ -18,6 +18,8 @@ export interface GroupStatus {
   readonly lagSeconds: number | null;
   readonly rowsApplied: number;
   readonly transactionsApplied: number;
+  /** Batches applied set-based, and change by change in source order (the fallback; the log says why). */
+  readonly batches: { readonly setBased: number; readonly inOrder: number };
   readonly lastAppliedAt: string | null;
   readonly slot: { readonly name: string; readonly exists: boolean; readonly active: boolean; readonly retainedBytes: number | null } | null;
   readonly lastError: string | null;
@@ -39,7 +41,8 @@ export async function collectStatus(config: FerryConfig): Promise<GroupStatus[]>
   try {
     const rows = new Map((await readGroups(target)).map((r) => [r.group_name, r]));
     if (config.source.capture === 'trigger') return await triggerStatus(config, source, target, rows);
-    const current = (await source.query<{ lsn: string }>(walSql.currentLsn)).rows[0]?.lsn ?? null;
+    const now = (await source.query<{ lsn: string; now: Date }>(walSql.currentLsnAndTime)).rows[0];
+    const current = now?.lsn ?? null;
     const copies = new Map(rows.size === 0 ? [] : (await target.query(sql.copyProgress)).rows.map((r) => [r.group_name as string, {
       chunks: r.chunks as number, chunksDone: r.chunks_done as number, rows: Number(r.rows), bytes: Number(r.bytes), estimatedBytes: Number(r.estimated_bytes),
     }]));
@@ -51,17 +54,18 @@ export async function collectStatus(config: FerryConfig): Promise<GroupStatus[]>
       if (!row) {
         out.push({
           group: group.name, state: 'not initialised', appliedPosition: null, sourcePosition: current, lagBytes: null, lagSeconds: null,
-          rowsApplied: 0, transactionsApplied: 0, lastAppliedAt: null, slot, lastError: null, lastErrorAt: null, copy: null,
+          rowsApplied: 0, transactionsApplied: 0, batches: { setBased: 0, inOrder: 0 }, lastAppliedAt: null, slot, lastError: null, lastErrorAt: null, copy: null,
         });
         continue;
       }
       const locked = (await target.query(sql.groupLockHolder, [group.name])).rows.length > 0;
       const state = row.state === 'copying' ? 'copying' : locked ? 'streaming' : row.last_error_fatal ? 'failed' : 'stopped';
       const lagBytes = row.position && current ? Math.max(0, Number(parseLsn(current) - parseLsn(row.position))) : null;
-      // Seconds behind: how old the newest applied source commit is, unless nothing is waiting.
+      // Seconds behind, on the source's clock: since when the target has been
+      // caught up (its last commit, or a later moment the source was idle), unless nothing is waiting.
       const lagSeconds = lagBytes === null ? null
-        : lagBytes === 0 || !row.source_commit_time ? 0
-        : Math.max(0, (Date.now() - row.source_commit_time.getTime()) / 1000);
+        : lagBytes === 0 || !row.source_commit_time || !now ? 0
+        : Math.max(0, (now.now.getTime() - row.source_commit_time.getTime()) / 1000);
       out.push({
         group: group.name,
         state,
@@ -71,6 +75,7 @@ export async function collectStatus(config: FerryConfig): Promise<GroupStatus[]>
         lagSeconds,
         rowsApplied: Number(row.rows_applied),
         transactionsApplied: Number(row.transactions_applied),
+        batches: batchCounts(row),
         lastAppliedAt: row.applied_at?.toISOString() ?? null,
         slot,
         lastError: row.last_error,
@@ -91,6 +96,7 @@ export async function collectStatus(config: FerryConfig): Promise<GroupStatus[]>
  * newest applied tick while anything newer waits.
  */
 async function triggerStatus(config: FerryConfig, source: pg.Client, target: pg.Client, rows: Map<string, GroupRow>): Promise<GroupStatus[]> {
+  const now = (await source.query<{ now: Date }>(walSql.currentLsnAndTime)).rows[0]?.now.getTime() ?? Date.now();
   const copies = new Map(rows.size === 0 ? [] : (await target.query(sql.copyProgress)).rows.map((r) => [r.group_name as string, {
     chunks: r.chunks as number, chunksDone: r.chunks_done as number, rows: Number(r.rows), bytes: Number(r.bytes), estimatedBytes: Number(r.estimated_bytes),
   }]));
@@ -109,9 +115,10 @@ async function triggerStatus(config: FerryConfig, source: pg.Client, target: pg.
       appliedPosition: applied === null ? null : formatTick(applied),
       sourcePosition: latest === null ? null : formatTick(latest),
       lagBytes: null,
-      lagSeconds: lagTicks === null ? null : !waiting || !row?.source_commit_time ? 0 : Math.max(0, (Date.now() - row.source_commit_time.getTime()) / 1000),
+      lagSeconds: lagTicks === null ? null : !waiting || !row?.source_commit_time ? 0 : Math.max(0, (now - row.source_commit_time.getTime()) / 1000),
       rowsApplied: Number(row?.rows_applied ?? 0),
       transactionsApplied: Number(row?.transactions_applied ?? 0),
+      batches: row ? batchCounts(row) : { setBased: 0, inOrder: 0 },
       lastAppliedAt: row?.applied_at?.toISOString() ?? null,
       slot: null,
       lastError: row?.last_error ?? null,
@@ -121,4 +128,8 @@ async function triggerStatus(config: FerryConfig, source: pg.Client, target: pg.
     });
   }
   return out;
+}
+
+function batchCounts(row: GroupRow): GroupStatus['batches'] {
+  return { setBased: Number(row.batches_set_based), inOrder: Number(row.batches_in_order) };
 }

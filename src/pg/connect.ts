@@ -7,8 +7,14 @@ import { isTlsRefused, tlsAttempts } from './tls-mode.js';
  * Session settings every Ferry connection uses, on source and target alike,
  * so that the text a value is written in on one side reads back as the same
  * value on the other (what native logical replication's walreceiver does).
+ * Timeouts are Ferry's to choose, not the role's or the database's: a
+ * `statement_timeout` meant for an application must not cut a large COPY or
+ * batch. (Options sent at connection start win over ALTER ROLE … SET.)
  */
 const SESSION_OPTIONS = [
+  '-c statement_timeout=0',
+  '-c lock_timeout=0',
+  '-c idle_in_transaction_session_timeout=0',
   '-c DateStyle=ISO',
   '-c IntervalStyle=postgres',
   '-c extra_float_digits=3',

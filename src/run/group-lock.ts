@@ -1,5 +1,4 @@
 import type pg from 'pg';
-import { FerryError } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
 import { sql } from '../target/control-sql.js';
 
@@ -17,30 +16,53 @@ export async function ownBackend(target: pg.Client): Promise<Backend | undefined
   return row ? { pid: row.pid, backendStart: row.backend_start } : undefined;
 }
 
+/** How often a group that another live process applies is tried again. */
+const TAKEOVER_POLL_MS = 500;
+
 /**
- * Takes the group's lock on the target. When this process lost a previous
- * connection, the server may not know yet (a cut network, a connection dropped
- * mid-statement): that backend still holds the lock, and the rows of its open
- * transaction. It is ours, so it is ended and the lock taken over. Any other
- * holder is another ferry process, and we step back.
+ * Takes the group's lock on the target; false if `signal` aborted first.
+ * When this process lost a previous connection, the server may not know yet
+ * (a cut network, a connection dropped mid-statement): that backend still
+ * holds the lock, and the rows of its open transaction. It is ours, so it is
+ * ended and the lock taken over. Any other holder is another ferry process:
+ * the group is waited for and taken over the moment that process lets go (a
+ * restart racing a process still shutting down, or a second process started
+ * by mistake). Waiting is not an error of the group.
  */
-export async function lockGroup(target: pg.Client, group: string, ours: readonly Backend[], log: Logger): Promise<void> {
-  for (const deadline = Date.now() + ORPHAN_RELEASE_MS; ;) {
-    if (await tryLock(target, group)) return;
+export async function lockGroup(target: pg.Client, group: string, ours: readonly Backend[], log: Logger, signal: AbortSignal): Promise<boolean> {
+  const orphanDeadline = Date.now() + ORPHAN_RELEASE_MS;
+  let waitingFor: number | undefined;
+  while (!signal.aborted) {
+    if (await tryLock(target, group)) {
+      if (waitingFor !== undefined) log.info({ previousOwnerPid: waitingFor }, 'took over the group: the other ferry process let go of it');
+      return true;
+    }
     const holder = await lockHolder(target, group);
-    if (holder !== undefined || Date.now() >= deadline) {
-      const orphan = ours.find((b) => b.pid === holder?.pid);
-      if (!orphan || Date.now() >= deadline) {
-        throw new FerryError('FERRY_GROUP_LOCKED',
-          `group ${group} is already being applied by another ferry process${holder ? ` (target backend pid ${holder.pid}${holder.client_addr ? ` from ${holder.client_addr}` : ''})` : ''}`,
-          'stop the other "ferry run" first; only one process may apply a group', { context: { group } });
-      }
+    const orphan = ours.find((b) => b.pid === holder?.pid);
+    if (orphan && Date.now() < orphanDeadline) {
       const ended = (await target.query<{ ended: boolean }>(sql.terminateBackend, [orphan.pid, orphan.backendStart])).rows[0]?.ended;
       if (ended) log.warn({ pid: orphan.pid }, 'ended the target connection this process lost, which still held the group');
+    } else if (holder !== undefined && holder.pid !== waitingFor) {
+      waitingFor = holder.pid;
+      log.info({ ownerPid: holder.pid, ownerAddress: holder.client_addr ?? 'local', ownerApplication: holder.application_name },
+        'another ferry process is applying this group; waiting to take it over when it stops');
     }
-    // Ended, or released between the two queries: try again shortly.
-    await new Promise((r) => setTimeout(r, 100));
+    // Ended, released between the two queries, or held by another process: try again shortly.
+    await pause(TAKEOVER_POLL_MS, signal);
   }
+  return false;
+}
+
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+  });
 }
 
 async function tryLock(target: pg.Client, group: string): Promise<boolean> {
@@ -48,5 +70,5 @@ async function tryLock(target: pg.Client, group: string): Promise<boolean> {
 }
 
 async function lockHolder(target: pg.Client, group: string) {
-  return (await target.query<{ pid: number; client_addr: string | null }>(sql.groupLockHolder, [group])).rows[0];
+  return (await target.query<{ pid: number; client_addr: string | null; application_name: string | null }>(sql.groupLockHolder, [group])).rows[0];
 }

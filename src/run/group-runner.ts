@@ -13,7 +13,7 @@ import { TriggerStream } from '../source/pg-trigger/trigger-stream.js';
 import { formatTick } from '../source/pg-trigger/ticks.js';
 import { readGroup } from '../target/control-schema.js';
 import { sql } from '../target/control-sql.js';
-import { isTransient } from './transient.js';
+import { sqlState, transientKind } from './transient.js';
 import { lockGroup, ownBackend, type Backend } from './group-lock.js';
 import type { ChunkPlan } from '../copy/chunk-plan.js';
 import { skipCopiedChanges } from '../copy/overlap-filter.js';
@@ -41,26 +41,45 @@ export async function runGroup(config: FerryConfig, group: GroupConfig, log: Log
   // A slot that stays busy longer than any walsender timeout is held by someone else.
   let slotBusySince: number | undefined;
   const transfer = { binary: config.apply.binaryTransfer };
+  // The same conflict (deadlock, lock timeout, …) at the same place, again and again, is not transient after all.
+  let conflict: { readonly key: string; readonly count: number } | undefined;
+  const onProgress = () => { delay = config.apply.retryInitialMs; slotBusySince = undefined; conflict = undefined; };
   while (!signal.aborted) {
     try {
-      await streamOnce(config, group, glog, signal, () => { delay = config.apply.retryInitialMs; slotBusySince = undefined; }, backends, transfer);
+      await streamOnce(config, group, glog, signal, onProgress, backends, transfer);
       return { group: group.name };
     } catch (err) {
-      const error = inContext(err, 'FERRY_RUN', { group: group.name });
+      let error = inContext(err, 'FERRY_RUN', { group: group.name });
       if (error.code === 'FERRY_BINARY_INCOMPATIBLE' && transfer.binary) {
         // Nothing of the batch committed; the same changes come again, as text.
         transfer.binary = false;
         glog.info({ reason: error.message }, 'reconnecting to read this group as text');
         continue;
       }
+      const kind = transientKind(err);
       slotBusySince = error.code === 'FERRY_SLOT_ACTIVE' ? slotBusySince ?? Date.now() : undefined;
-      const transient = isTransient(err) && (slotBusySince === undefined || Date.now() - slotBusySince < SLOT_BUSY_LIMIT_MS);
+      let transient = kind === 'connection' && (slotBusySince === undefined || Date.now() - slotBusySince < SLOT_BUSY_LIMIT_MS);
+      if (kind === 'conflict') {
+        const key = `${sqlState(err)} ${error.context.table ?? ''} ${error.context.position ?? ''}`;
+        conflict = { key, count: conflict?.key === key ? conflict.count + 1 : 1 };
+        transient = conflict.count < config.apply.retryAttempts;
+        if (!transient) {
+          error = new FerryError(error.code, `${error.message} (the same failure ${conflict.count} times in a row at this position)`,
+            'find the target session that holds the locks this group needs (pg_locks, pg_stat_activity) and end it, or raise apply.retry_attempts; then run again',
+            { exitCode: error.exitCode, context: error.context, cause: err });
+        }
+      }
       await recordError(config, group.name, error, !transient);
       if (!transient) {
         glog.error({ code: error.code, err: error.describe() }, 'group stopped');
         return { group: group.name, error };
       }
-      glog.warn({ code: error.code, err: error.describe(), retryInMs: delay }, 'connection lost; reconnecting');
+      if (kind === 'conflict') {
+        glog.warn({ code: error.code, sqlstate: sqlState(err), err: error.describe(), attempt: conflict?.count, retryInMs: delay },
+          'the batch lost against another target session; retrying from the committed position');
+      } else {
+        glog.warn({ code: error.code, err: error.describe(), retryInMs: delay }, 'connection lost; reconnecting');
+      }
       await sleep(delay, signal);
       delay = Math.min(delay * 2, config.apply.retryMaxMs);
     }
@@ -80,7 +99,7 @@ async function streamOnce(
     const own = await ownBackend(target);
     if (own) backends.push(own);
     if (backends.length > 10) backends.shift();
-    await lockGroup(target, group.name, earlier, log);
+    if (!await lockGroup(target, group.name, earlier, log, signal)) return;
     const row = await readGroup(target, group.name);
     if (!row || row.state !== 'streaming' || !row.position) {
       throw new FerryError('FERRY_NOT_INITIALISED', `group ${group.name} has not been initialised on the target`,
@@ -91,7 +110,7 @@ async function streamOnce(
         'run "ferry drop" with the old configuration and "ferry init" with the new one', { exitCode: 2, context: { group: group.name } });
     }
     const start = parseLsn(row.position);
-    await applier.prepareSession();
+    await applier.prepareSession(config.apply.lockTimeoutMs);
     const trigger = config.source.capture === 'trigger' ? triggerConfig(config) : undefined;
     const binary = !trigger && transfer.binary && await binaryAllowed(config, group, target, log);
     stream = trigger
@@ -162,6 +181,10 @@ async function applyLoop(
       stream.acknowledge(committed);
       onProgress();
     } else if (batch.idle !== undefined && !applier.inTransaction) {
+      if (batch.idle > position) {
+        await applier.recordIdle(batch.idle, batch.idleTime);
+        position = batch.idle;
+      }
       stream.acknowledge(batch.idle);
       // An idle stream is a working one too: the next outage starts its backoff afresh.
       onProgress();

@@ -10,8 +10,11 @@ export type SourceEvent =
   | { readonly kind: 'begin'; readonly xid: number; readonly commitTime: PgTimestamp; readonly commitPosition: Lsn }
   | Extract<Change, { kind: 'relation' | 'insert' | 'update' | 'delete' | 'truncate' | 'message' }>
   | { readonly kind: 'commit'; readonly position: Lsn; readonly commitTime: PgTimestamp }
-  /** Nothing is in flight: every transaction before `position` has been delivered. */
-  | { readonly kind: 'idle'; readonly position: Lsn };
+  /**
+   * Nothing is in flight: every transaction before `position` has been
+   * delivered. `time` is the source's clock when that was so, if known.
+   */
+  | { readonly kind: 'idle'; readonly position: Lsn; readonly time?: PgTimestamp };
 
 export interface ChangeStream {
   /**

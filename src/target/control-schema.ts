@@ -49,6 +49,8 @@ export interface GroupRow {
   readonly last_error: string | null;
   readonly last_error_at: Date | null;
   readonly last_error_fatal: boolean;
+  readonly batches_set_based: string;
+  readonly batches_in_order: string;
 }
 
 export async function readGroup(client: pg.Client, group: string): Promise<GroupRow | undefined> {

@@ -50,6 +50,14 @@ export const migrations: readonly string[] = [
     PRIMARY KEY (group_name, table_name, chunk)
   );
   `,
+  `
+  -- How batches were applied: set-based, or change by change in source order
+  -- (the fallback, which the log explains batch by batch).
+  ALTER TABLE ferry.groups ADD COLUMN batches_set_based bigint NOT NULL DEFAULT 0,
+                           ADD COLUMN batches_in_order bigint NOT NULL DEFAULT 0;
+  COMMENT ON COLUMN ferry.groups.source_commit_time IS
+    'source clock time up to which the target is caught up: the last applied commit, or a later moment the source was idle';
+  `,
 ];
 
 export const sql = {
@@ -61,14 +69,17 @@ export const sql = {
   dropSchema: `DROP SCHEMA IF EXISTS ferry CASCADE`,
 
   group: `SELECT group_name, capture, state, slot_name, publication_name, tables, position_lsn::text AS position,
-                 source_commit_time, applied_at, rows_applied, transactions_applied, last_error, last_error_at, last_error_fatal
+                 source_commit_time, applied_at, rows_applied, transactions_applied, last_error, last_error_at, last_error_fatal,
+                 batches_set_based, batches_in_order
             FROM ferry.groups WHERE group_name = $1`,
   allGroups: `SELECT group_name, capture, state, slot_name, publication_name, tables, position_lsn::text AS position,
-                     source_commit_time, applied_at, rows_applied, transactions_applied, last_error, last_error_at, last_error_fatal
+                     source_commit_time, applied_at, rows_applied, transactions_applied, last_error, last_error_at, last_error_fatal,
+                     batches_set_based, batches_in_order
                 FROM ferry.groups ORDER BY group_name`,
   insertGroup: `INSERT INTO ferry.groups (group_name, capture, state, slot_name, publication_name, tables)
                 VALUES ($1, $2, 'copying', $3, $4, $5)`,
   deleteGroup: `DELETE FROM ferry.groups WHERE group_name = $1`,
+  groupCount: `SELECT count(*)::int AS n FROM ferry.groups`,
   chunks: `SELECT table_name, chunk, chunk_count, plan, estimated_bytes, rows, bytes, snapshot_lsn::text AS snapshot_lsn
              FROM ferry.copy_chunks WHERE group_name = $1 ORDER BY table_name, chunk`,
   /** Every copied chunk of a group, if any was read under a snapshot newer than its position (a resumed copy). */
@@ -99,10 +110,18 @@ export const sql = {
               UPDATE ferry.groups
                  SET position_lsn = $2::pg_lsn, source_commit_time = COALESCE($3::timestamptz, source_commit_time),
                      applied_at = now(), rows_applied = rows_applied + $4, transactions_applied = transactions_applied + $5,
+                     batches_set_based = batches_set_based + $6, batches_in_order = batches_in_order + $7,
                      last_error = NULL, last_error_at = NULL, last_error_fatal = false
                WHERE group_name = $1 AND position_lsn <= $2::pg_lsn
            RETURNING 1)
             SELECT 1 / count(*)::int AS advanced FROM advanced`,
+  /**
+   * The source was idle up to $2 at its time $3, and everything before was
+   * applied: the position and the caught-up time move on without a batch, so
+   * a quiet group's lag reads 0 (PostgreSQL 15+ sends no empty transactions).
+   */
+  recordIdle: `UPDATE ferry.groups SET position_lsn = $2::pg_lsn, source_commit_time = GREATEST(source_commit_time, $3::timestamptz)
+                WHERE group_name = $1 AND position_lsn < $2::pg_lsn`,
   recordError: `UPDATE ferry.groups SET last_error = $2, last_error_at = now(), last_error_fatal = $3 WHERE group_name = $1`,
 
   /**

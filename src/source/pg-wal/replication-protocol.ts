@@ -8,7 +8,8 @@ import type { Lsn } from '../../change/change.js';
 export type ServerMessage =
   /** The pgoutput message is `chunk` from XLOG_HEADER_BYTES on; left in place, as most are decoded straight from it. */
   | { readonly kind: 'xlog'; readonly chunk: Buffer }
-  | { readonly kind: 'keepalive'; readonly walEnd: Lsn; readonly replyRequested: boolean };
+  /** `sendTime`: the server's clock when it sent the keepalive. */
+  | { readonly kind: 'keepalive'; readonly walEnd: Lsn; readonly sendTime: bigint; readonly replyRequested: boolean };
 
 /** 'w', WAL start, WAL end, send time. */
 export const XLOG_HEADER_BYTES = 25;
@@ -19,7 +20,7 @@ export function parseServerMessage(chunk: Buffer): ServerMessage {
     return { kind: 'xlog', chunk };
   }
   if (tag === 0x6b /* k */) {
-    return { kind: 'keepalive', walEnd: chunk.readBigUInt64BE(1), replyRequested: chunk[17] === 1 };
+    return { kind: 'keepalive', walEnd: chunk.readBigUInt64BE(1), sendTime: chunk.readBigInt64BE(9), replyRequested: chunk[17] === 1 };
   }
   throw new Error(`unexpected replication message type 0x${(tag ?? 0).toString(16)}`);
 }

@@ -105,7 +105,9 @@ export class WalStream implements ChangeStream {
       () => this.queue.fail(new FerryError('FERRY_STREAM_ENDED', 'the source ended the replication stream', undefined, { context: this.context() })),
       (err: unknown) => this.queue.fail(this.streamError(err)),
     );
-    this.statusTimer = setInterval(() => this.sendStatus(), this.options.statusIntervalMs);
+    // Between transactions, ask for a keepalive in reply: its position and time
+    // let an idle group record that it is caught up, so its lag reads 0.
+    this.statusTimer = setInterval(() => this.sendStatus(!this.inTransaction && this.streamingXid === undefined), this.options.statusIntervalMs);
     this.statusTimer.unref();
   }
 
@@ -163,7 +165,7 @@ export class WalStream implements ChangeStream {
       if (message.walEnd > this.received) this.received = message.walEnd;
       // Between transactions, everything before walEnd has been sent: once the
       // target has applied what came before, the slot may move past walEnd.
-      if (!this.inTransaction && this.streamingXid === undefined) this.queue.push({ kind: 'idle', position: message.walEnd });
+      if (!this.inTransaction && this.streamingXid === undefined) this.queue.push({ kind: 'idle', position: message.walEnd, time: message.sendTime });
       if (message.replyRequested) this.sendStatus();
       return;
     }
