@@ -85,21 +85,4 @@ describe('crash recovery: kill -9 at any moment loses nothing and applies nothin
     const slot = await pair.sql('source', `SELECT confirmed_flush_lsn >= $1::pg_lsn AS ok FROM pg_replication_slots WHERE slot_name = 'ferry_money'`, [res.rows[0]?.p]);
     assert.equal(slot.rows[0]?.ok, true, 'confirmed_flush_lsn of ferry_money is at or past the target position');
   });
-
-  test('a second ferry run for the same groups is refused while the first runs', async () => {
-    const first = cli(['run', '-c', config, '--log-format', 'json']);
-    try {
-      await until('the first run to hold its groups', async () => {
-        const res = await pair.sql('target', `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted`);
-        return res.rows[0]?.n === 2;
-      });
-      const second = await cliRun(['run', '-c', config, '--log-format', 'json']);
-      assert.equal(second.code, 1);
-      assert.match(second.stderr, /FERRY_GROUP_LOCKED/);
-      assert.match(second.stderr, /already being applied by another ferry process/);
-    } finally {
-      first.child.kill('SIGTERM');
-      assert.equal((await first.result).code, 0);
-    }
-  });
 });

@@ -127,7 +127,10 @@ export class Applier {
           }
           await this.settle(pending.splice(0), position);
           const copied = await copyRows(this.client, step.rel, step.rows).catch((err: unknown) => {
-            throw isRetryable(err) ? err : new RowCountMismatch(`COPY into ${step.rel.label} failed: ${(err as Error).message}`, step.rel.label);
+            const what = `COPY into ${step.rel.label} failed on the target: ${(err as Error).message}`;
+            if (!isRetryable(err)) throw new RowCountMismatch(what, step.rel.label);
+            throw new FerryError('FERRY_APPLY', what, undefined,
+              { context: { group: this.group, table: step.rel.label, position: this.formatPosition(position) }, cause: err });
           });
           if (copied !== step.rows.length) throw new RowCountMismatch(`COPY into ${step.rel.label} wrote ${copied} of ${step.rows.length} rows`, step.rel.label);
         }

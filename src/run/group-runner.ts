@@ -43,7 +43,11 @@ export async function runGroup(config: FerryConfig, group: GroupConfig, log: Log
   const transfer = { binary: config.apply.binaryTransfer };
   // The same conflict (deadlock, lock timeout, …) at the same place, again and again, is not transient after all.
   let conflict: { readonly key: string; readonly count: number } | undefined;
-  const onProgress = () => { delay = config.apply.retryInitialMs; slotBusySince = undefined; conflict = undefined; };
+  const onProgress = (committed: boolean) => {
+    delay = config.apply.retryInitialMs;
+    slotBusySince = undefined;
+    if (committed) conflict = undefined;
+  };
   while (!signal.aborted) {
     try {
       await streamOnce(config, group, glog, signal, onProgress, backends, transfer);
@@ -88,7 +92,7 @@ export async function runGroup(config: FerryConfig, group: GroupConfig, log: Log
 }
 
 async function streamOnce(
-  config: FerryConfig, group: GroupConfig, log: Logger, signal: AbortSignal, onProgress: () => void, backends: Backend[],
+  config: FerryConfig, group: GroupConfig, log: Logger, signal: AbortSignal, onProgress: (committed: boolean) => void, backends: Backend[],
   transfer: { readonly binary: boolean },
 ): Promise<void> {
   const target = await connect(config.target.url, { role: 'target', applicationName: `ferry:${group.name}`, pipeline: true });
@@ -158,7 +162,8 @@ async function binaryAllowed(config: FerryConfig, group: GroupConfig, target: pg
 }
 
 async function applyLoop(
-  events: AsyncIterable<readonly SourceEvent[]>, stream: ChangeStream, applier: Applier, config: FerryConfig, signal: AbortSignal, start: Lsn, onProgress: () => void,
+  events: AsyncIterable<readonly SourceEvent[]>, stream: ChangeStream, applier: Applier, config: FerryConfig, signal: AbortSignal, start: Lsn,
+  onProgress: (committed: boolean) => void,
 ): Promise<void> {
   const it = batches(events, {
     maxRows: config.apply.batchMaxRows,
@@ -179,7 +184,7 @@ async function applyLoop(
     if (committed !== undefined) {
       position = committed;
       stream.acknowledge(committed);
-      onProgress();
+      onProgress(true);
     } else if (batch.idle !== undefined && !applier.inTransaction) {
       if (batch.idle > position) {
         await applier.recordIdle(batch.idle, batch.idleTime);
@@ -187,7 +192,7 @@ async function applyLoop(
       }
       stream.acknowledge(batch.idle);
       // An idle stream is a working one too: the next outage starts its backoff afresh.
-      onProgress();
+      onProgress(false);
     }
     if (signal.aborted && !applier.inTransaction) return;
   }
