@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import type { FerryError } from '../src/errors.js';
 import { assertSameRows, catchUp, init, run, startPair, until, type Pair, type Running } from './support/harness.js';
 import { duplicateRowsCase, replicaIdentityIndexCase, typesNullRow, typesRow, typesTable, USER_TYPES } from './support/semantic-cases.js';
 
@@ -161,7 +162,7 @@ describe('WAL capture semantics (PostgreSQL 18 → 18, streaming of large transa
     const own = await pair.config({ keychange: ['public.ident_toast'] });
     await init(own);
     const stopping = await run(own);
-    let errors: Awaited<ReturnType<Running['stop']>> = [];
+    let errors: FerryError[];
     try {
       await pair.sql('source', 'UPDATE ident_toast SET id = 2, n = 1 WHERE id = 1');
       // Stopped, or (were the change let through) applied: the assertions below say which.
