@@ -59,6 +59,7 @@ describe('crash recovery: kill -9 at any moment loses nothing and applies nothin
     const writer = workload(pair.source.url('app'), stop.signal);
     for (let round = 0; round < 6; round++) {
       const running = cli(['run', '-c', config, '--log-format', 'json']);
+      // A random moment, on purpose: the kill must not line up with any one step.
       await new Promise((r) => setTimeout(r, 1200 + Math.floor(Math.random() * 1500)));
       running.child.kill('SIGKILL');
       await running.result;
