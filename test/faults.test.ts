@@ -16,6 +16,7 @@ const SCHEMA = `
 
 const GROUPS = { money: ['public.accounts', 'public.events'], bulk: ['public.bulk'] };
 
+/** For pacing and deliberate gaps only: conditions are awaited with until(). */
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -41,9 +42,11 @@ async function workload(url: string, signal: AbortSignal): Promise<number> {
           ${n % 40 === 0 ? `DELETE FROM events WHERE seq = (SELECT min(seq) FROM events);` : ''}
           COMMIT;`);
         committed++;
+        // Pacing: a steady stream of small transactions, not a flood that starves the servers.
         await sleep(2);
       }
     } catch {
+      // The source is restarting or cut off: pause before the next attempt rather than spin.
       await sleep(100);
     } finally {
       await client.end().catch(() => undefined);
@@ -148,6 +151,7 @@ describe('faults while streaming: cut connections and restarts under a concurren
       proxy.refuse(3000);
       proxy.cut();
       const refusedAt = Date.now();
+      // The whole refusal window, on purpose: the connection attempts within it are counted.
       await sleep(3000);
       const attempts = proxy.accepted.filter((at) => at >= refusedAt && at < refusedAt + 3000).length;
       t.diagnostic(`${attempts} connection attempts while the source refused connections for 3 s`);
@@ -211,8 +215,13 @@ describe('faults while streaming: cut connections and restarts under a concurren
       for (let round = 0; round < 2; round++) {
         const seen = await targetCount(pair, 'events');
         await until(`round ${round}: events to arrive`, async () => (await targetCount(pair, 'events')) > seen + 20, 60_000);
+        const bulkBefore = await targetCount(pair, 'bulk');
         await bigTransaction(50_000);
-        await sleep(300);
+        // Cut while ferry is busy with it, or just after.
+        await until(`round ${round}: the big transaction to be applied, or under way`, async () => {
+          const res = await pair.sql('target', `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'ferry:bulk' AND backend_xid IS NOT NULL`);
+          return res.rows[0]?.n === 1 || (await targetCount(pair, 'bulk')) >= bulkBefore + 50_000;
+        }, 60_000);
         orphans.push(await lockHolder(pair, 'money'));
         sourceProxy.cut({ silently: true });
         targetProxy.cut({ silently: true });
@@ -266,6 +275,7 @@ function copyWorkload(url: string, signal: AbortSignal): Promise<number> {
       ${n % 10 === 0 ? `UPDATE ledger SET id = -id WHERE id = ${1 + (n * 15485863) % 400_000};` : ''}
       INSERT INTO journal VALUES (${n}, 'entry');
       COMMIT;`);
+    // Pacing: the copy competes with the writer, not the writer with everything.
     await sleep(3);
   });
 }
@@ -302,7 +312,7 @@ describe('kill -9 of ferry init at random moments, again and again, under a conc
         const began = Date.now();
         const started = cli(['init', '-c', config, '--log-format', 'json']);
         if (round % 2 === 0) {
-          // Any moment: before the slot, during the copy, while indexes are built.
+          // Any moment (a random time, on purpose): before the slot, during the copy, while indexes are built.
           await sleep(400 + Math.floor(Math.random() * 1600));
         } else {
           // Some moment inside the copy: after a random number of further chunks.
@@ -331,7 +341,10 @@ describe('kill -9 of ferry init at random moments, again and again, under a conc
       assert.deepEqual(slots.rows.map((r) => r.slot_name), ['ferry_ledger'], 'no slot of a killed init is left behind');
       const ferry = await run(config);
       try {
-        await sleep(1000);
+        // Streaming under the workload: a journal row written after ferry run started reaches the target.
+        const before = Number((await pair.sql('source', 'SELECT max(n) AS n FROM journal')).rows[0]?.n);
+        await until('ferry run to apply a journal row written while it runs', async () =>
+          Number((await pair.sql('target', 'SELECT max(n) AS n FROM journal')).rows[0]?.n) > before, 60_000);
         stopWriter.abort();
         assert.ok((await writer) > 100, 'the workload kept committing during the inits');
         await catchUp(config, 120);

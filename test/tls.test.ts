@@ -203,6 +203,8 @@ apply:\n  retry_initial_ms: 200\n  retry_max_ms: 1000\nsequences:\n  sync_interv
     assert.equal(owner.rows[0]?.tableowner, 'applier', 'init created the target table as the target role');
 
     const running = cli(['run', '-c', config, '--log-format', 'json', '--log-level', 'debug'], env);
+    let logged = '';
+    running.child.stderr?.on('data', (d: Buffer) => { logged += d.toString(); });
     try {
       await until('ferry run to stream', async () => (await pair.sql('source', `SELECT count(*)::int AS n FROM pg_stat_replication WHERE application_name = 'ferry:shop'`)).rows[0]?.n === 1);
       const pid = running.child.pid as number;
@@ -213,7 +215,7 @@ apply:\n  retry_initial_ms: 200\n  retry_max_ms: 1000\nsequences:\n  sync_interv
       await pair.sql('source', `INSERT INTO orders (item, qty) VALUES ('streamed', 1); INSERT INTO journal (note) VALUES ('one'), ('one')`);
       // A target that is down for a while makes ferry log connection errors, which name the URL.
       await pair.target.crash();
-      await new Promise((r) => setTimeout(r, 1500));
+      await until('ferry to log a failed connection to the target', async () => /cannot connect to the target postgres:\/\/applier:\*\*\*@/.test(logged));
       await pair.target.restart();
       await pair.sql('source', `UPDATE orders SET qty = qty + 1 WHERE id <= 10; DELETE FROM journal WHERE ctid = (SELECT min(ctid) FROM journal)`);
       const wait = await cliRun(['wait', '-c', config, '--timeout', '60', '--json'], env);

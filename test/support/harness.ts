@@ -143,10 +143,14 @@ export async function assertSameRows(pair: Pair, table: string, orderBy = '1'): 
   return src.length;
 }
 
+/**
+ * Polls `check` until it holds; past the deadline, fails naming what did not
+ * happen. Tests wait for conditions with this, never with a bare sleep.
+ */
 export async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
