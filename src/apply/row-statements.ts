@@ -95,10 +95,19 @@ function param(value: string | BinaryValue | null): Param {
   return value instanceof BinaryValue ? value.toBuffer() : value;
 }
 
-export function truncateStatement(rels: readonly TargetRelation[], cascade: boolean, restartIdentity: boolean): Statement {
-  const names = rels.map((r) => r.qualifiedName).join(', ');
-  return {
-    text: `TRUNCATE ${names}${restartIdentity ? ' RESTART IDENTITY' : ''}${cascade ? ' CASCADE' : ''}`,
-    values: [],
-  };
+/**
+ * One TRUNCATE of the tables; a source partition whose rows go to the
+ * target's root (see partition-placement.ts) is emptied by deleting the rows
+ * its partition constraint selects, as a TRUNCATE of the root would empty
+ * the other partitions too.
+ */
+export function truncateStatements(rels: readonly TargetRelation[], cascade: boolean, restartIdentity: boolean): Statement[] {
+  const whole = rels.filter((r) => r.partitionConstraint === undefined);
+  const statements: Statement[] = rels.filter((r) => r.partitionConstraint !== undefined)
+    .map((r) => ({ text: `DELETE FROM ${r.qualifiedName} WHERE ${r.partitionConstraint}`, values: [] }));
+  if (whole.length > 0) {
+    const names = whole.map((r) => r.qualifiedName).join(', ');
+    statements.unshift({ text: `TRUNCATE ${names}${restartIdentity ? ' RESTART IDENTITY' : ''}${cascade ? ' CASCADE' : ''}`, values: [] });
+  }
+  return statements;
 }

@@ -28,6 +28,12 @@ export async function readWindowChanges(
   const upto = [...positions.values()].reduce((a, b) => (a > b ? a : b), 0n);
   if (upto === 0n || publications.length === 0) return out;
   const byLabel = new Map(tables.map((t) => [t.label, t]));
+  // Partitions' changes are published under their own names: each is a change of its table.
+  const partitions = (await replication.query<{ label: string; index: number }>(verifySql.partitionsOf(tables.map((t) => t.relation)))).rows;
+  for (const p of partitions) {
+    const table = tables[p.index];
+    if (table && !byLabel.has(p.label)) byLabel.set(p.label, table);
+  }
   const relations = new Map<number, Decoded | null>();
   const decoder = new PgOutputDecoder(1);
   const rows = (await replication.query<{ data: Buffer }>(verifySql.windowChanges(slot, formatLsn(upto), publications))).rows;

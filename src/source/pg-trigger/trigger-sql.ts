@@ -272,21 +272,33 @@ export function tableTriggers(names: QueueNames, table: Table): string[] {
  * partitions, and a statement on a partition does not fire its root's
  * statement triggers, so a row trigger on the root (cloned to every
  * partition, present and future). TRUNCATE fires per truncated table: a
- * TRUNCATE trigger on the root and on each partition.
+ * TRUNCATE trigger on the root and on each partition (statement triggers
+ * are not cloned: partitions created later get theirs from
+ * partitionCapture).
  */
 export function partitionedTriggers(names: QueueNames, root: Table, partitions: readonly Table[]): string[] {
   const on = qualifiedName(root.schema, root.name);
   const run = `EXECUTE PROCEDURE ${names.capture}()`;
-  const statements = [
+  return [
     `CREATE TRIGGER ${names.trigger('row')} AFTER INSERT OR UPDATE OR DELETE ON ${on} FOR EACH ROW ${run}`,
     enableAlways(on, names.trigger('row')),
+    ...[root, ...partitions].flatMap((table) => truncateTrigger(names, qualifiedName(table.schema, table.name))),
   ];
-  for (const table of [root, ...partitions]) {
-    const name = qualifiedName(table.schema, table.name);
-    statements.push(`CREATE TRIGGER ${names.trigger('truncate')} AFTER TRUNCATE ON ${name} FOR EACH STATEMENT ${run}`);
-    statements.push(enableAlways(name, names.trigger('truncate')));
-  }
-  return statements;
+}
+
+function truncateTrigger(names: QueueNames, on: string): string[] {
+  return [
+    `CREATE TRIGGER ${names.trigger('truncate')} AFTER TRUNCATE ON ${on} FOR EACH STATEMENT EXECUTE PROCEDURE ${names.capture}()`,
+    enableAlways(on, names.trigger('truncate')),
+  ];
+}
+
+/** What a partition found by `partitionsToCapture` lacks: its TRUNCATE trigger, and a row trigger that fires always (clones before PostgreSQL 15 fire on origin only). */
+export function partitionCapture(names: QueueNames, partition: { name: string; needs_truncate: boolean; needs_always: boolean }): string[] {
+  return [
+    ...(partition.needs_truncate ? truncateTrigger(names, partition.name) : []),
+    ...(partition.needs_always ? [enableAlways(partition.name, names.trigger('row'))] : []),
+  ];
 }
 
 /** Fires even in sessions with session_replication_role = replica (a source that is itself a replica). */
@@ -423,6 +435,20 @@ export const triggerSql = {
   dropQueue: (names: QueueNames, view: boolean) =>
     `${view ? `DROP VIEW ${names.queue}; ` : ''}DROP TABLE IF EXISTS ${[...Array.from({ length: QUEUE_TABLES }, (_, slot) => names.slot(slot)), names.queue].join(', ')}`,
   dropSequences: (names: QueueNames) => `DROP SEQUENCE IF EXISTS ${names.eventId}, ${names.rotation}`,
+  /**
+   * Partitions, at any depth, of the group's tables ($1) that lack capture's
+   * TRUNCATE trigger ($2), or whose clone of the row trigger ($3) does not
+   * fire always: partitions created after the capture was installed.
+   */
+  partitionsToCapture: `WITH RECURSIVE tree(oid) AS (
+                          SELECT unnest($1::bigint[])::oid UNION ALL SELECT i.inhrelid FROM tree JOIN pg_inherits i ON i.inhparent = tree.oid)
+                        SELECT * FROM (
+                          SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name,
+                                 NOT EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = $2) AS needs_truncate,
+                                 EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = $3 AND t.tgenabled <> 'A') AS needs_always
+                            FROM tree JOIN pg_class c ON c.oid = tree.oid JOIN pg_namespace n ON n.oid = c.relnamespace
+                           WHERE c.relispartition) p
+                         WHERE needs_truncate OR needs_always`,
   /** How long DDL on the application's tables may wait for their locks before giving up. */
   ddlLockTimeout: `SET LOCAL lock_timeout = '10s'`,
 };
