@@ -86,7 +86,7 @@ export const verifySql = {
        SELECT to_regclass(x)::oid, i FROM unnest(ARRAY[${relations.map(quoteLiteral).join(', ') || 'NULL'}]::text[]) WITH ORDINALITY AS r(x, i)
         WHERE to_regclass(x) IS NOT NULL
        UNION ALL SELECT h.inhrelid, tree.i FROM tree JOIN pg_inherits h ON h.inhparent = tree.oid)
-     SELECT n.nspname || '.' || c.relname AS label, (tree.i - 1)::int AS index
+     SELECT n.nspname || '.' || c.relname AS label, (tree.i - 1)::int AS index, c.relkind <> 'p' AS leaf
        FROM tree JOIN pg_class c ON c.oid = tree.oid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relispartition`,
 
   /** Trigger capture: the source snapshot in the terms ticks are written in (`xmin:xmax:xip,…`). */
