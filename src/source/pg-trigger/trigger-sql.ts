@@ -293,12 +293,9 @@ function truncateTrigger(names: QueueNames, on: string): string[] {
   ];
 }
 
-/** What a partition found by `partitionsToCapture` lacks: its TRUNCATE trigger, and a row trigger that fires always (clones before PostgreSQL 15 fire on origin only). */
-export function partitionCapture(names: QueueNames, partition: { name: string; needs_truncate: boolean; needs_always: boolean }): string[] {
-  return [
-    ...(partition.needs_truncate ? truncateTrigger(names, partition.name) : []),
-    ...(partition.needs_always ? [enableAlways(partition.name, names.trigger('row'))] : []),
-  ];
+/** The TRUNCATE trigger of a partition found by `partitionsToCapture` (qualified, quoted). */
+export function partitionCapture(names: QueueNames, partition: string): string[] {
+  return truncateTrigger(names, partition);
 }
 
 /** Fires even in sessions with session_replication_role = replica (a source that is itself a replica). */
@@ -437,18 +434,15 @@ export const triggerSql = {
   dropSequences: (names: QueueNames) => `DROP SEQUENCE IF EXISTS ${names.eventId}, ${names.rotation}`,
   /**
    * Partitions, at any depth, of the group's tables ($1) that lack capture's
-   * TRUNCATE trigger ($2), or whose clone of the row trigger ($3) does not
-   * fire always: partitions created after the capture was installed.
+   * TRUNCATE trigger ($2): partitions created after the capture was
+   * installed. (Their clone of the row trigger is there, and fires always
+   * like the root's.)
    */
   partitionsToCapture: `WITH RECURSIVE tree(oid) AS (
                           SELECT unnest($1::bigint[])::oid UNION ALL SELECT i.inhrelid FROM tree JOIN pg_inherits i ON i.inhparent = tree.oid)
-                        SELECT * FROM (
-                          SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name,
-                                 NOT EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = $2) AS needs_truncate,
-                                 EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = $3 AND t.tgenabled <> 'A') AS needs_always
-                            FROM tree JOIN pg_class c ON c.oid = tree.oid JOIN pg_namespace n ON n.oid = c.relnamespace
-                           WHERE c.relispartition) p
-                         WHERE needs_truncate OR needs_always`,
+                        SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name
+                          FROM tree JOIN pg_class c ON c.oid = tree.oid JOIN pg_namespace n ON n.oid = c.relnamespace
+                         WHERE c.relispartition AND NOT EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = $2)`,
   /** How long DDL on the application's tables may wait for their locks before giving up. */
   ddlLockTimeout: `SET LOCAL lock_timeout = '10s'`,
 };
