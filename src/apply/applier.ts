@@ -6,8 +6,9 @@ import type { Logger } from '../observe/logger.js';
 import { formatLsn } from '../source/pg-wal/lsn.js';
 import { pgTimestampToDate } from '../source/pg-wal/replication-protocol.js';
 import type { Batch, BatchChange } from './batch.js';
-import { deleteStatement, insertStatement, needsReinsert, truncateStatement, updateStatement, type Statement } from './row-statements.js';
-import { bindTargetRelation, type TargetRelation } from './target-relation.js';
+import { deleteStatement, insertStatement, needsReinsert, truncateStatements, updateStatement, type Statement } from './row-statements.js';
+import type { TargetRelation } from './target-relation.js';
+import { bindPlaced, type SourcePartitions } from './partition-placement.js';
 import { fold, NotCompactable, TableNet, type InsertRow } from './compaction.js';
 import { setStatements, type SetStatement } from './set-statements.js';
 import { copyRows } from './copy-rows.js';
@@ -82,6 +83,8 @@ export class Applier {
     private readonly log: Logger,
     /** How errors name a position: an LSN, or a tick with trigger capture. */
     private readonly formatPosition: (position: Lsn) => string = formatLsn,
+    /** Source catalog facts for partitions the target lacks; without them such a relation is a missing table. */
+    private readonly partitions?: SourcePartitions,
   ) {}
 
   /**
@@ -291,11 +294,13 @@ export class Applier {
    * Binding is lazy because pgoutput also describes relations no change will
    * name: with publish_via_partition_root it sends the leaf partition's
    * description next to the root's, and the target may have no such table.
+   * A source partition the target lacks is created there, or written through
+   * the root (see partition-placement.ts).
    */
   private async bind(id: number): Promise<void> {
     const relation = this.described.get(id);
     if (!relation) throw new FerryError('FERRY_APPLY_UNKNOWN_RELATION', `change for relation ${id} arrived before its description`, undefined, { context: { group: this.group } });
-    this.relations.set(id, await bindTargetRelation(this.client, relation, this.group));
+    this.relations.set(id, await bindPlaced(this.client, relation, this.group, this.partitions, this.log));
   }
 
   private relation(id: number): TargetRelation {
@@ -322,7 +327,8 @@ export class Applier {
       case 'truncate': {
         const rels = change.relationIds.map((id) => this.relation(id));
         const labels = rels.map((r) => r.label).join(', ');
-        return [{ ...this.send(truncateStatement(rels, change.restartIdentity), () => `truncate of ${labels}`, undefined, labels), truncate: true }];
+        return truncateStatements(rels, change.restartIdentity)
+          .map((st) => ({ ...this.send(st, () => `truncate of ${labels}`, undefined, labels), truncate: true }));
       }
       default:
         return [];

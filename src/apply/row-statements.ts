@@ -96,12 +96,22 @@ function param(value: string | BinaryValue | null): Param {
 }
 
 /**
+/**
  * Exactly the tables the stream names, never CASCADE: the source already
  * lists every replicated table its cascade reached, and on the target a
  * cascade would also empty tables Ferry does not own (target-only tables,
- * another group's tables) at the wrong stream position.
+ * another group's tables) at the wrong stream position. A source partition
+ * whose rows go to the target's root (see partition-placement.ts) is emptied
+ * by deleting the rows its partition constraint selects, as a TRUNCATE of the
+ * root would empty the other partitions too.
  */
-export function truncateStatement(rels: readonly TargetRelation[], restartIdentity: boolean): Statement {
-  const names = rels.map((r) => r.qualifiedName).join(', ');
-  return { text: `TRUNCATE ${names}${restartIdentity ? ' RESTART IDENTITY' : ''}`, values: [] };
+export function truncateStatements(rels: readonly TargetRelation[], restartIdentity: boolean): Statement[] {
+  const whole = rels.filter((r) => r.partitionConstraint === undefined);
+  const statements: Statement[] = rels.filter((r) => r.partitionConstraint !== undefined)
+    .map((r) => ({ text: `DELETE FROM ${r.qualifiedName} WHERE ${r.partitionConstraint}`, values: [] }));
+  if (whole.length > 0) {
+    const names = whole.map((r) => r.qualifiedName).join(', ');
+    statements.unshift({ text: `TRUNCATE ${names}${restartIdentity ? ' RESTART IDENTITY' : ''}`, values: [] });
+  }
+  return statements;
 }

@@ -29,6 +29,8 @@ export interface TargetRelation {
   readonly arrayColumns: ReadonlySet<number>;
   /** Target type OID of each source column (by source index). */
   readonly typeOids: readonly number[];
+  /** Set when a source partition's changes go to this root table: the condition that selects the partition's rows. */
+  readonly partitionConstraint?: string;
 }
 
 interface TargetColumn extends BinaryTypeRow {

@@ -231,3 +231,24 @@ export const missingTablePrivilegesSql = `
 /** Whether the current role may create tables in schema $1; null when the schema does not exist. */
 export const schemaCreatePrivilegeSql = `
   SELECT current_user AS role, (SELECT has_schema_privilege(n.oid, 'CREATE') FROM pg_namespace n WHERE n.nspname = $1) AS allowed`;
+
+/**
+ * Relation $1 (by OID) and, if it is a partition, every partitioned table
+ * above it, the root last: each with its bound (pg_get_expr of relpartbound)
+ * and, if partitioned, its key. `constraint_def` is a partition's whole
+ * partition constraint, its ancestors' included, as a condition on the
+ * root's rows. No rows when $1 no longer exists.
+ */
+export const partitionLineageSql = `
+  WITH RECURSIVE up(oid, depth) AS (
+    SELECT c.oid, 0 FROM pg_class c WHERE c.oid = $1
+    UNION ALL
+    SELECT i.inhparent, up.depth + 1 FROM up JOIN pg_class c ON c.oid = up.oid JOIN pg_inherits i ON i.inhrelid = up.oid
+     WHERE c.relispartition
+  )
+  SELECT n.nspname AS schema, c.relname AS name, c.relispartition AS is_partition,
+         CASE WHEN c.relispartition THEN pg_get_expr(c.relpartbound, c.oid) END AS bound,
+         CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS partition_key,
+         CASE WHEN c.relispartition THEN pg_get_partition_constraintdef(c.oid) END AS constraint_def
+    FROM up JOIN pg_class c ON c.oid = up.oid JOIN pg_namespace n ON n.oid = c.relnamespace
+   ORDER BY up.depth DESC`;

@@ -24,7 +24,13 @@ export async function* skipCopiedChanges(
   events: AsyncIterable<readonly SourceEvent[]>, chunks: readonly CopiedChunk[], group: string,
 ): AsyncGenerator<readonly SourceEvent[]> {
   const byTable = new Map<string, CopiedChunk[]>();
-  for (const c of chunks) byTable.set(c.table, [...(byTable.get(c.table) ?? []), c]);
+  const add = (label: string, c: CopiedChunk) => byTable.set(label, [...(byTable.get(label) ?? []), c]);
+  for (const c of chunks) {
+    add(c.table, c);
+    // A partitioned table's chunks are its partitions, whose changes come under their own names.
+    const relation = `${c.plan.schema}.${c.plan.relation}`;
+    if (relation !== c.table) add(relation, c);
+  }
   const newest = chunks.reduce((max, c) => (c.snapshotLsn > max ? c.snapshotLsn : max), 0n);
   const relations = new Map<number, Relation>();
   let commitPosition: Lsn = 0n;

@@ -51,7 +51,9 @@ function identityOptions(c: SourceColumn): string {
 }
 
 /** A partition, under its parent, with its bounds and its own partition key if it is sub-partitioned. */
-export function createPartitionSql(partition: SourcePartition, parent: { schema: string; name: string }): string {
+export function createPartitionSql(
+  partition: Pick<SourcePartition, 'schema' | 'name' | 'bound' | 'partitionKey'>, parent: { schema: string; name: string },
+): string {
   const partitionBy = partition.partitionKey ? ` PARTITION BY ${partition.partitionKey}` : '';
   return `CREATE TABLE ${qualifiedName(partition.schema, partition.name)} PARTITION OF ${qualifiedName(parent.schema, parent.name)} ${partition.bound}${partitionBy}`;
 }

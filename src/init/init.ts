@@ -14,6 +14,7 @@ import { copyPendingChunks, recordChunkPlan, resetPartialTables } from './group-
 import { ensureTriggerSchema, installCapture, queueExists, uninstallCapture } from '../source/pg-trigger/capture-install.js';
 import { formatTick, openCopySnapshot, type CopySnapshot } from '../source/pg-trigger/ticks.js';
 import { readTriggerSettings, triggerProblems, type TriggerSettings } from '../source/pg-trigger/trigger-prerequisites.js';
+import { publishPartitionsThemselves } from '../source/pg-wal/partition-publishing.js';
 import { walSql } from '../source/pg-wal/wal-setup-sql.js';
 import { ensureControlSchema, readGroup, type GroupRow } from '../target/control-schema.js';
 import { sql } from '../target/control-sql.js';
@@ -194,7 +195,8 @@ async function initGroup(
       const published = (await source.query<{ present: boolean }>(walSql.publicationExists, [group.config.publication])).rows[0]?.present;
       await source.query(published
         ? walSql.setPublicationTables(group.config.publication, group.tables)
-        : walSql.createPublication(group.config.publication, group.tables, settings.version));
+        : walSql.createPublication(group.config.publication, group.tables));
+      await publishPartitionsThemselves(source, group.config.publication, log);
       snapshot = await replication.createSlot(group.config.slot);
       position = formatLsn(snapshot.consistentPoint);
       await recordChunkPlan(source, target, name, group.tables, settings.version, config.copy.chunkBytes);

@@ -18,6 +18,8 @@ import { lockGroup, ownBackend, type Backend } from './group-lock.js';
 import type { ChunkPlan } from '../copy/chunk-plan.js';
 import { skipCopiedChanges } from '../copy/overlap-filter.js';
 import type { ChangeStream, SourceEvent } from '../source/source.js';
+import { preparePublication } from '../source/pg-wal/partition-publishing.js';
+import { SourcePartitionCatalog } from './source-partitions.js';
 
 export interface GroupOutcome {
   readonly group: string;
@@ -97,7 +99,8 @@ async function streamOnce(
 ): Promise<void> {
   const target = await connect(config.target.url, { role: 'target', applicationName: `ferry:${group.name}`, pipeline: true });
   let stream: ChangeStream | undefined;
-  const applier = new Applier(target, group.name, log, config.source.capture === 'trigger' ? formatTick : formatLsn);
+  const partitions = new SourcePartitionCatalog(config.source.url, group.name);
+  const applier = new Applier(target, group.name, log, config.source.capture === 'trigger' ? formatTick : formatLsn, partitions);
   try {
     const earlier = [...backends];
     const own = await ownBackend(target);
@@ -116,6 +119,7 @@ async function streamOnce(
     const start = parseLsn(row.position);
     await applier.prepareSession(config.apply.lockTimeoutMs);
     const trigger = config.source.capture === 'trigger' ? triggerConfig(config) : undefined;
+    if (!trigger) await preparePublication(config.source.url, group.name, group.publication, log);
     const binary = !trigger && transfer.binary && await binaryAllowed(config, group, target, log);
     stream = trigger
       ? await TriggerStream.open({
@@ -145,6 +149,7 @@ async function streamOnce(
   } finally {
     await applier.rollback();
     await stream?.close();
+    await partitions.close();
     await target.end().catch(() => undefined);
   }
 }

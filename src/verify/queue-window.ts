@@ -101,7 +101,7 @@ export class QueueWindow {
   async readChanges(group: string, from: TxidSnapshot, to: TxidSnapshot, tables: readonly VerifyTable[], out: Map<string, TableChanges>): Promise<void> {
     const names = queueNames(group);
     const roots = await queuedTables(this.holder, group);
-    const decoder = new EventDecoder(new RelationLayouts(this.holder, group, roots), group);
+    const decoder = new EventDecoder(new RelationLayouts(this.holder, group, roots, true), group);
     const window = new TriggerWindowChanges(tables, out);
     await this.holder.query(triggerSql.openBatch(names),
       [from.xmax.toString(), to.xmax.toString(), from.xip.map(String), to.text, from.text]);

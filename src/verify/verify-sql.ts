@@ -76,6 +76,19 @@ export const verifySql = {
     `SELECT data FROM pg_logical_slot_peek_binary_changes(${quoteLiteral(slot)}, ${quoteLiteral(upto)}::pg_lsn, NULL,
        'proto_version', '1', 'publication_names', ${quoteLiteral(publications.map(quoteIdent).join(','))})`,
 
+  /**
+   * The partitions, at any depth, of the tables named in `relations`
+   * (qualified, quoted), each with the index of its table: their changes
+   * come under their own names. Simple-protocol text, as `windowChanges`.
+   */
+  partitionsOf: (relations: readonly string[]) =>
+    `WITH RECURSIVE tree(oid, i) AS (
+       SELECT to_regclass(x)::oid, i FROM unnest(ARRAY[${relations.map(quoteLiteral).join(', ') || 'NULL'}]::text[]) WITH ORDINALITY AS r(x, i)
+        WHERE to_regclass(x) IS NOT NULL
+       UNION ALL SELECT h.inhrelid, tree.i FROM tree JOIN pg_inherits h ON h.inhparent = tree.oid)
+     SELECT n.nspname || '.' || c.relname AS label, (tree.i - 1)::int AS index, c.relkind <> 'p' AS leaf
+       FROM tree JOIN pg_class c ON c.oid = tree.oid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relispartition`,
+
   /** Trigger capture: the source snapshot in the terms ticks are written in (`xmin:xmax:xip,…`). */
   txidSnapshot: `SELECT txid_current_snapshot()::text AS snapshot`,
 

@@ -5,7 +5,7 @@ import { FerryError } from '../../errors.js';
 import { qualifiedName } from '../../pg/connect.js';
 import { migrate } from '../../pg/versioned-schema.js';
 import {
-  CAPTURE_VERSION, captureFunction, migrations, partitionedTriggers, queueNames, queueTables, tableTriggers, triggerSql,
+  CAPTURE_VERSION, captureFunction, migrations, partitionCapture, partitionedTriggers, queueNames, queueTables, tableTriggers, triggerSql,
 } from './trigger-sql.js';
 
 /**
@@ -73,6 +73,41 @@ export async function installCapture(client: pg.Client, group: string, tables: r
       }
     }
   });
+}
+
+/**
+ * Completes the capture of partitions created since it was installed (a new
+ * month): their TRUNCATE trigger, which PostgreSQL does not clone from the
+ * root as it does the row trigger. Run by `ferry run` at start and then
+ * every second or so; a partition truncated before that (moments after its
+ * creation, or while ferry run is stopped) is not captured. One partition
+ * at a time, waiting briefly for its lock: a busy one is done next round.
+ * Returns the partitions completed, and those the role may not add a
+ * trigger to (owned by another role), which must not stop the group.
+ */
+export async function captureNewPartitions(
+  client: pg.Client, group: string, tables: readonly number[],
+): Promise<{ readonly done: string[]; readonly refused: string[] }> {
+  const names = queueNames(group);
+  const partitions = (await client.query<{ name: string }>(triggerSql.partitionsToCapture, [tables, `ferry_${group}_truncate`])).rows.map((r) => r.name);
+  const done: string[] = [];
+  const refused: string[] = [];
+  for (const partition of partitions) {
+    await client.query('BEGIN');
+    try {
+      await client.query(triggerSql.shortLockTimeout);
+      for (const statement of partitionCapture(names, partition)) await client.query(statement);
+      await client.query('COMMIT');
+      done.push(partition);
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      const code = (err as { code?: string }).code;
+      // 55P03: busy, next round. 42710: another ferry run of this group created it meanwhile.
+      if (code === '42501') refused.push(partition);
+      else if (code !== '55P03' && code !== '42710') throw ddlError(err, group, partition, 'capturing a new partition');
+    }
+  }
+  return { done, refused };
 }
 
 /** Removes a group's triggers, function, queue and sequences; then the shared schema if no group is left. */

@@ -9,7 +9,7 @@ export type EventRow = [txid: string, rel: string, op: string, newRow: string | 
 
 /**
  * Turns queued events into the shared change model: rows parsed from their
- * composite text, partitions' rows mapped to their root, a relation
+ * composite text (see RelationLayouts for partitions), a relation
  * description sent before its first use (and again when it changes), the
  * TRUNCATEs of one statement merged.
  */

@@ -39,8 +39,11 @@ const catalogTableSql = `
 
 /**
  * What the queued rows mean, read from the source catalog: the columns of
- * each captured table and of the group table it belongs to (a partition's
- * rows are changes of its root, matched by column name). Read when first
+ * each captured table and of the group table it belongs to. A partition's
+ * rows are changes of the partition itself, as WAL capture sends them, so the
+ * applier can create a partition the target lacks; with `asRoot` (verify,
+ * which compares whole tables) they are changes of its root, matched by
+ * column name. Read when first
  * needed, again for every batch and when a row does not fit, so that a
  * column added while the group streams is picked up: rows queued before it
  * simply lack it.
@@ -51,7 +54,9 @@ export class RelationLayouts {
   private readonly shapes = new Map<number, Map<number, RowShape>>();
   private readonly relations = new Map<string, Relation>();
 
-  constructor(private readonly client: pg.Client, private readonly group: string, private readonly roots: readonly number[]) {}
+  constructor(
+    private readonly client: pg.Client, private readonly group: string, private readonly roots: readonly number[], private readonly asRoot = false,
+  ) {}
 
   /** The shape of a row of table `oid` with `fields` values. */
   async shape(oid: number, fields: number): Promise<RowShape> {
@@ -69,7 +74,7 @@ export class RelationLayouts {
         'drop columns of a replicated table only after "ferry wait"; to recover, run "ferry drop" and "ferry init" again for this group',
         { context: { group: this.group, table: `${table.schema}.${table.name}` } });
     }
-    const root = table.root === null || table.root === oid ? table : await this.table(table.root);
+    const root = !this.asRoot || table.root === null || table.root === oid ? table : await this.table(table.root);
     // Columns are only ever added at the end: a shorter row predates the newest ones.
     const present = table.columns.slice(0, fields).map((c) => c.name);
     const rootColumns = root.columns.filter((c) => present.includes(c.name));

@@ -272,21 +272,30 @@ export function tableTriggers(names: QueueNames, table: Table): string[] {
  * partitions, and a statement on a partition does not fire its root's
  * statement triggers, so a row trigger on the root (cloned to every
  * partition, present and future). TRUNCATE fires per truncated table: a
- * TRUNCATE trigger on the root and on each partition.
+ * TRUNCATE trigger on the root and on each partition (statement triggers
+ * are not cloned: partitions created later get theirs from
+ * partitionCapture).
  */
 export function partitionedTriggers(names: QueueNames, root: Table, partitions: readonly Table[]): string[] {
   const on = qualifiedName(root.schema, root.name);
   const run = `EXECUTE PROCEDURE ${names.capture}()`;
-  const statements = [
+  return [
     `CREATE TRIGGER ${names.trigger('row')} AFTER INSERT OR UPDATE OR DELETE ON ${on} FOR EACH ROW ${run}`,
     enableAlways(on, names.trigger('row')),
+    ...[root, ...partitions].flatMap((table) => truncateTrigger(names, qualifiedName(table.schema, table.name))),
   ];
-  for (const table of [root, ...partitions]) {
-    const name = qualifiedName(table.schema, table.name);
-    statements.push(`CREATE TRIGGER ${names.trigger('truncate')} AFTER TRUNCATE ON ${name} FOR EACH STATEMENT ${run}`);
-    statements.push(enableAlways(name, names.trigger('truncate')));
-  }
-  return statements;
+}
+
+function truncateTrigger(names: QueueNames, on: string): string[] {
+  return [
+    `CREATE TRIGGER ${names.trigger('truncate')} AFTER TRUNCATE ON ${on} FOR EACH STATEMENT EXECUTE PROCEDURE ${names.capture}()`,
+    enableAlways(on, names.trigger('truncate')),
+  ];
+}
+
+/** The TRUNCATE trigger of a partition found by `partitionsToCapture` (qualified, quoted). */
+export function partitionCapture(names: QueueNames, partition: string): string[] {
+  return truncateTrigger(names, partition);
 }
 
 /** Fires even in sessions with session_replication_role = replica (a source that is itself a replica). */
@@ -423,6 +432,17 @@ export const triggerSql = {
   dropQueue: (names: QueueNames, view: boolean) =>
     `${view ? `DROP VIEW ${names.queue}; ` : ''}DROP TABLE IF EXISTS ${[...Array.from({ length: QUEUE_TABLES }, (_, slot) => names.slot(slot)), names.queue].join(', ')}`,
   dropSequences: (names: QueueNames) => `DROP SEQUENCE IF EXISTS ${names.eventId}, ${names.rotation}`,
+  /**
+   * Partitions, at any depth, of the group's tables ($1) that lack capture's
+   * TRUNCATE trigger ($2): partitions created after the capture was
+   * installed. (Their clone of the row trigger is there, and fires always
+   * like the root's.)
+   */
+  partitionsToCapture: `WITH RECURSIVE tree(oid) AS (
+                          SELECT unnest($1::bigint[])::oid UNION ALL SELECT i.inhrelid FROM tree JOIN pg_inherits i ON i.inhparent = tree.oid)
+                        SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name
+                          FROM tree JOIN pg_class c ON c.oid = tree.oid JOIN pg_namespace n ON n.oid = c.relnamespace
+                         WHERE c.relispartition AND NOT EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = $2)`,
   /** How long DDL on the application's tables may wait for their locks before giving up. */
   ddlLockTimeout: `SET LOCAL lock_timeout = '10s'`,
 };

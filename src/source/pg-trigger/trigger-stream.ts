@@ -4,7 +4,7 @@ import { FerryError } from '../../errors.js';
 import type { Logger } from '../../observe/logger.js';
 import { connect } from '../../pg/connect.js';
 import type { ChangeStream, SourceEvent } from '../source.js';
-import { queueExists, queuedTables } from './capture-install.js';
+import { captureNewPartitions, queueExists, queuedTables } from './capture-install.js';
 import { EventDecoder, type EventRow } from './event-decoder.js';
 import { reconcileRotation, releaseUpTo, rotateIfDue } from './queue-maintenance.js';
 import { RelationLayouts } from './relation-layouts.js';
@@ -54,8 +54,12 @@ export class TriggerStream implements ChangeStream {
   private lastTickAt = 0;
   private closed = false;
   private wake: (() => void) | undefined;
+  /** New partitions the role may not add a TRUNCATE trigger to, warned about once. */
+  private readonly refused = new Set<string>();
 
-  private constructor(private readonly client: pg.Client, private readonly options: TriggerStreamOptions, private readonly start: Tick, roots: number[]) {
+  private constructor(
+    private readonly client: pg.Client, private readonly options: TriggerStreamOptions, private readonly start: Tick, private readonly roots: number[],
+  ) {
     this.names = queueNames(options.group);
     this.layouts = new RelationLayouts(client, options.group, roots);
     this.decoder = new EventDecoder(this.layouts, options.group);
@@ -203,6 +207,14 @@ export class TriggerStream implements ChangeStream {
     }
     if (now - this.rotationCheckedAt >= Math.min(ROTATION_CHECK_MS, this.options.rotateIntervalMs)) {
       this.rotationCheckedAt = now;
+      const captured = await captureNewPartitions(this.client, this.options.group, this.roots);
+      if (captured.done.length > 0) this.options.log?.info({ partitions: captured.done }, 'capture completed on new partitions (their TRUNCATE trigger)');
+      const refused = captured.refused.filter((p) => !this.refused.has(p));
+      for (const p of refused) this.refused.add(p);
+      if (refused.length > 0) {
+        this.options.log?.warn({ partitions: refused },
+          "a TRUNCATE of these new partitions is not captured: the source role does not own them (their rows are); make it their owner, and ferry run completes their capture");
+      }
       if (await rotateIfDue(this.client, this.options.group, this.options.rotateIntervalMs)) this.options.log?.debug('capture moved on to the next queue table');
     }
   }

@@ -27,10 +27,18 @@ export const walSql = {
   /** The tables publication $1 sends changes of, qualified and quoted. */
   publishedTables: `SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) AS name FROM pg_publication_tables WHERE pubname = $1`,
 
-  /** From PostgreSQL 13 on, changes of partitions are published as changes of their root. */
-  createPublication(name: string, tables: readonly { schema: string; name: string }[], serverVersion: number): string {
-    const viaRoot = serverVersion >= 130000 ? ' WITH (publish_via_partition_root = true)' : '';
-    return `CREATE PUBLICATION ${quoteIdent(name)} FOR TABLE ${tables.map((t) => qualifiedName(t.schema, t.name)).join(', ')}${viaRoot}`;
+  /**
+   * Changes of a partitioned table's partitions are published as changes of
+   * each partition (publish_via_partition_root off, the default), so that a
+   * TRUNCATE of one partition is sent too: through the root, pgoutput skips it.
+   */
+  createPublication(name: string, tables: readonly { schema: string; name: string }[]): string {
+    return `CREATE PUBLICATION ${quoteIdent(name)} FOR TABLE ${tables.map((t) => qualifiedName(t.schema, t.name)).join(', ')}`;
+  },
+  /** Whether publication $1 sends partitions' changes as their root's (publications Ferry made before it published partitions). */
+  publishesViaRoot: `SELECT COALESCE((to_jsonb(p) ->> 'pubviaroot')::boolean, false) AS via_root FROM pg_publication p WHERE p.pubname = $1`,
+  publishPartitions(name: string): string {
+    return `ALTER PUBLICATION ${quoteIdent(name)} SET (publish_via_partition_root = false)`;
   },
   setPublicationTables(name: string, tables: readonly { schema: string; name: string }[]): string {
     return `ALTER PUBLICATION ${quoteIdent(name)} SET TABLE ${tables.map((t) => qualifiedName(t.schema, t.name)).join(', ')}`;
