@@ -85,6 +85,8 @@ export class Applier {
     private readonly formatPosition: (position: Lsn) => string = formatLsn,
     /** Source catalog facts for partitions the target lacks; without them such a relation is a missing table. */
     private readonly partitions?: SourcePartitions,
+    /** Throws when the table's changes may not be applied yet (a table being copied into the group). */
+    private readonly admit?: (relation: Relation) => Promise<void>,
   ) {}
 
   /**
@@ -300,6 +302,7 @@ export class Applier {
   private async bind(id: number): Promise<void> {
     const relation = this.described.get(id);
     if (!relation) throw new FerryError('FERRY_APPLY_UNKNOWN_RELATION', `change for relation ${id} arrived before its description`, undefined, { context: { group: this.group } });
+    await this.admit?.(relation);
     this.relations.set(id, await bindPlaced(this.client, relation, this.group, this.partitions, this.log));
   }
 

@@ -6,6 +6,7 @@ import type { FerryConfig } from '../config/schema.js';
 import { ExitCode, FerryError } from '../errors.js';
 import { dropGroups } from '../init/drop.js';
 import { initGroups } from '../init/init.js';
+import { resync } from '../init/resync.js';
 import { createLogger, type LogFormat, type LogLevel, type Logger } from '../observe/logger.js';
 import { collectStatus } from '../observe/status.js';
 import { runGroups } from '../run/run-groups.js';
@@ -147,6 +148,16 @@ export function buildProgram(outcome: { exitCode: ExitCode } = { exitCode: ExitC
       } catch (err) {
         throw asVerifyError(err);
       }
+    });
+
+  withConfig(program.command('resync'))
+    .description("copy tables again, in place, aligned with their group's stream, while every group keeps running")
+    .requiredOption('--table <list>', 'the tables, comma-separated schema.table (patterns with *)')
+    .option('--json', 'machine-readable output')
+    .action(async (options: GlobalOptions & { table: string }) => {
+      const { config, log } = await setup(options);
+      const summary = await resync(config, parseTableList(options.table), log);
+      print(options, summary, formatTable(['group', 'tables', 'rows copied'], summary.map((s) => [s.group, s.tables.join(', '), String(s.rows)])));
     });
 
   withConfig(program.command('drop'))

@@ -19,6 +19,7 @@ import { walSql } from '../source/pg-wal/wal-setup-sql.js';
 import { ensureControlSchema, readGroup, type GroupRow } from '../target/control-schema.js';
 import { sql } from '../target/control-sql.js';
 import { buildIndexesAndConstraints, prepareTargetTables, targetTableProblems } from './target-tables.js';
+import { changeGroupTables } from './group-tables.js';
 
 interface PlannedGroup {
   readonly config: GroupConfig;
@@ -28,7 +29,7 @@ interface PlannedGroup {
 
 export interface InitSummary {
   readonly group: string;
-  readonly action: 'initialised' | 'already initialised';
+  readonly action: 'initialised' | 'already initialised' | 'tables changed';
   readonly tables: number;
   readonly rows: number;
   readonly position: string;
@@ -97,7 +98,7 @@ async function checkPrerequisites(
   }
   const pendingGroups = plan.filter((g) => g.existing?.state !== 'streaming');
   const user = (await source.query<{ u: string; d: string }>('SELECT current_user AS u, current_database() AS d')).rows[0] as { u: string; d: string };
-  const allTables = pendingGroups.flatMap((g) => g.tables);
+  const allTables = [...pendingGroups.flatMap((g) => g.tables), ...plan.flatMap((g) => joiningTables(g))];
   const problems = await walProblems(source, settings, user.u, user.d, allTables, pendingGroups.filter((g) => !g.existing).length);
   for (const table of allTables) problems.push(...identityProblems(table));
   for (const group of pendingGroups) {
@@ -110,9 +111,30 @@ async function checkPrerequisites(
     }
     problems.push(...await targetTableProblems(target, group.config.name, group.tables, group.existing !== undefined));
   }
+  problems.push(...await joiningTableProblems(target, plan));
   problems.push(...commonProblems(config, plan));
   problems.push(...await targetSchemaProblems(target));
   if (problems.length > 0) throw new PrerequisiteError(problems);
+}
+
+/** Tables the configuration adds to a group that is streaming already. */
+function joiningTables(group: PlannedGroup): SourceTable[] {
+  if (group.existing?.state !== 'streaming') return [];
+  const recorded = new Set(group.existing.tables);
+  return group.tables.filter((t) => !recorded.has(tableLabel(t)));
+}
+
+/** The target side of joining tables; one that an interrupted attempt planned (and partly copied) may have rows. */
+async function joiningTableProblems(target: pg.Client, plan: readonly PlannedGroup[]): Promise<string[]> {
+  const problems: string[] = [];
+  for (const group of plan) {
+    const joining = joiningTables(group);
+    if (joining.length === 0) continue;
+    const planned = new Set((await target.query<{ table_name: string }>(sql.chunks, [group.config.name])).rows.map((r) => r.table_name));
+    problems.push(...await targetTableProblems(target, group.config.name, joining.filter((t) => !planned.has(tableLabel(t))), false));
+    problems.push(...await targetTableProblems(target, group.config.name, joining.filter((t) => planned.has(tableLabel(t))), true));
+  }
+  return problems;
 }
 
 /** Trigger capture: no slot, no publication, no replica identity; the tables' owner and CREATE on the database. */
@@ -120,31 +142,24 @@ async function checkTriggerPrerequisites(
   config: FerryConfig, source: pg.Client, target: pg.Client, settings: TriggerSettings, plan: readonly PlannedGroup[],
 ): Promise<void> {
   const pendingGroups = plan.filter((g) => g.existing?.state !== 'streaming');
-  const problems = await triggerProblems(source, settings, pendingGroups.flatMap((g) => g.tables),
+  const problems = await triggerProblems(source, settings, [...pendingGroups.flatMap((g) => g.tables), ...plan.flatMap((g) => joiningTables(g))],
     pendingGroups.filter((g) => !g.existing).map((g) => g.config.name));
   for (const group of pendingGroups) {
     problems.push(...await targetTableProblems(target, group.config.name, group.tables, group.existing !== undefined));
   }
+  problems.push(...await joiningTableProblems(target, plan));
   problems.push(...commonProblems(config, plan));
   problems.push(...await targetSchemaProblems(target));
   if (problems.length > 0) throw new PrerequisiteError(problems);
 }
 
-/** Groups already initialised must still match the configuration: same capture, same tables. */
+/** Groups already initialised must still match the configuration's capture. */
 function commonProblems(config: FerryConfig, plan: readonly PlannedGroup[]): string[] {
   const problems: string[] = [];
   for (const group of plan) {
     if (group.existing && group.existing.capture !== config.source.capture) {
       problems.push(`group ${group.config.name} was initialised with capture ${group.existing.capture} but the configuration now says ${config.source.capture}: ` +
         `to change a group's capture, run "ferry drop" with the old configuration and "ferry init" with the new one`);
-    }
-    if (group.existing?.state === 'streaming') {
-      const configured = group.tables.map(tableLabel).sort();
-      const recorded = [...group.existing.tables].sort();
-      if (configured.join(',') !== recorded.join(',')) {
-        problems.push(`group ${group.config.name} is initialised with tables ${recorded.join(', ')} but the configuration now names ${configured.join(', ')}: ` +
-          `to change a running group's tables, run "ferry drop" and "ferry init" again`);
-      }
     }
   }
   return problems;
@@ -161,8 +176,8 @@ async function initGroup(
 ): Promise<InitSummary> {
   const name = group.config.name;
   if (group.existing?.state === 'streaming') {
-    log.info({ position: group.existing.position }, 'already initialised');
-    return { group: name, action: 'already initialised', tables: group.tables.length, rows: 0, position: group.existing.position ?? '' };
+    const position = group.existing.position ?? '';
+    return streamingGroup(config, group, source, target, settings.version, position, log);
   }
   const labels = group.tables.map(tableLabel);
   const slotExists = (await source.query(walSql.slot, [group.config.slot])).rows.length > 0;
@@ -224,8 +239,7 @@ async function initTriggerGroup(
   const name = group.config.name;
   if (group.existing?.state === 'streaming') {
     const position = group.existing.position ? formatTick(parseLsn(group.existing.position)) : '';
-    log.info({ position }, 'already initialised');
-    return { group: name, action: 'already initialised', tables: group.tables.length, rows: 0, position };
+    return streamingGroup(config, group, source, target, settings.version, position, log);
   }
   const labels = group.tables.map(tableLabel);
   const resuming = group.existing?.position != null && await queueExists(source, name);
@@ -264,6 +278,25 @@ async function initTriggerGroup(
     throw initError(err, name);
   } finally {
     await snapshot?.close();
+  }
+}
+
+/** A group that streams already: only the tables the configuration adds or removes change. */
+async function streamingGroup(
+  config: FerryConfig, group: PlannedGroup, source: pg.Client, target: pg.Client, serverVersion: number, position: string, log: Logger,
+): Promise<InitSummary> {
+  const name = group.config.name;
+  const recorded = group.existing?.tables ?? [];
+  const configured = group.tables.map(tableLabel);
+  if (configured.length === recorded.length && configured.every((t) => recorded.includes(t))) {
+    log.info({ position }, 'already initialised');
+    return { group: name, action: 'already initialised', tables: group.tables.length, rows: 0, position };
+  }
+  try {
+    const { rows } = await changeGroupTables(config, group.config, group.tables, recorded, source, target, serverVersion, log);
+    return { group: name, action: 'tables changed', tables: group.tables.length, rows, position };
+  } catch (err) {
+    throw initError(err, name);
   }
 }
 

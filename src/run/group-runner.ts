@@ -1,11 +1,11 @@
 import type pg from 'pg';
-import type { Lsn } from '../change/change.js';
+import type { Lsn, Relation } from '../change/change.js';
 import { triggerConfig, type FerryConfig, type GroupConfig } from '../config/schema.js';
 import { FerryError, inContext } from '../errors.js';
 import { Applier } from '../apply/applier.js';
 import { batches, type Batch } from '../apply/batch.js';
 import type { Logger } from '../observe/logger.js';
-import { connect } from '../pg/connect.js';
+import { connect, qualifiedName } from '../pg/connect.js';
 import { formatLsn, parseLsn } from '../source/pg-wal/lsn.js';
 import { WalStream } from '../source/pg-wal/wal-stream.js';
 import { binaryTransferBlocker } from '../source/pg-wal/binary-transfer.js';
@@ -32,6 +32,8 @@ export interface GroupOutcome {
  * committed. Transient failures (restarts, cut connections) reconnect with
  * backoff and resume from the target's position, which is always exact.
  */
+/** How often a group waiting for a joining table's copy looks again. */
+const JOIN_POLL_MS = 1_000;
 /** Longer than wal_sender_timeout's default (60 s) several times over. */
 const SLOT_BUSY_LIMIT_MS = 5 * 60_000;
 
@@ -45,6 +47,7 @@ export async function runGroup(config: FerryConfig, group: GroupConfig, log: Log
   const transfer = { binary: config.apply.binaryTransfer };
   // The same conflict (deadlock, lock timeout, …) at the same place, again and again, is not transient after all.
   let conflict: { readonly key: string; readonly count: number } | undefined;
+  let joining: string | undefined;
   const onProgress = (committed: boolean) => {
     delay = config.apply.retryInitialMs;
     slotBusySince = undefined;
@@ -62,6 +65,14 @@ export async function runGroup(config: FerryConfig, group: GroupConfig, log: Log
         glog.info({ reason: error.message }, 'reconnecting to read this group as text');
         continue;
       }
+      if (error.code === 'FERRY_TABLE_JOINING') {
+        // Not a failure: the copy runs elsewhere. Checked again shortly, quietly.
+        if (joining !== error.message) glog.info({ table: error.context.table, reason: error.message }, 'waiting for a table that joins the group');
+        joining = error.message;
+        await sleep(Math.min(JOIN_POLL_MS, config.apply.retryMaxMs), signal);
+        continue;
+      }
+      joining = undefined;
       const kind = transientKind(err);
       slotBusySince = error.code === 'FERRY_SLOT_ACTIVE' ? slotBusySince ?? Date.now() : undefined;
       let transient = kind === 'connection' && (slotBusySince === undefined || Date.now() - slotBusySince < SLOT_BUSY_LIMIT_MS);
@@ -100,7 +111,11 @@ async function streamOnce(
   const target = await connect(config.target.url, { role: 'target', applicationName: `ferry:${group.name}`, pipeline: true });
   let stream: ChangeStream | undefined;
   const partitions = new SourcePartitionCatalog(config.source.url, group.name);
-  const applier = new Applier(target, group.name, log, config.source.capture === 'trigger' ? formatTick : formatLsn, partitions);
+  // Tables whose copied rows this stream's filter knows (see skipCopiedChanges), set once the stream starts.
+  const filtered = new Set<string>();
+  let startedAt: Lsn | undefined;
+  const admit = (relation: Relation) => admitJoiningTable(target, group.name, relation, startedAt, filtered);
+  const applier = new Applier(target, group.name, log, config.source.capture === 'trigger' ? formatTick : formatLsn, partitions, admit);
   try {
     const earlier = [...backends];
     const own = await ownBackend(target);
@@ -117,6 +132,7 @@ async function streamOnce(
         'run "ferry drop" with the old configuration and "ferry init" with the new one', { exitCode: 2, context: { group: group.name } });
     }
     const start = parseLsn(row.position);
+    startedAt = start;
     await applier.prepareSession(config.apply.lockTimeoutMs);
     const trigger = config.source.capture === 'trigger' ? triggerConfig(config) : undefined;
     if (!trigger) await preparePublication(config.source.url, group.name, group.publication, log);
@@ -143,6 +159,7 @@ async function streamOnce(
       });
     log.info({ position: trigger ? formatTick(start) : formatLsn(start), ...(trigger ? {} : { transfer: binary ? 'binary' : 'text' }) }, 'streaming');
     const resumed = (await target.query<{ table_name: string; plan: ChunkPlan; snapshot_lsn: string }>(sql.chunksIfResumed, [group.name, formatLsn(start)])).rows;
+    for (const r of resumed) filtered.add(r.table_name);
     const events = resumed.length === 0 ? stream.events()
       : skipCopiedChanges(stream.events(), resumed.map((r) => ({ table: r.table_name, plan: r.plan, snapshotLsn: parseLsn(r.snapshot_lsn) })), group.name);
     await applyLoop(events, stream, applier, config, signal, start, onProgress);
@@ -151,6 +168,27 @@ async function streamOnce(
     await stream?.close();
     await partitions.close();
     await target.end().catch(() => undefined);
+  }
+}
+
+/**
+ * A table joining the group (`ferry init` after it was added to the
+ * configuration, or `ferry resync`) is copied under a snapshot newer than
+ * this stream's start. Its changes wait while it is copied, and once it is,
+ * they need the filter that skips what the copy holds, which a stream sets up
+ * when it starts: either way this stream ends (FERRY_TABLE_JOINING) and the
+ * group starts again from its committed position.
+ */
+async function admitJoiningTable(target: pg.Client, group: string, relation: Relation, start: Lsn | undefined, filtered: ReadonlySet<string>): Promise<void> {
+  if (start === undefined) return;
+  const rows = (await target.query<{ table_name: string; pending: boolean; newer: boolean }>(sql.joiningTable,
+    [group, `${relation.schema}.${relation.table}`, qualifiedName(relation.schema, relation.table), formatLsn(start)])).rows;
+  for (const row of rows) {
+    if (row.pending || (row.newer && !filtered.has(row.table_name))) {
+      throw new FerryError('FERRY_TABLE_JOINING', `table ${row.table_name} is ${row.pending ? 'being copied into' : 'newly copied into'} group ${group}`,
+        row.pending ? 'its changes wait until "ferry init" or "ferry resync" has copied it (if neither runs, run the one that was interrupted again)' : undefined,
+        { context: { group, table: row.table_name } });
+    }
   }
 }
 

@@ -80,6 +80,23 @@ export const sql = {
                 VALUES ($1, $2, 'copying', $3, $4, $5)`,
   deleteGroup: `DELETE FROM ferry.groups WHERE group_name = $1`,
   groupCount: `SELECT count(*)::int AS n FROM ferry.groups`,
+  /**
+   * The copy of table $2 ($3 quoted; for a partition, of the table above it
+   * that the group names): whether a chunk waits to be copied, and whether
+   * one was copied under a snapshot after position $4.
+   */
+  joiningTable: `SELECT table_name, bool_or(copied_at IS NULL) AS pending, bool_or(snapshot_lsn > $4::pg_lsn) AS newer
+                   FROM ferry.copy_chunks
+                  WHERE group_name = $1
+                    AND (table_name = $2 OR table_name IN (
+                          WITH RECURSIVE up(oid) AS (SELECT to_regclass($3)::oid UNION ALL SELECT i.inhparent FROM pg_inherits i JOIN up ON i.inhrelid = up.oid)
+                          SELECT n.nspname || '.' || c.relname FROM up JOIN pg_class c ON c.oid = up.oid JOIN pg_namespace n ON n.oid = c.relnamespace))
+                  GROUP BY table_name`,
+  setGroupTables: `UPDATE ferry.groups SET tables = $2 WHERE group_name = $1`,
+  forgetTables: `DELETE FROM ferry.copy_chunks WHERE group_name = $1 AND table_name = ANY($2::text[])`,
+  /** Ends the target session applying group $1, so that it starts again and reads its tables' state anew. */
+  restartGroupApply: `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                       WHERE datname = current_database() AND application_name = 'ferry:' || $1 AND pid <> pg_backend_pid()`,
   chunks: `SELECT table_name, chunk, chunk_count, plan, estimated_bytes, rows, bytes, snapshot_lsn::text AS snapshot_lsn
              FROM ferry.copy_chunks WHERE group_name = $1 ORDER BY table_name, chunk`,
   /** Every copied chunk of a group, if any was read under a snapshot newer than its position (a resumed copy). */

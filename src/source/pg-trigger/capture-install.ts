@@ -110,6 +110,47 @@ export async function captureNewPartitions(
   return { done, refused };
 }
 
+/**
+ * Adds tables to a group whose queue exists: their triggers and their place
+ * in the queue's table list, in one transaction. Creating a trigger waits for
+ * the transactions writing the table, so none of them straddles the moment
+ * capture starts.
+ */
+export async function addCaptureTables(client: pg.Client, group: string, tables: readonly SourceTable[]): Promise<void> {
+  const names = queueNames(group);
+  await inTransaction(client, async () => {
+    await client.query(triggerSql.ddlLockTimeout);
+    for (const table of tables) {
+      const statements = table.partitioned ? partitionedTriggers(names, table, relationsOf(table).slice(1)) : tableTriggers(names, table);
+      try {
+        for (const statement of statements) await client.query(statement);
+      } catch (err) {
+        throw ddlError(err, group, tableLabel(table), 'creating its capture triggers');
+      }
+    }
+    await client.query(triggerSql.addQueueTables, [group, tables.map((t) => qualifiedName(t.schema, t.name))]);
+  });
+}
+
+/** Stops capturing tables (qualified, quoted names) of a group: their triggers go, rows already queued stay in order. */
+export async function removeCaptureTables(client: pg.Client, group: string, tables: readonly string[]): Promise<void> {
+  const names = queueNames(group);
+  await inTransaction(client, async () => {
+    await client.query(triggerSql.ddlLockTimeout);
+    for (const table of tables) {
+      const family = (await client.query<{ name: string }>(triggerSql.tableAndPartitions, [table])).rows.map((r) => r.name);
+      try {
+        for (const on of family) {
+          for (const kind of ['insert', 'update', 'delete', 'truncate', 'row'] as const) await client.query(`DROP TRIGGER IF EXISTS ${names.trigger(kind)} ON ${on}`);
+        }
+      } catch (err) {
+        throw ddlError(err, group, table, 'removing its capture triggers');
+      }
+    }
+    await client.query(triggerSql.removeQueueTables, [group, tables]);
+  });
+}
+
 /** Removes a group's triggers, function, queue and sequences; then the shared schema if no group is left. */
 export async function uninstallCapture(client: pg.Client, group: string): Promise<boolean> {
   const names = queueNames(group);

@@ -322,6 +322,14 @@ export const triggerSql = {
   queueExists: `SELECT EXISTS (SELECT 1 FROM ferry.queues WHERE group_name = $1) AS present`,
 
   insertQueue: `INSERT INTO ferry.queues (group_name, tables, capture_version) VALUES ($1, $2::regclass[], $3)`,
+  addQueueTables: `UPDATE ferry.queues SET tables = ARRAY(SELECT DISTINCT unnest(tables || $2::regclass[])) WHERE group_name = $1`,
+  removeQueueTables: `UPDATE ferry.queues SET tables = ARRAY(SELECT t FROM unnest(tables) t WHERE t::oid <> ALL (SELECT to_regclass(n)::oid FROM unnest($2::text[]) n))
+                       WHERE group_name = $1`,
+  /** A table and, if partitioned, every partition under it, qualified and quoted; nothing if it no longer exists. */
+  tableAndPartitions: `WITH RECURSIVE family(oid) AS (
+                         SELECT to_regclass($1)::oid WHERE to_regclass($1) IS NOT NULL
+                         UNION ALL SELECT i.inhrelid FROM pg_inherits i JOIN family f ON i.inhparent = f.oid)
+                       SELECT oid::regclass::text AS name FROM family`,
   insertSlots: `INSERT INTO ferry.queue_slots (group_name, slot, state)
                 SELECT $1, s, CASE WHEN s = 0 THEN 'current' ELSE 'empty' END FROM generate_series(0, ${QUEUE_TABLES - 1}) s`,
   deleteQueue: `DELETE FROM ferry.queues WHERE group_name = $1`,
@@ -343,10 +351,15 @@ export const triggerSql = {
             RETURNING tick_id::text AS tick_id`;
   },
   exportSnapshot: `SELECT pg_export_snapshot() AS name, txid_current_snapshot()::text AS snapshot`,
-  /** Ticks after $2, oldest first, with their time as microseconds since 2000-01-01 (PostgreSQL's epoch). */
-  ticksAfter: `SELECT tick_id::text AS tick_id, snapshot::text AS snapshot,
-                      ((extract(epoch FROM created_at) - 946684800) * 1000000)::bigint::text AS time_us
-                 FROM ferry.ticks WHERE group_name = $1 AND tick_id > $2 ORDER BY tick_id LIMIT $3`,
+  /**
+   * Ticks after $2, oldest first, with their time as microseconds since
+   * 2000-01-01 (PostgreSQL's epoch). Ordered by the column, not by the text
+   * output of the same name ('10' sorts before '9'): the stream must visit
+   * every tick, or a batch would span the tick a copy was read under.
+   */
+  ticksAfter: `SELECT t.tick_id::text AS tick_id, t.snapshot::text AS snapshot,
+                      ((extract(epoch FROM t.created_at) - 946684800) * 1000000)::bigint::text AS time_us
+                 FROM ferry.ticks t WHERE t.group_name = $1 AND t.tick_id > $2 ORDER BY t.tick_id LIMIT $3`,
   tick: `SELECT tick_id::text AS tick_id, snapshot::text AS snapshot,
                 ((extract(epoch FROM created_at) - 946684800) * 1000000)::bigint::text AS time_us
            FROM ferry.ticks WHERE group_name = $1 AND tick_id = $2`,

@@ -43,6 +43,16 @@ export const walSql = {
   setPublicationTables(name: string, tables: readonly { schema: string; name: string }[]): string {
     return `ALTER PUBLICATION ${quoteIdent(name)} SET TABLE ${tables.map((t) => qualifiedName(t.schema, t.name)).join(', ')}`;
   },
+  /** Of the tables $2 (qualified, quoted), those publication $1 names itself (`member`) or not. */
+  publicationMembership: `SELECT n AS name, EXISTS (SELECT 1 FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid
+                                                      WHERE p.pubname = $1 AND pr.prrelid = to_regclass(n)) AS member
+                            FROM unnest($2::text[]) n WHERE to_regclass(n) IS NOT NULL`,
+  addPublicationTables(name: string, tables: string): string {
+    return `ALTER PUBLICATION ${quoteIdent(name)} ADD TABLE ${tables}`;
+  },
+  dropPublicationTables(name: string, tables: string): string {
+    return `ALTER PUBLICATION ${quoteIdent(name)} DROP TABLE ${tables}`;
+  },
   dropPublication(name: string): string {
     return `DROP PUBLICATION IF EXISTS ${quoteIdent(name)}`;
   },
