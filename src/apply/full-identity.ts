@@ -1,7 +1,7 @@
-import type { Tuple } from '../change/change.js';
+import { BinaryValue, type Tuple, type Value } from '../change/change.js';
 import { quoteIdent } from '../pg/connect.js';
 import type { BatchChange } from './batch.js';
-import { keyOf, type InsertRow } from './compaction.js';
+import type { InsertRow } from './compaction.js';
 import { needsReinsert } from './row-statements.js';
 import { columnArray, type SetStatement } from './set-statements.js';
 import type { TargetRelation } from './target-relation.js';
@@ -31,10 +31,6 @@ export function fullMatchOf(rel: TargetRelation, old: Tuple): FullMatch {
   const index = rel.rowIndex?.columns ?? [];
   if (index.some((i) => old[i] === undefined)) return { compared, equal: [], isNull: [] };
   return { compared, equal: index.filter((i) => old[i] !== null), isNull: index.filter((i) => old[i] === null) };
-}
-
-function shapeKey(m: FullMatch): string {
-  return `${m.compared.join(',')}|${m.equal.join(',')}|${m.isNull.join(',')}`;
 }
 
 function column(rel: TargetRelation, i: number): string {
@@ -78,12 +74,20 @@ export class FullNet {
   readonly deletes: Tuple[] = [];
   readonly updates: { readonly old: Tuple; readonly values: Tuple }[] = [];
   readonly inserts: InsertRow[] = [];
-  private readonly olds = new Set<string>();
-  private readonly produced = new Set<string>();
-  /** Inserts not yet in `produced`: an insert-only set never needs their keys. */
-  private unhashed = 0;
+  /**
+   * Old rows and produced rows by the value of one column; rows are compared
+   * in full only when that value is shared, so most changes cost one lookup.
+   */
+  private readonly olds = new Map<string | null, Tuple[]>();
+  private readonly produced = new Map<string | null, Tuple[]>();
+  /** Inserts not yet in `produced`: an insert-only set never needs them there. */
+  private unindexed = 0;
+  /** The column rows are looked up by: the index's first, the most likely to tell rows apart. */
+  private readonly by: number;
 
-  constructor(readonly rel: TargetRelation) {}
+  constructor(readonly rel: TargetRelation) {
+    this.by = rel.rowIndex?.columns[0] ?? (rel.identity[0] as number);
+  }
 
   get empty(): boolean {
     return this.deletes.length === 0 && this.updates.length === 0 && this.inserts.length === 0;
@@ -92,13 +96,9 @@ export class FullNet {
   /** Whether the change may join this set; if not, write the set first and start a new one. */
   accepts(change: FullChange): boolean {
     if (change.kind === 'insert') return true;
+    for (; this.unindexed < this.inserts.length; this.unindexed++) this.remember(this.produced, (this.inserts[this.unindexed] as InsertRow).values);
     const old = oldRow(change) as Tuple;
-    for (; this.unhashed < this.inserts.length; this.unhashed++) {
-      const row = this.inserts[this.unhashed] as InsertRow;
-      this.produced.add(keyOf(this.rel, row.encoded ?? row.values));
-    }
-    const key = keyOf(this.rel, old);
-    return !this.olds.has(key) && !this.produced.has(key);
+    return !this.seen(this.olds, old) && !this.seen(this.produced, old);
   }
 
   add(change: FullChange): void {
@@ -107,14 +107,38 @@ export class FullNet {
       return;
     }
     const old = oldRow(change) as Tuple;
-    this.olds.add(keyOf(this.rel, old));
+    this.remember(this.olds, old);
     if (change.kind === 'delete') {
       this.deletes.push(old);
       return;
     }
-    this.updates.push({ old, values: change.values });
-    this.produced.add(keyOf(this.rel, change.values.map((v, i) => (v === undefined ? old[i] : v))));
+    const values = change.values;
+    this.updates.push({ old, values });
+    this.remember(this.produced, values.includes(undefined) ? values.map((v, i) => (v === undefined ? old[i] : v)) : values);
   }
+
+  private remember(rows: Map<string | null, Tuple[]>, row: Tuple): void {
+    const key = lookupKey(row[this.by]);
+    const same = rows.get(key);
+    if (same) same.push(row);
+    else rows.set(key, [row]);
+  }
+
+  private seen(rows: Map<string | null, Tuple[]>, row: Tuple): boolean {
+    const same = rows.get(lookupKey(row[this.by]));
+    if (same === undefined) return false;
+    return same.some((other) => this.rel.identity.every((i) => sameValue(other[i], row[i])));
+  }
+}
+
+/** Text, or a binary value's bytes: equal values, equal keys (a text and a binary value may share one; rows are compared in full after). */
+function lookupKey(v: Value): string | null {
+  return v === null || v === undefined ? null : typeof v === 'string' ? v : v.latin1;
+}
+
+function sameValue(a: Value, b: Value): boolean {
+  if (a instanceof BinaryValue) return b instanceof BinaryValue && a.latin1 === b.latin1;
+  return a === b;
 }
 
 export type FullChange = Extract<BatchChange, { kind: 'insert' | 'update' | 'delete' }>;
@@ -140,43 +164,70 @@ export function settable(rel: TargetRelation, change: FullChange): boolean {
 export function fullStatements(net: FullNet): { statements: SetStatement[]; inserts: readonly InsertRow[] } {
   const rel = net.rel;
   const statements: SetStatement[] = [];
-  for (const { match, rows } of groupBy(net.deletes, (old) => fullMatchOf(rel, old), shapeKey)) {
-    statements.push(deleteMany(rel, match, rows));
+  for (const { first, rows } of groupBy(net.deletes, (old) => matchSignature(rel, old))) {
+    const match = fullMatchOf(rel, first);
+    statements.push(deleteMany(rel, match, match.compared.map((i) => rows.map((old) => old[i]))));
   }
-  // An ALWAYS identity column is never SET: `settable` let only updates through that leave it unchanged.
-  const setOf = (values: Tuple) => rel.written.filter((i) => values[i] !== undefined && !rel.identityAlways.has(i));
-  const updates = groupBy(net.updates, (u) => ({ match: fullMatchOf(rel, u.old), set: setOf(u.values) }),
-    (s) => `${shapeKey(s.match)}/${s.set.join(',')}`);
-  for (const { match, rows } of updates) {
-    if (match.set.length > 0) statements.push(updateMany(rel, match.match, match.set, rows));
+  const updates = groupBy(net.updates, (u) => `${matchSignature(rel, u.old)}/${setSignature(rel, u)}`);
+  for (const { first, rows } of updates) {
+    const match = fullMatchOf(rel, first.old);
+    const set = rel.written.filter((i) => changed(rel, first, i));
+    if (set.length === 0) continue;
+    const columns = [...match.compared.map((i) => rows.map((u) => u.old[i])), ...set.map((i) => rows.map((u) => u.values[i]))];
+    statements.push(updateMany(rel, match, set, columns));
   }
   return { statements, inserts: net.inserts };
 }
 
-function groupBy<T, S>(items: readonly T[], shapeOf: (item: T) => S, keyOfShape: (shape: S) => string): { match: S; rows: T[] }[] {
-  const groups = new Map<string, { match: S; rows: T[] }>();
+/** Equal for old rows of the same `FullMatch`: per column, unchanged TOAST ('u'), NULL in an index column ('n'), or a value. */
+function matchSignature(rel: TargetRelation, old: Tuple): string {
+  const index = rel.rowIndex?.columns ?? [];
+  let sig = '';
+  for (const i of rel.identity) sig += old[i] === undefined ? 'u' : old[i] === null && index.includes(i) ? 'n' : 'v';
+  return sig;
+}
+
+/**
+ * Whether an update SETs column `i`: only where the value changed. The row
+ * it finds reads the same as the old row in every column, so the others hold
+ * their new value already. Not an unchanged TOASTed value (not sent), and
+ * never an ALWAYS identity column (`settable` let only updates through that
+ * leave it unchanged).
+ */
+function changed(rel: TargetRelation, u: { readonly old: Tuple; readonly values: Tuple }, i: number): boolean {
+  const v = u.values[i];
+  return v !== undefined && !sameValue(v, u.old[i]) && !rel.identityAlways.has(i);
+}
+
+/** Equal for updates that SET the same columns. */
+function setSignature(rel: TargetRelation, u: { readonly old: Tuple; readonly values: Tuple }): string {
+  let sig = '';
+  for (const i of rel.written) sig += changed(rel, u, i) ? 'v' : '-';
+  return sig;
+}
+
+function groupBy<T>(items: readonly T[], signature: (item: T) => string): { first: T; rows: T[] }[] {
+  const groups = new Map<string, { first: T; rows: T[] }>();
   for (const item of items) {
-    const shape = shapeOf(item);
-    const key = keyOfShape(shape);
-    const group = groups.get(key) ?? { match: shape, rows: [] };
-    group.rows.push(item);
-    groups.set(key, group);
+    const key = signature(item);
+    const group = groups.get(key);
+    if (group) group.rows.push(item);
+    else groups.set(key, { first: item, rows: [item] });
   }
   return [...groups.values()];
 }
 
 /**
  * `unnest($1::t1[], …) WITH ORDINALITY AS s(c0, …, n)`: parameter n holds
- * column `indexes[n]` of every row in `rows` (projected to those columns);
- * `read(n)` is that column as its type (arrays travel as text and are cast
- * one by one).
+ * `columns[n]`, the values of column `indexes[n]`; `read(n)` is that column
+ * as its type (arrays travel as text and are cast one by one).
  */
-function unnestRows(rel: TargetRelation, indexes: readonly number[], rows: readonly Tuple[]) {
+function unnestRows(rel: TargetRelation, indexes: readonly number[], columns: readonly Value[][]) {
   const params = indexes.map((i, n) => `$${n + 1}::${rel.arrayColumns.has(i) ? 'text' : rel.types[i]}[]`);
   return {
     from: `unnest(${params.join(', ')}) WITH ORDINALITY AS s(${indexes.map((_, n) => `c${n}, `).join('')}n)`,
     read: (n: number) => (rel.arrayColumns.has(indexes[n] as number) ? `s.c${n}::${rel.types[indexes[n] as number]}` : `s.c${n}`),
-    values: indexes.map((i, n) => columnArray(rel, i, rows.map((r) => r[n] ?? null))),
+    values: indexes.map((i, n) => columnArray(rel, i, columns[n] as Value[])),
   };
 }
 
@@ -198,24 +249,31 @@ function matchedRows(rel: TargetRelation, m: FullMatch, src: ReturnType<typeof u
     JOIN (SELECT ${s} AS r, s.n${more} FROM ${src.from}) o ON ${x} = o.r ORDER BY o.n`;
 }
 
-function deleteMany(rel: TargetRelation, m: FullMatch, olds: readonly Tuple[]): SetStatement {
-  const src = unnestRows(rel, m.compared, olds.map((old) => m.compared.map((i) => old[i])));
+/** `columns`: the old rows' values of each compared column. */
+function deleteMany(rel: TargetRelation, m: FullMatch, columns: readonly Value[][]): SetStatement {
+  const src = unnestRows(rel, m.compared, columns);
+  const rows = columns[0]?.length ?? 0;
   return {
     text: `DELETE FROM ${rel.qualifiedName} WHERE ctid = ANY (ARRAY(SELECT m.tid FROM (${matchedRows(rel, m, src, [])}) m))`,
     values: src.values,
-    expectRows: olds.length,
-    describe: `delete of ${olds.length} row(s) from ${rel.label}`,
+    expectRows: rows,
+    describe: `delete of ${rows} row(s) from ${rel.label}`,
   };
 }
 
-function updateMany(rel: TargetRelation, m: FullMatch, set: readonly number[], rows: readonly { old: Tuple; values: Tuple }[]): SetStatement {
-  const src = unnestRows(rel, [...m.compared, ...set], rows.map((r) => [...m.compared.map((i) => r.old[i]), ...set.map((i) => r.values[i])]));
+/** `columns`: the old rows' values of each compared column, then the new values of each column in `set`. */
+function updateMany(rel: TargetRelation, m: FullMatch, set: readonly number[], columns: readonly Value[][]): SetStatement {
+  const src = unnestRows(rel, [...m.compared, ...set], columns);
+  const rows = columns[0]?.length ?? 0;
   const extra = set.map((_, k) => src.read(m.compared.length + k));
   const sets = set.map((i, n) => `${column(rel, i)} = m.v${n}`).join(', ');
+  // Read twice, so computed once (a CTE used twice is not inlined): the ctids as an array make a TID scan of
+  // the table, where a join on ctid would let the planner hash the whole table.
   return {
-    text: `UPDATE ${rel.qualifiedName} t SET ${sets} FROM (${matchedRows(rel, m, src, extra)}) m WHERE t.ctid = m.tid`,
+    text: `WITH m AS (${matchedRows(rel, m, src, extra)})
+      UPDATE ${rel.qualifiedName} t SET ${sets} FROM m WHERE t.ctid = ANY (ARRAY(SELECT m.tid FROM m)) AND t.ctid = m.tid`,
     values: src.values,
-    expectRows: rows.length,
-    describe: `update of ${rows.length} row(s) of ${rel.label}`,
+    expectRows: rows,
+    describe: `update of ${rows} row(s) of ${rel.label}`,
   };
 }
