@@ -156,19 +156,23 @@ function oldRow(change: FullChange): Tuple | undefined {
 export function settable(rel: TargetRelation, change: FullChange): boolean {
   if (change.kind === 'insert') return true;
   const old = oldRow(change);
-  if (!old || rel.identity.some((i) => old[i] === undefined)) return false;
-  return change.kind === 'delete' || !needsReinsert(rel, old, change.values);
+  if (!old || (old.includes(undefined) && rel.identity.some((i) => old[i] === undefined))) return false;
+  return change.kind === 'delete' || rel.identityAlways.size === 0 || !needsReinsert(rel, old, change.values);
 }
 
 /** The set's deletes and updates as statements, one per shape of old row and set of changed columns; its inserts for COPY. */
 export function fullStatements(net: FullNet): { statements: SetStatement[]; inserts: readonly InsertRow[] } {
   const rel = net.rel;
   const statements: SetStatement[] = [];
-  for (const { first, rows } of groupBy(net.deletes, (old) => matchSignature(rel, old))) {
+  for (const { first, rows } of groupBy(net.deletes, (old) => matchSignature(rel, old) ?? 0)) {
     const match = fullMatchOf(rel, first);
     statements.push(deleteMany(rel, match, match.compared.map((i) => rows.map((old) => old[i]))));
   }
-  const updates = groupBy(net.updates, (u) => `${matchSignature(rel, u.old)}/${setSignature(rel, u)}`);
+  const updates = groupBy(net.updates, (u) => {
+    const match = matchSignature(rel, u.old);
+    const set = setSignature(rel, u);
+    return match === undefined ? set : `${match}/${set}`;
+  });
   for (const { first, rows } of updates) {
     const match = fullMatchOf(rel, first.old);
     const set = rel.written.filter((i) => changed(rel, first, i));
@@ -179,11 +183,19 @@ export function fullStatements(net: FullNet): { statements: SetStatement[]; inse
   return { statements, inserts: net.inserts };
 }
 
-/** Equal for old rows of the same `FullMatch`: per column, unchanged TOAST ('u'), NULL in an index column ('n'), or a value. */
-function matchSignature(rel: TargetRelation, old: Tuple): string {
+/**
+ * Equal for old rows of the same `FullMatch`: which columns are unchanged
+ * TOAST ('u') or NULL in an index column ('n'). Undefined for the usual row
+ * that has neither, so most rows cost no string.
+ */
+function matchSignature(rel: TargetRelation, old: Tuple): string | undefined {
   const index = rel.rowIndex?.columns ?? [];
-  let sig = '';
-  for (const i of rel.identity) sig += old[i] === undefined ? 'u' : old[i] === null && index.includes(i) ? 'n' : 'v';
+  let sig: string | undefined;
+  for (const i of rel.identity) {
+    const v = old[i];
+    if (v === undefined) sig = `${sig ?? ''}${i}u,`;
+    else if (v === null && index.includes(i)) sig = `${sig ?? ''}${i}n,`;
+  }
   return sig;
 }
 
@@ -199,15 +211,16 @@ function changed(rel: TargetRelation, u: { readonly old: Tuple; readonly values:
   return v !== undefined && !sameValue(v, u.old[i]) && !rel.identityAlways.has(i);
 }
 
-/** Equal for updates that SET the same columns. */
-function setSignature(rel: TargetRelation, u: { readonly old: Tuple; readonly values: Tuple }): string {
-  let sig = '';
-  for (const i of rel.written) sig += changed(rel, u, i) ? 'v' : '-';
+/** Equal for updates that SET the same columns: a bit mask where the columns fit in one. */
+function setSignature(rel: TargetRelation, u: { readonly old: Tuple; readonly values: Tuple }): number | string {
+  if (rel.written.length > 30) return rel.written.map((i) => (changed(rel, u, i) ? 'v' : '-')).join('');
+  let sig = 0;
+  for (let n = 0; n < rel.written.length; n++) if (changed(rel, u, rel.written[n] as number)) sig |= 1 << n;
   return sig;
 }
 
-function groupBy<T>(items: readonly T[], signature: (item: T) => string): { first: T; rows: T[] }[] {
-  const groups = new Map<string, { first: T; rows: T[] }>();
+function groupBy<T>(items: readonly T[], signature: (item: T) => string | number): { first: T; rows: T[] }[] {
+  const groups = new Map<string | number, { first: T; rows: T[] }>();
   for (const item of items) {
     const key = signature(item);
     const group = groups.get(key);
