@@ -89,10 +89,6 @@ export class FullNet {
     this.by = rel.rowIndex?.columns[0] ?? (rel.identity[0] as number);
   }
 
-  get empty(): boolean {
-    return this.deletes.length === 0 && this.updates.length === 0 && this.inserts.length === 0;
-  }
-
   /** Whether the change may join this set; if not, write the set first and start a new one. */
   accepts(change: FullChange): boolean {
     if (change.kind === 'insert') return true;
