@@ -10,7 +10,7 @@ import { initGroups } from '../src/init/init.js';
 import { silentLogger } from '../src/observe/logger.js';
 import { bigTable, fingerprint, manySmallTables, measureCopy, timed, type CopyResult } from './copy-bench.js';
 import { measureLag, measurePeakRss } from './memory-and-lag.js';
-import { insertBacklog, tpcbBacklog, updateDeleteBacklog, type Workload } from './workloads.js';
+import { fullIdentityBacklog, insertBacklog, tpcbBacklog, updateDeleteBacklog, type Workload } from './workloads.js';
 import { ferryConfigText, NATIVE_TARGET_SETTINGS, pausedSubscription, timeFerry, timeNative, type CatchUp } from './replicas.js';
 import { ownCpuSeconds, watchCpu } from './process-cpu.js';
 import { triggerBench } from './trigger-bench.js';
@@ -25,7 +25,8 @@ import { transferBench } from './transfer-bench.js';
  * binary transfer, parallel streaming, a short wal_retrieve_retry_interval.
  */
 const quick = process.argv.includes('--quick');
-const only = process.argv.find((a) => a === 'copy' || a === 'apply' || a === 'lag' || a === 'memory' || a === 'trigger' || a === 'transfer');
+const only = process.argv.find((a) => a === 'copy' || a === 'apply' || a === 'lag' || a === 'memory' || a === 'trigger' || a === 'transfer' ||
+  a === 'full-identity');
 const allWorkloads: Workload[] = quick
   ? [insertBacklog(100_000), tpcbBacklog(10_000), updateDeleteBacklog(5_000)]
   : [insertBacklog(1_000_000), tpcbBacklog(100_000), updateDeleteBacklog(50_000)];
@@ -64,9 +65,11 @@ async function main(): Promise<void> {
   }
   if (only === undefined || only === 'trigger') await triggerBench(quick);
   if (only === undefined || only === 'transfer') await transferBench(workloads);
-  if (only !== undefined && only !== 'apply') return;
+  if (only !== undefined && only !== 'apply' && only !== 'full-identity') return;
   const results: Result[] = [];
-  for (const workload of workloads) {
+  // Keyless tables: the full part's backlog, or a tenth of it (on the same table) with --quick.
+  const fullIdentity = quick ? fullIdentityBacklog(200_000, 2_000, 500) : fullIdentityBacklog(200_000, 20_000, 5_000);
+  for (const workload of only === 'full-identity' ? [fullIdentity] : only === undefined ? [...workloads, fullIdentity] : workloads) {
     console.log(`\n${workload.name}: ${workload.description}`);
     results.push(await measure(workload));
   }
@@ -96,6 +99,7 @@ async function measure(workload: Workload): Promise<Result> {
   try {
     const schema = `${workload.schema} CREATE TABLE bench_marker (id int PRIMARY KEY);`;
     await Promise.all([source, nativeTarget, ferryTarget].map((c) => c.query(schema)));
+    if (workload.seed) await Promise.all([source, nativeTarget].map((c) => c.query(workload.seed as string)));
     const tables = [...workload.tables, 'bench_marker'];
 
     await pausedSubscription(source, nativeTarget, tables);

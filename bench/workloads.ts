@@ -7,6 +7,8 @@ export interface Workload {
   readonly name: string;
   readonly description: string;
   readonly schema: string;
+  /** Rows that are there before replication starts: run on the source and the native target; `ferry init` copies them. */
+  readonly seed?: string;
   /** Statements run on the source while the replicas are stopped. */
   readonly backlog: readonly string[];
   readonly tables: readonly string[];
@@ -98,5 +100,45 @@ export function updateDeleteBacklog(transactions: number): Workload {
     ],
     tables: ['parents', 'children'],
     rowChanges: 101_000 + transactions * 5,
+  };
+}
+
+/**
+ * A table without a key (REPLICA IDENTITY FULL) and with an index on every
+ * side: single-row updates and deletes, one transaction each, every one of
+ * them a different row. Native (PostgreSQL 16+) finds each old row through
+ * the subscriber's index, as Ferry does through the target's.
+ */
+export function fullIdentityBacklog(rows: number, updates: number, deletes: number): Workload {
+  const every = Math.max(1, Math.floor(updates / deletes));
+  return {
+    name: 'full-identity',
+    description: `${updates.toLocaleString('en')} updates and ${deletes.toLocaleString('en')} deletes, one row per transaction, ` +
+      `on a ${rows.toLocaleString('en')}-row table without a key (REPLICA IDENTITY FULL, an index on id)`,
+    schema: `
+      CREATE TABLE ledger (id bigint NOT NULL, account int NOT NULL, amount numeric(12,2), note text, at timestamptz);
+      ALTER TABLE ledger REPLICA IDENTITY FULL;
+      CREATE INDEX ledger_id ON ledger (id);`,
+    // The same rows on every side: no now(), no random().
+    seed: `INSERT INTO ledger SELECT i, i % 1000, (i % 10000) / 100.0, md5(i::text), timestamptz '2024-01-01 00:00+00' + i * interval '1 minute'
+             FROM generate_series(1, ${rows}) i;
+           ANALYZE ledger;`,
+    backlog: [
+      // Row ids from a multiplicative walk: all different, the deletes' after the updates'.
+      `CREATE PROCEDURE churn_full(n int, d int) LANGUAGE plpgsql AS $$
+       BEGIN
+         FOR i IN 1..n LOOP
+           UPDATE ledger SET amount = amount + 1, note = md5(note) WHERE id = 1 + (i::bigint * 7919) % ${rows};
+           COMMIT;
+           IF i % ${every} = 0 AND i / ${every} <= d THEN
+             DELETE FROM ledger WHERE id = 1 + ((n + i / ${every})::bigint * 7919) % ${rows};
+             COMMIT;
+           END IF;
+         END LOOP;
+       END $$;`,
+      `CALL churn_full(${updates}, ${deletes})`,
+    ],
+    tables: ['ledger'],
+    rowChanges: updates + deletes,
   };
 }

@@ -11,6 +11,7 @@ import type { TargetRelation } from './target-relation.js';
 import { bindPlaced, type SourcePartitions } from './partition-placement.js';
 import { fold, NotCompactable, TableNet, type InsertRow } from './compaction.js';
 import { setStatements, type SetStatement } from './set-statements.js';
+import { FullNet, fullStatements, settable } from './full-identity.js';
 import { copyRows } from './copy-rows.js';
 import { displayValue } from '../pg/binary-format.js';
 import { isRetryable } from '../run/transient.js';
@@ -205,8 +206,8 @@ export class Applier {
   /**
    * The batch as set-based statements: per table, the net change of every
    * key (see compaction.ts) in a few statements; TRUNCATE in its place; REPLICA
-   * IDENTITY FULL tables row by row in order (without a key there is nothing
-   * to compact by). Undefined when the batch must be replayed in order: a
+   * IDENTITY FULL tables in sets of changes that do not depend on each other
+   * (see full-identity.ts). Undefined when the batch must be replayed in order: a
    * table's description changes inside it, or compaction meets a sequence it
    * cannot express: then it says why.
    */
@@ -228,17 +229,18 @@ export class Applier {
     }
     // Nothing is sent while planning: a plan may still be abandoned.
     const out: SetStep[] = [];
-    const nets = new Map<number, TableNet>();
-    const flush = () => {
+    const nets = new Map<number, TableNet | FullNet>();
+    const flush = (only?: number) => {
       const copies: SetStep[] = [];
-      for (const net of nets.values()) {
-        const { statements, inserts } = setStatements(net);
+      for (const [id, net] of nets) {
+        if (only !== undefined && id !== only) continue;
+        const { statements, inserts } = net instanceof FullNet ? fullStatements(net) : setStatements(net);
         out.push({ kind: 'send', send: () => statements.map((st) => this.sendSet(st, net.rel.label)) });
         if (inserts.length > 0) copies.push({ kind: 'copy', rel: net.rel, rows: inserts });
+        nets.delete(id);
       }
       // Inserts after every table's deletes: a replaced row's old version is gone first.
       out.push(...copies);
-      nets.clear();
     };
     let table: string | undefined;
     try {
@@ -252,10 +254,24 @@ export class Applier {
         const rel = this.relation(change.relationId);
         table = rel.label;
         if (rel.fullIdentity) {
-          out.push({ kind: 'send', send: () => this.statementsFor(change) });
+          let full = nets.get(change.relationId) as FullNet | undefined;
+          if (!settable(rel, change)) {
+            flush(change.relationId);
+            out.push({ kind: 'send', send: () => this.statementsFor(change) });
+            continue;
+          }
+          if (full && !full.accepts(change)) {
+            flush(change.relationId);
+            full = undefined;
+          }
+          if (!full) {
+            full = new FullNet(rel);
+            nets.set(change.relationId, full);
+          }
+          full.add(change);
           continue;
         }
-        let net = nets.get(change.relationId);
+        let net = nets.get(change.relationId) as TableNet | undefined;
         if (!net) {
           net = new TableNet(rel);
           nets.set(change.relationId, net);

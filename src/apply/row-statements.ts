@@ -1,5 +1,6 @@
 import { BinaryValue, type Tuple, type Value } from '../change/change.js';
 import { quoteIdent } from '../pg/connect.js';
+import { fullMatchOf, oneRowCtid } from './full-identity.js';
 import type { TargetRelation } from './target-relation.js';
 
 /** A parameterised statement; `text` doubles as the prepared-statement cache key. */
@@ -59,12 +60,24 @@ export function deleteStatement(rel: TargetRelation, old: Tuple): Statement {
 
 /**
  * The row an update or delete refers to. With a key, equality on the key.
- * With REPLICA IDENTITY FULL there is no key: match every column by its text
- * form (works for types without an equality operator, like json or point) and
- * touch exactly one row by ctid, so of two identical rows only one changes,
- * as on the source.
+ * With REPLICA IDENTITY FULL there is no key: one row equal to the old row
+ * in every column, touched by ctid (see full-identity.ts).
  */
 function rowMatch(rel: TargetRelation, key: Tuple, out: Param[]): string {
+  if (rel.fullIdentity) {
+    const placeholders = new Map<number, string>();
+    const value = (i: number) => {
+      let placeholder = placeholders.get(i);
+      if (placeholder === undefined) {
+        out.push(param(key[i] as string | BinaryValue | null));
+        // Typed, so the value reads as the column does (and a binary parameter can be read at all).
+        placeholder = `$${out.length}::${rel.types[i]}`;
+        placeholders.set(i, placeholder);
+      }
+      return placeholder;
+    };
+    return `ctid = (${oneRowCtid(rel, fullMatchOf(rel, key), value)})`;
+  }
   const conds: string[] = [];
   for (const i of rel.identity) {
     const value = key[i];
@@ -75,13 +88,9 @@ function rowMatch(rel: TargetRelation, key: Tuple, out: Param[]): string {
       continue;
     }
     out.push(param(value));
-    // A binary parameter must be read as the column's type before it can be compared as text.
-    const placeholder = typeof value === 'string' ? `$${out.length}` : `$${out.length}::${rel.types[i]}`;
-    conds.push(rel.fullIdentity ? `${col}::text = ${placeholder}::text` : `${col} = $${out.length}`);
+    conds.push(`${col} = $${out.length}`);
   }
-  const predicate = conds.length > 0 ? conds.join(' AND ') : 'true';
-  if (!rel.fullIdentity) return predicate;
-  return `ctid = (SELECT ctid FROM ${rel.qualifiedName} WHERE ${predicate} LIMIT 1)`;
+  return conds.length > 0 ? conds.join(' AND ') : 'true';
 }
 
 /** Equal text, or equal bytes of binary values. */

@@ -67,7 +67,7 @@ function columnArrays(rel: TargetRelation, indexes: readonly number[], rows: rea
 }
 
 /** One column's values as one parameter. */
-function columnArray(rel: TargetRelation, i: number, values: readonly Value[]): (string | null)[] | Buffer {
+export function columnArray(rel: TargetRelation, i: number, values: readonly Value[]): (string | null)[] | Buffer {
   if (!rel.source.binary) return values as (string | null)[];
   if (rel.arrayColumns.has(i)) return values.map((v) => (v instanceof BinaryValue ? arrayText(v.toBuffer()) : null));
   return binaryArray(rel.typeOids[i] as number, values);

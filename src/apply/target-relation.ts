@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { Column, Relation } from '../change/change.js';
 import { FerryError } from '../errors.js';
-import { binaryTypeColumns } from '../catalog/catalog-sql.js';
+import { binaryTypeColumns, rowFindingIndexesSql } from '../catalog/catalog-sql.js';
 import { binaryIncompatibility, columnTypeOf, type BinaryTypeRow } from '../pg/binary-format.js';
 import { qualifiedName } from '../pg/connect.js';
 
@@ -31,6 +31,14 @@ export interface TargetRelation {
   readonly typeOids: readonly number[];
   /** Set when a source partition's changes go to this root table: the condition that selects the partition's rows. */
   readonly partitionConstraint?: string;
+  /** REPLICA IDENTITY FULL: a target index that finds rows by equality on its columns, if there is one. */
+  readonly rowIndex?: RowIndex;
+}
+
+/** A target index usable to find a row: its name and its key columns (by source index). */
+export interface RowIndex {
+  readonly name: string;
+  readonly columns: readonly number[];
 }
 
 interface TargetColumn extends BinaryTypeRow {
@@ -44,7 +52,7 @@ interface TargetColumn extends BinaryTypeRow {
 export async function bindTargetRelation(client: pg.Client, relation: Relation, group: string): Promise<TargetRelation> {
   const label = `${relation.schema}.${relation.table}`;
   const res = await client.query<TargetColumn>(
-    `SELECT a.attname, ${await generatedExpression(client)} AS generated, a.attidentity = 'a' AS identity_always,
+    `SELECT a.attname, ${(await serverVersion(client)) >= 120000 ? `a.attgenerated <> ''` : 'false'} AS generated, a.attidentity = 'a' AS identity_always,
             format_type(a.atttypid, a.atttypmod) AS type, t.typcategory = 'A' AS is_array,
             ${binaryTypeColumns}
        FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
@@ -80,6 +88,7 @@ export async function bindTargetRelation(client: pg.Client, relation: Relation, 
   const identity = fullIdentity
     ? written
     : relation.columns.flatMap((column, index) => (column.isKey ? [index] : []));
+  const rowIndex = fullIdentity ? await findRowIndex(client, relation, written) : undefined;
   return {
     source: relation,
     qualifiedName: qualifiedName(relation.schema, relation.table),
@@ -92,7 +101,25 @@ export async function bindTargetRelation(client: pg.Client, relation: Relation, 
     types,
     arrayColumns,
     typeOids,
+    ...(rowIndex ? { rowIndex } : {}),
   };
+}
+
+/**
+ * Without a key every update and delete has to find its row by value; an
+ * index on the target turns that from a scan of the table into a lookup.
+ * Only an index on columns Ferry writes will do: the old row carries their
+ * values.
+ */
+async function findRowIndex(client: pg.Client, relation: Relation, written: readonly number[]): Promise<RowIndex | undefined> {
+  const res = await client.query<{ name: string; columns: string[] }>(rowFindingIndexesSql(await serverVersion(client)),
+    [qualifiedName(relation.schema, relation.table)]);
+  const byName = new Map(written.map((i) => [relation.columns[i]?.name, i]));
+  for (const index of res.rows) {
+    const columns = index.columns.map((name) => byName.get(name));
+    if (columns.length > 0 && columns.every((i) => i !== undefined)) return { name: index.name, columns: columns as number[] };
+  }
+  return undefined;
 }
 
 /**
@@ -110,15 +137,15 @@ function checkBinary(relation: Relation, column: Column, target: TargetColumn, g
     'ferry reconnects and reads this group as text', { context: { group, table: label } });
 }
 
-const generatedByClient = new WeakMap<pg.Client, string>();
+const versionByClient = new WeakMap<pg.Client, number>();
 
-/** `attgenerated` exists from PostgreSQL 12 on. */
-async function generatedExpression(client: pg.Client): Promise<string> {
-  let expr = generatedByClient.get(client);
-  if (!expr) {
+/** server_version_num, read once per connection: catalog columns differ between versions. */
+async function serverVersion(client: pg.Client): Promise<number> {
+  let version = versionByClient.get(client);
+  if (version === undefined) {
     const res = await client.query<{ n: string }>("SELECT current_setting('server_version_num') AS n");
-    expr = Number(res.rows[0]?.n ?? 0) >= 120000 ? `a.attgenerated <> ''` : 'false';
-    generatedByClient.set(client, expr);
+    version = Number(res.rows[0]?.n ?? 0);
+    versionByClient.set(client, version);
   }
-  return expr;
+  return version;
 }

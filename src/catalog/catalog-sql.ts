@@ -252,3 +252,31 @@ export const partitionLineageSql = `
          CASE WHEN c.relispartition THEN pg_get_partition_constraintdef(c.oid) END AS constraint_def
     FROM up JOIN pg_class c ON c.oid = up.oid JOIN pg_namespace n ON n.oid = c.relnamespace
    ORDER BY up.depth DESC`;
+
+/**
+ * The indexes of the table named $1 that can find a row by equality on their
+ * columns, best first: btree, valid, not partial, no expressions, and each
+ * key column with its type's default operator class and own collation, so
+ * that `column = value` is an index condition. The same choice native logical
+ * replication (PostgreSQL 16+) makes for REPLICA IDENTITY FULL; unique ones
+ * first, then those with more columns.
+ */
+export function rowFindingIndexesSql(version: number): string {
+  const keyColumns = version >= 110000 ? 'i.indnkeyatts' : 'i.indnatts';
+  return `
+  SELECT i.indexrelid::regclass::text AS name,
+         array(SELECT a.attname::text FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)
+                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                WHERE k.n <= ${keyColumns} ORDER BY k.n) AS columns
+    FROM pg_index i
+    JOIN pg_class ic ON ic.oid = i.indexrelid
+    JOIN pg_am am ON am.oid = ic.relam
+   WHERE i.indrelid = to_regclass($1) AND am.amname = 'btree'
+     AND i.indisvalid AND i.indisready AND i.indislive AND i.indpred IS NULL AND i.indexprs IS NULL
+     AND NOT EXISTS (
+       SELECT 1 FROM unnest(i.indkey::int2[], i.indclass::oid[], i.indcollation::oid[]) WITH ORDINALITY AS k(attnum, opclass, coll, n)
+         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+         JOIN pg_opclass oc ON oc.oid = k.opclass
+        WHERE k.n <= ${keyColumns} AND (NOT oc.opcdefault OR k.coll <> a.attcollation))
+   ORDER BY i.indisunique DESC, ${keyColumns} DESC, i.indexrelid`;
+}
