@@ -54,8 +54,8 @@ interface InOrderReason {
   readonly table?: string;
 }
 
-/** How this group's batches were applied, counted since the process started. */
-export interface ApplyCounts {
+/** How the batches of one target transaction were applied. */
+interface ApplyCounts {
   setBased: number;
   inOrder: number;
 }
@@ -159,7 +159,7 @@ export class Applier {
       }
     } else {
       if (planned) this.reportInOrder(batch, position, planned);
-      this.counts.inOrder++;
+      else this.counts.inOrder++;
       await this.applyInOrder(batch, pending, position);
     }
     this.rowsInTransaction += batch.rows;
@@ -207,9 +207,9 @@ export class Applier {
    * The batch as set-based statements: per table, the net change of every
    * key (see compaction.ts) in a few statements; TRUNCATE in its place; REPLICA
    * IDENTITY FULL tables in sets of changes that do not depend on each other
-   * (see full-identity.ts). Undefined when the batch must be replayed in order: a
-   * table's description changes inside it, or compaction meets a sequence it
-   * cannot express: then it says why.
+   * (see full-identity.ts). When the batch must be replayed in order instead
+   * (a table's description changes inside it, or compaction meets a sequence
+   * it cannot express), the reason why.
    */
   private async planSet(batch: Batch, pending: Pending[], position: Lsn): Promise<SetStep[] | InOrderReason> {
     const touched = new Set<number>();

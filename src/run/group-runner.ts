@@ -26,16 +26,18 @@ export interface GroupOutcome {
   readonly error?: FerryError;
 }
 
-/**
- * Runs one group until `signal` aborts or a permanent error: stream from the
- * position stored on the target, apply batch by batch, acknowledge what
- * committed. Transient failures (restarts, cut connections) reconnect with
- * backoff and resume from the target's position, which is always exact.
- */
 /** How often a group waiting for a joining table's copy looks again. */
 const JOIN_POLL_MS = 1_000;
 /** Longer than wal_sender_timeout's default (60 s) several times over. */
 const SLOT_BUSY_LIMIT_MS = 5 * 60_000;
+
+/**
+ * Runs one group until `signal` aborts or a permanent error: stream from the
+ * position stored on the target, apply batch by batch, acknowledge what
+ * committed. Transient failures (restarts, cut connections, conflicts with
+ * other target sessions) start again with backoff from the target's
+ * position, which is always exact.
+ */
 
 export async function runGroup(config: FerryConfig, group: GroupConfig, log: Logger, signal: AbortSignal): Promise<GroupOutcome> {
   const glog = log.child({ group: group.name });
@@ -114,7 +116,15 @@ async function streamOnce(
   // Tables whose copied rows this stream's filter knows (see skipCopiedChanges), set once the stream starts.
   const filtered = new Set<string>();
   let startedAt: Lsn | undefined;
-  const admit = (relation: Relation) => admitJoiningTable(target, group.name, relation, startedAt, filtered);
+  // Admitted once per stream: a resync restarts the stream (see resyncTables), and a table that joins was never admitted.
+  const admitted = new Set<string>();
+  const admit = async (relation: Relation) => {
+    const label = `${relation.schema}.${relation.table}`;
+    if (admitted.has(label)) return;
+    if (startedAt === undefined) return;
+    await admitJoiningTable(target, group.name, relation, startedAt, filtered);
+    admitted.add(label);
+  };
   const applier = new Applier(target, group.name, log, config.source.capture === 'trigger' ? formatTick : formatLsn, partitions, admit);
   try {
     const earlier = [...backends];
@@ -179,8 +189,7 @@ async function streamOnce(
  * when it starts: either way this stream ends (FERRY_TABLE_JOINING) and the
  * group starts again from its committed position.
  */
-async function admitJoiningTable(target: pg.Client, group: string, relation: Relation, start: Lsn | undefined, filtered: ReadonlySet<string>): Promise<void> {
-  if (start === undefined) return;
+async function admitJoiningTable(target: pg.Client, group: string, relation: Relation, start: Lsn, filtered: ReadonlySet<string>): Promise<void> {
   const rows = (await target.query<{ table_name: string; pending: boolean; newer: boolean }>(sql.joiningTable,
     [group, `${relation.schema}.${relation.table}`, qualifiedName(relation.schema, relation.table), formatLsn(start)])).rows;
   for (const row of rows) {
