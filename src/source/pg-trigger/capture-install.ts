@@ -64,14 +64,7 @@ export async function installCapture(client: pg.Client, group: string, tables: r
     await client.query(`REVOKE ALL ON FUNCTION ${names.capture}() FROM PUBLIC`);
     await client.query(triggerSql.insertQueue, [group, tables.map((t) => qualifiedName(t.schema, t.name)), CAPTURE_VERSION]);
     await client.query(triggerSql.insertSlots, [group]);
-    for (const table of tables) {
-      const statements = table.partitioned ? partitionedTriggers(names, table, relationsOf(table).slice(1)) : tableTriggers(names, table);
-      try {
-        for (const statement of statements) await client.query(statement);
-      } catch (err) {
-        throw ddlError(err, group, tableLabel(table), 'creating its capture triggers');
-      }
-    }
+    await createTriggers(client, group, tables);
   });
 }
 
@@ -117,19 +110,23 @@ export async function captureNewPartitions(
  * capture starts.
  */
 export async function addCaptureTables(client: pg.Client, group: string, tables: readonly SourceTable[]): Promise<void> {
-  const names = queueNames(group);
   await inTransaction(client, async () => {
     await client.query(triggerSql.ddlLockTimeout);
-    for (const table of tables) {
-      const statements = table.partitioned ? partitionedTriggers(names, table, relationsOf(table).slice(1)) : tableTriggers(names, table);
-      try {
-        for (const statement of statements) await client.query(statement);
-      } catch (err) {
-        throw ddlError(err, group, tableLabel(table), 'creating its capture triggers');
-      }
-    }
+    await createTriggers(client, group, tables);
     await client.query(triggerSql.addQueueTables, [group, tables.map((t) => qualifiedName(t.schema, t.name))]);
   });
+}
+
+async function createTriggers(client: pg.Client, group: string, tables: readonly SourceTable[]): Promise<void> {
+  const names = queueNames(group);
+  for (const table of tables) {
+    const statements = table.partitioned ? partitionedTriggers(names, table, relationsOf(table).slice(1)) : tableTriggers(names, table);
+    try {
+      for (const statement of statements) await client.query(statement);
+    } catch (err) {
+      throw ddlError(err, group, tableLabel(table), 'creating its capture triggers');
+    }
+  }
 }
 
 /** Stops capturing tables (qualified, quoted names) of a group: their triggers go, rows already queued stay in order. */
