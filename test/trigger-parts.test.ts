@@ -7,6 +7,7 @@ import type { FerryError } from '../src/errors.js';
 import { collectStatus } from '../src/observe/status.js';
 import { waitForCatchUp } from '../src/run/wait.js';
 import { assertSameRows, catchUp, cli, init, run, startPair, triggerConfig, until, type Pair } from './support/harness.js';
+import { verifyJson } from './support/verify-json.js';
 
 const GROUP = 'bank';
 
@@ -183,5 +184,27 @@ describe('trigger capture: a backlog queued while ferry run was stopped is appli
     for (const c of logged) assert.equal(c.total, '0', `a target commit saw the balances sum to ${c.total}: ${JSON.stringify(c)}`);
     const error = (await pair.sql('target', `SELECT last_error FROM ferry.groups WHERE group_name = '${GROUP}'`)).rows[0]?.last_error as string | null;
     assert.equal(error, null);
+  });
+
+  test('verify while batches are applied in parts compares at the part the target stands at', async () => {
+    const ferry = await run(config);
+    // Four sessions keep moving money: every batch between two ticks holds tens of transfers, applied in parts of about 30 rows.
+    const work = transfers(pair.source.url('app'), 4, 500);
+    const positions: string[] = [];
+    try {
+      for (let i = 0; i < 8 && !positions.some((p) => p.includes('part')); i++) {
+        const { res, report } = await verifyJson(config, '--timeout', '60');
+        assert.equal(res.code, 0, `false difference while applying in parts: ${res.stdout}${res.stderr}`);
+        assert.equal(report.method, 'tick');
+        positions.push(...report.groups.map((g) => g.position ?? ''));
+      }
+      assert.ok(positions.some((p) => /^tick \d+, part \d+$/.test(p)), `no verify compared inside a batch: ${positions.join('; ')}`);
+    } finally {
+      await work;
+      await catchUp(config, 120);
+      assert.deepEqual(await ferry.stop(), []);
+    }
+    await assertSameRows(pair, 'accounts');
+    await assertSameRows(pair, 'transfers');
   });
 });

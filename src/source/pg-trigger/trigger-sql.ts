@@ -389,7 +389,8 @@ export const triggerSql = {
    * in an order their conflicts agree with, and a target that commits
    * between two of them holds a consistent state. Keys are unique (one
    * sequence), so "the transactions up to key K" is an exact place to
-   * resume from; $6 skips them. Also returned: the key, the events up to
+   * resume from; $6 skips them ($7, if not null, keeps only those: verify
+   * reads what a target inside the batch holds). Also returned: the key, the events up to
    * and including the transaction, and the batch's events in all.
    * (The key filter sits outside the window functions, so the counts are
    * the whole batch's.)
@@ -406,7 +407,7 @@ export const triggerSql = {
               SELECT ev_txid, tx_key, sum(n) OVER (ORDER BY tx_key) AS upto, sum(n) OVER () AS total FROM txs)
             SELECT e.ev_txid::text, e.ev_rel::bigint::text, e.ev_op::text, e.ev_new, e.ev_old, t.tx_key::text, t.upto::text, t.total::text
               FROM ordered t JOIN ${names.queue} e ON e.ev_txid = t.ev_txid
-             WHERE t.tx_key > $6::bigint
+             WHERE t.tx_key > $6::bigint AND ($7::bigint IS NULL OR t.tx_key <= $7::bigint)
              ORDER BY t.tx_key, COALESCE(e.ev_path[1], e.ev_id), e.ev_path`;
   },
   fetchBatch: (rows: number) => `FETCH ${rows} FROM ferry_batch`,

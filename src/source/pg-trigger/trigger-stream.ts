@@ -166,7 +166,7 @@ export class TriggerStream implements ChangeStream {
       await this.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       this.layouts.refresh();
       await this.client.query(triggerSql.openParts(this.names),
-        [from.snapshot.xmax.toString(), to.snapshot.xmax.toString(), from.snapshot.xip.map(String), to.snapshot.text, from.snapshot.text, (after ?? 0n).toString()]);
+        [from.snapshot.xmax.toString(), to.snapshot.xmax.toString(), from.snapshot.xip.map(String), to.snapshot.text, from.snapshot.text, (after ?? 0n).toString(), null]);
       const fetchNext = () => {
         const rows = this.client.query<PartRow>({ text: triggerSql.fetchBatch(fetch), rowMode: 'array' });
         rows.catch(() => undefined);
