@@ -14,6 +14,7 @@ import { fullIdentityBacklog, insertBacklog, tpcbBacklog, updateDeleteBacklog, t
 import { ferryConfigText, NATIVE_TARGET_SETTINGS, pausedSubscription, timeFerry, timeNative, type CatchUp } from './replicas.js';
 import { ownCpuSeconds, watchCpu } from './process-cpu.js';
 import { triggerBench } from './trigger-bench.js';
+import { measureTriggerBacklog } from './trigger-backlog.js';
 import { transferBench } from './transfer-bench.js';
 
 /**
@@ -25,8 +26,8 @@ import { transferBench } from './transfer-bench.js';
  * binary transfer, parallel streaming, a short wal_retrieve_retry_interval.
  */
 const quick = process.argv.includes('--quick');
-const only = process.argv.find((a) => a === 'copy' || a === 'apply' || a === 'lag' || a === 'memory' || a === 'trigger' || a === 'transfer' ||
-  a === 'full-identity');
+const only = process.argv.find((a) => a === 'copy' || a === 'apply' || a === 'lag' || a === 'memory' || a === 'trigger' || a === 'trigger-backlog' ||
+  a === 'transfer' || a === 'full-identity');
 const allWorkloads: Workload[] = quick
   ? [insertBacklog(100_000), tpcbBacklog(10_000), updateDeleteBacklog(5_000)]
   : [insertBacklog(1_000_000), tpcbBacklog(100_000), updateDeleteBacklog(50_000)];
@@ -64,6 +65,15 @@ async function main(): Promise<void> {
     console.log(`  ferry run peak RSS ${rss.peakMb.toFixed(0)} MB, applied in ${rss.seconds.toFixed(1)} s`);
   }
   if (only === undefined || only === 'trigger') await triggerBench(quick);
+  if (only === undefined || only === 'trigger-backlog') {
+    // 475,000 TPC-B-like transactions of 4 events, after 100,011 rows of setup: 2,000,011 events.
+    const transactions = quick ? 50_000 : 475_000;
+    console.log(`\ntrigger capture, an outage's backlog: ${transactions.toLocaleString('en')} TPC-B-like transactions queued while ferry run is stopped`);
+    const r = await measureTriggerBacklog(transactions);
+    console.log(`\n${formatTable(['backlog events', 'first rows on the target s', 'caught up s', 'ferry run peak RSS MB', 'parts seen'], [
+      [r.events.toLocaleString('en'), r.firstRowSeconds.toFixed(1), r.totalSeconds.toFixed(1), r.peakMb.toFixed(0), String(r.partsSeen)],
+    ])}`);
+  }
   if (only === undefined || only === 'transfer') await transferBench(workloads);
   if (only !== undefined && only !== 'apply' && only !== 'full-identity') return;
   const results: Result[] = [];

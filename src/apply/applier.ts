@@ -168,8 +168,9 @@ export class Applier {
       return {};
     }
     const commitTime = batch.commit.commitTime === 0n ? null : pgTimestampToDate(batch.commit.commitTime).toISOString();
+    const part = batch.commit.part;
     const advance = this.client.query(sql.advance, [this.group, formatLsn(batch.commit.position), commitTime, this.rowsInTransaction,
-      batch.commit.transactions, this.counts.setBased, this.counts.inOrder]);
+      batch.commit.transactions, this.counts.setBased, this.counts.inOrder, part?.key.toString() ?? null, part?.events.toString() ?? null, part?.total.toString() ?? null]);
     pending.push({ promise: advance, describe: () => 'storing the position', expect: 'position' });
     pending.push(this.send({ text: 'COMMIT', values: [] }, () => 'COMMIT'));
     try {

@@ -1,5 +1,5 @@
 import type { Lsn, PgTimestamp } from '../change/change.js';
-import type { SourceEvent } from '../source/source.js';
+import type { BatchPart, SourceEvent } from '../source/source.js';
 
 export type BatchChange = Extract<SourceEvent, { kind: 'relation' | 'insert' | 'update' | 'delete' | 'truncate' | 'message' }>;
 
@@ -12,7 +12,7 @@ export interface Batch {
   readonly changes: BatchChange[];
   readonly rows: number;
   /** Present when the batch ends at a source commit: the position to store and acknowledge. */
-  readonly commit?: { readonly position: Lsn; readonly commitTime: PgTimestamp; readonly transactions: number };
+  readonly commit?: { readonly position: Lsn; readonly commitTime: PgTimestamp; readonly transactions: number; readonly part?: BatchPart };
   /** The source is idle up to here; acknowledge it once nothing is in flight. */
   readonly idle?: Lsn;
   /** The source's clock when it was idle up to `idle`, if known. */
@@ -47,6 +47,7 @@ export async function* batches(events: AsyncIterable<readonly SourceEvent[]>, li
   let inTransaction = false;
   let commitPosition: Lsn = 0n;
   let commitTime: PgTimestamp = 0n;
+  let commitPart: BatchPart | undefined;
   const reset = () => { changes = []; rows = 0; bytes = 0; transactions = 0; };
 
   for (;;) {
@@ -79,6 +80,7 @@ export async function* batches(events: AsyncIterable<readonly SourceEvent[]>, li
           transactions++;
           commitPosition = event.position;
           commitTime = event.commitTime;
+          commitPart = event.part;
           if (rows >= limits.maxRows || bytes >= limits.maxBytes || Date.now() - openedAt >= limits.maxDelayMs) {
             yield { changes, rows, commit: lastCommit() };
             reset();
@@ -106,7 +108,7 @@ export async function* batches(events: AsyncIterable<readonly SourceEvent[]>, li
   }
 
   function lastCommit() {
-    return { position: commitPosition, commitTime, transactions };
+    return { position: commitPosition, commitTime, transactions, ...(commitPart ? { part: commitPart } : {}) };
   }
 }
 

@@ -25,8 +25,13 @@ export function formatStatus(groups: readonly GroupStatus[]): string {
     const pct = c.estimatedBytes > 0 ? ` (~${Math.min(100, Math.round((100 * c.bytes) / c.estimatedBytes))}%)` : '';
     return `${g.group}: copying, ${c.chunksDone}/${c.chunks} chunks, ${c.rows} rows, ${formatBytes(c.bytes)} of ~${formatBytes(c.estimatedBytes)}${pct}`;
   });
+  const parted = groups.filter((g) => g.batchInParts).map((g) => {
+    const b = g.batchInParts as NonNullable<GroupStatus['batchInParts']>;
+    const pct = b.events > 0 ? ` (${Math.min(100, Math.floor((100 * b.eventsApplied) / b.events))}%)` : '';
+    return `${g.group}: applying the batch up to tick ${b.toTick} in parts, ${b.eventsApplied} of ${b.events} events${pct}`;
+  });
   const errors = groups.filter((g) => g.lastError).map((g) => `${g.group}: last error at ${g.lastErrorAt}: ${g.lastError}`);
-  return [table, ...(copying.length > 0 ? ['', ...copying] : []), ...(errors.length > 0 ? ['', ...errors] : [])].join('\n');
+  return [table, ...(copying.length > 0 ? ['', ...copying] : []), ...(parted.length > 0 ? ['', ...parted] : []), ...(errors.length > 0 ? ['', ...errors] : [])].join('\n');
 }
 
 export function formatBytes(n: number): string {

@@ -28,6 +28,12 @@ export interface GroupStatus {
   readonly copy: { readonly chunks: number; readonly chunksDone: number; readonly rows: number; readonly bytes: number; readonly estimatedBytes: number } | null;
   /** Trigger capture: the queue's newest tick, how many ticks the target is behind, and whether untaken events wait. */
   readonly queue?: { readonly latestTick: number | null; readonly lagTicks: number | null; readonly eventsAfterLatestTick: boolean } | null;
+  /**
+   * Trigger capture: the target stands inside the batch after the applied
+   * tick, which is applied in parts (a backlog queued while `ferry run` was
+   * stopped): events of that batch applied so far, of all its events.
+   */
+  readonly batchInParts?: { readonly toTick: number; readonly eventsApplied: number; readonly events: number } | null;
 }
 
 /**
@@ -93,7 +99,8 @@ export async function collectStatus(config: FerryConfig): Promise<GroupStatus[]>
 /**
  * Trigger groups: positions are tick ids. The source position is the queue's
  * newest tick; the lag is counted in ticks, and in seconds as the age of the
- * newest applied tick while anything newer waits.
+ * newest applied tick while anything newer waits. Inside a batch applied in
+ * parts, the applied tick is the one before it, until the whole batch is in.
  */
 async function triggerStatus(config: FerryConfig, source: pg.Client, target: pg.Client, rows: Map<string, GroupRow>): Promise<GroupStatus[]> {
   const now = (await source.query<{ now: Date }>(walSql.currentLsnAndTime)).rows[0]?.now.getTime() ?? Date.now();
@@ -125,6 +132,8 @@ async function triggerStatus(config: FerryConfig, source: pg.Client, target: pg.
       lastErrorAt: row?.last_error_at?.toISOString() ?? null,
       copy: copies.get(group.name) ?? null,
       queue: queue ? { latestTick: latest === null ? null : Number(latest), lagTicks, eventsAfterLatestTick: queue.eventsAfter } : null,
+      batchInParts: applied !== null && row?.position_part != null
+        ? { toTick: Number(applied + 1n), eventsApplied: Number(row.part_events ?? 0), events: Number(row.part_events_total ?? 0) } : null,
     });
   }
   return out;

@@ -152,6 +152,7 @@ async function streamOnce(
         url: config.source.url,
         group: group.name,
         startAfter: start,
+        ...(row.position_part !== null ? { startAfterPart: BigInt(row.position_part) } : {}),
         tickIntervalMs: trigger.tickIntervalMs,
         idleTickMs: trigger.idleTickMs,
         rotateIntervalMs: trigger.rotateIntervalMs,
@@ -167,7 +168,7 @@ async function streamOnce(
         statusIntervalMs: config.apply.statusIntervalMs,
         binary,
       });
-    log.info({ position: trigger ? formatTick(start) : formatLsn(start), ...(trigger ? {} : { transfer: binary ? 'binary' : 'text' }) }, 'streaming');
+    log.info({ position: trigger ? formatTick(start, row.position_part) : formatLsn(start), ...(trigger ? {} : { transfer: binary ? 'binary' : 'text' }) }, 'streaming');
     const resumed = (await target.query<{ table_name: string; plan: ChunkPlan; snapshot_lsn: string }>(sql.chunksIfResumed, [group.name, formatLsn(start)])).rows;
     for (const r of resumed) filtered.add(r.table_name);
     const events = resumed.length === 0 ? stream.events()

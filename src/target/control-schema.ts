@@ -51,6 +51,10 @@ export interface GroupRow {
   readonly last_error_fatal: boolean;
   readonly batches_set_based: string;
   readonly batches_in_order: string;
+  /** Trigger capture inside a batch applied in parts (see control-sql.ts); null at a whole tick. */
+  readonly position_part: string | null;
+  readonly part_events: string | null;
+  readonly part_events_total: string | null;
 }
 
 export async function readGroup(client: pg.Client, group: string): Promise<GroupRow | undefined> {

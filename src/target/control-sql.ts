@@ -58,6 +58,15 @@ export const migrations: readonly string[] = [
   COMMENT ON COLUMN ferry.groups.source_commit_time IS
     'source clock time up to which the target is caught up: the last applied commit, or a later moment the source was idle';
   `,
+  `
+  -- Trigger capture applies a large batch in parts: the target then stands
+  -- inside the batch after tick position_lsn, its transactions applied up to
+  -- sort key position_part (NULL: at the tick itself), part_events of
+  -- part_events_total events.
+  ALTER TABLE ferry.groups ADD COLUMN position_part bigint,
+                           ADD COLUMN part_events bigint,
+                           ADD COLUMN part_events_total bigint;
+  `,
 ];
 
 export const sql = {
@@ -70,11 +79,11 @@ export const sql = {
 
   group: `SELECT group_name, capture, state, slot_name, publication_name, tables, position_lsn::text AS position,
                  source_commit_time, applied_at, rows_applied, transactions_applied, last_error, last_error_at, last_error_fatal,
-                 batches_set_based, batches_in_order
+                 batches_set_based, batches_in_order, position_part::text, part_events::text, part_events_total::text
             FROM ferry.groups WHERE group_name = $1`,
   allGroups: `SELECT group_name, capture, state, slot_name, publication_name, tables, position_lsn::text AS position,
                      source_commit_time, applied_at, rows_applied, transactions_applied, last_error, last_error_at, last_error_fatal,
-                     batches_set_based, batches_in_order
+                     batches_set_based, batches_in_order, position_part::text, part_events::text, part_events_total::text
                 FROM ferry.groups ORDER BY group_name`,
   insertGroup: `INSERT INTO ferry.groups (group_name, capture, state, slot_name, publication_name, tables)
                 VALUES ($1, $2, 'copying', $3, $4, $5)`,
@@ -114,7 +123,7 @@ export const sql = {
                         COALESCE(sum(estimated_bytes), 0)::bigint AS estimated_bytes
                    FROM ferry.copy_chunks GROUP BY group_name`,
   /** The slot exists from here on; the position is where streaming will start. */
-  recordSlot: `UPDATE ferry.groups SET position_lsn = $2::pg_lsn WHERE group_name = $1`,
+  recordSlot: `UPDATE ferry.groups SET position_lsn = $2::pg_lsn, position_part = NULL, part_events = NULL, part_events_total = NULL WHERE group_name = $1`,
   addCreatedTables: `UPDATE ferry.groups SET created_tables = ARRAY(SELECT DISTINCT unnest(created_tables || $2::text[])) WHERE group_name = $1`,
   createdTables: `SELECT created_tables FROM ferry.groups WHERE group_name = $1`,
   startStreaming: `UPDATE ferry.groups SET state = 'streaming', applied_at = now() WHERE group_name = $1`,
@@ -122,14 +131,17 @@ export const sql = {
    * Written inside the batch's own transaction: data and position commit
    * together. A position already past this one fails the statement (division
    * by zero, SQLSTATE 22012), so the COMMIT sent after it rolls the batch back.
+   * A part ($8, trigger capture) lies after its tick and before the next one;
+   * a whole tick has none (-1 compares below every part).
    */
   advance: `WITH advanced AS (
               UPDATE ferry.groups
                  SET position_lsn = $2::pg_lsn, source_commit_time = COALESCE($3::timestamptz, source_commit_time),
                      applied_at = now(), rows_applied = rows_applied + $4, transactions_applied = transactions_applied + $5,
                      batches_set_based = batches_set_based + $6, batches_in_order = batches_in_order + $7,
+                     position_part = $8::bigint, part_events = $9::bigint, part_events_total = $10::bigint,
                      last_error = NULL, last_error_at = NULL, last_error_fatal = false
-               WHERE group_name = $1 AND position_lsn <= $2::pg_lsn
+               WHERE group_name = $1 AND (position_lsn, COALESCE(position_part, -1)) <= ($2::pg_lsn, COALESCE($8::bigint, -1))
            RETURNING 1)
             SELECT 1 / count(*)::int AS advanced FROM advanced`,
   /**

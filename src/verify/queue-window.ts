@@ -13,6 +13,18 @@ import { TriggerWindowChanges } from './trigger-window-changes.js';
 import { verifySql } from './verify-sql.js';
 import type { VerifyTable } from './verify-tables.js';
 
+/** Where a group stands on the target: a tick, and the key of a part of the batch after it (null: at the tick). */
+export interface TargetTick {
+  readonly tick: bigint;
+  readonly part: bigint | null;
+}
+
+/** A target tick's snapshot; inside a batch, also the part's key and the snapshot of the tick that ends the batch. */
+export interface TickWindow {
+  readonly snapshot: TxidSnapshot;
+  readonly part?: { readonly key: bigint; readonly to: TxidSnapshot };
+}
+
 /** Queued events read at a time. */
 const FETCH_ROWS = 10_000;
 
@@ -69,21 +81,18 @@ export class QueueWindow {
    * target, while no group can acknowledge a tick; then reads those ticks'
    * snapshots. A tick is forgotten only once a later one is acknowledged,
    * which cannot happen before the target has applied past it: held
-   * acknowledgements keep every tick the target stands at.
+   * acknowledgements keep every tick the target stands at. A target inside
+   * the batch after its tick (applied in parts) also needs the next tick's
+   * snapshot, which is younger still.
    */
-  async tickSnapshots(readTarget: () => Promise<ReadonlyMap<string, bigint>>): Promise<Map<string, TxidSnapshot>> {
+  async tickSnapshots(readTarget: () => Promise<ReadonlyMap<string, TargetTick>>): Promise<Map<string, TickWindow>> {
     await this.control.query('BEGIN');
     try {
       await this.control.query(verifySql.holdAcknowledgements, [this.groups]);
-      const out = new Map<string, TxidSnapshot>();
-      for (const [group, tick] of await readTarget()) {
-        const row = (await this.control.query<{ snapshot: string }>(triggerSql.tick, [group, tick.toString()])).rows[0];
-        if (!row) {
-          throw new FerryError('FERRY_VERIFY_TICK', `the source's queue of group ${group} no longer has ${formatTick(tick)}, where the target stands`,
-            'check "ferry status" (was the queue dropped and created again?) and run "ferry verify" again',
-            { exitCode: ExitCode.usage, context: { group, position: formatTick(tick) } });
-        }
-        out.set(group, parseTxidSnapshot(row.snapshot));
+      const out = new Map<string, TickWindow>();
+      for (const [group, { tick, part }] of await readTarget()) {
+        const snapshot = await this.tickSnapshot(group, tick);
+        out.set(group, part === null ? { snapshot } : { snapshot, part: { key: part, to: await this.tickSnapshot(group, tick + 1n) } });
       }
       await this.control.query('COMMIT');
       return out;
@@ -93,18 +102,41 @@ export class QueueWindow {
     }
   }
 
+  private async tickSnapshot(group: string, tick: bigint): Promise<TxidSnapshot> {
+    const row = (await this.control.query<{ snapshot: string }>(triggerSql.tick, [group, tick.toString()])).rows[0];
+    if (!row) {
+      throw new FerryError('FERRY_VERIFY_TICK', `the source's queue of group ${group} no longer has ${formatTick(tick)}, where the target stands`,
+        'check "ferry status" (was the queue dropped and created again?) and run "ferry verify" again',
+        { exitCode: ExitCode.usage, context: { group, position: formatTick(tick) } });
+    }
+    return parseTxidSnapshot(row.snapshot);
+  }
+
   /**
    * Folds into `out` the queued changes of the transactions visible in `to`
    * and not in `from`, in event id order, for the compared `tables` of
-   * `group`: read as `ferry run` reads a batch, with its decoder.
+   * `group`: read as `ferry run` reads a batch, with its decoder. With
+   * `part`, also those of the batch after `to` that a target standing inside
+   * it holds: its transactions up to the part's key, in the order they were
+   * applied. (Each of them commits after every transaction `to` shows that
+   * wrote the same rows, so folding them last is folding in row-lock order.)
    */
-  async readChanges(group: string, from: TxidSnapshot, to: TxidSnapshot, tables: readonly VerifyTable[], out: Map<string, TableChanges>): Promise<void> {
+  async readChanges(group: string, from: TxidSnapshot, to: TxidSnapshot, tables: readonly VerifyTable[], out: Map<string, TableChanges>,
+    part?: TickWindow['part']): Promise<void> {
     const names = queueNames(group);
     const roots = await queuedTables(this.holder, group);
     const decoder = new EventDecoder(new RelationLayouts(this.holder, group, roots, true), group);
     const window = new TriggerWindowChanges(tables, out);
-    await this.holder.query(triggerSql.openBatch(names),
-      [from.xmax.toString(), to.xmax.toString(), from.xip.map(String), to.text, from.text]);
+    await this.fold(decoder, window, triggerSql.openBatch(names), [from.xmax.toString(), to.xmax.toString(), from.xip.map(String), to.text, from.text]);
+    if (part) {
+      await this.fold(decoder, window, triggerSql.openParts(names),
+        [to.xmax.toString(), part.to.xmax.toString(), to.xip.map(String), part.to.text, to.text, '0', part.key.toString()]);
+    }
+    await this.refuseTruncatedPartitions(group, tables, window);
+  }
+
+  private async fold(decoder: EventDecoder, window: TriggerWindowChanges, open: string, params: unknown[]): Promise<void> {
+    await this.holder.query(open, params);
     for (;;) {
       const rows = (await this.holder.query<EventRow>({ text: triggerSql.fetchBatch(FETCH_ROWS), rowMode: 'array' })).rows;
       const events: SourceEvent[] = [];
@@ -115,7 +147,6 @@ export class QueueWindow {
       if (last) break;
     }
     await this.holder.query(triggerSql.closeBatch);
-    await this.refuseTruncatedPartitions(group, tables, window);
   }
 
   /**

@@ -3,9 +3,10 @@ import type { Logger } from '../observe/logger.js';
 import { formatTick, parseTxidSnapshot } from '../source/pg-trigger/ticks.js';
 import { parseLsn } from '../source/pg-wal/lsn.js';
 import type { CommonPoint } from './common-point.js';
-import { QueueWindow } from './queue-window.js';
+import { QueueWindow, type TargetTick } from './queue-window.js';
 import type { TableChanges } from './table-changes.js';
-import { beginSnapshot, positionsIn, shownPosition, waitForTarget, type GroupState } from './target-progress.js';
+import { beginSnapshot, shownPosition, waitForTarget, type GroupState } from './target-progress.js';
+import { readGroups } from '../target/control-schema.js';
 import { verifySql } from './verify-sql.js';
 import type { VerifyTable } from './verify-tables.js';
 
@@ -22,7 +23,9 @@ import type { VerifyTable } from './verify-tables.js';
  *    the target snapshot (reading the snapshots of the ticks T with
  *    acknowledgements held, so none is forgotten meanwhile);
  * 5. read from each queue the events of the transactions visible in T's
- *    snapshot and not in S, in event id order, and fold them per key.
+ *    snapshot and not in S, in event id order, and fold them per key; a
+ *    group inside the batch after T (applied in parts) also holds that
+ *    batch's transactions up to its part's key, folded after them.
  *
  * S plus that net effect is the source at T, which the target holds.
  */
@@ -42,20 +45,27 @@ export async function atTicks(
 
     let targetSnapshot = '';
     let positions = new Map<string, string | null>();
+    let parts = new Map<string, bigint | null>();
     const upTo = await window.tickSnapshots(async () => {
       targetSnapshot = await beginSnapshot(target);
-      positions = await positionsIn(target, names);
-      const ahead = new Map<string, bigint>();
-      for (const [name, p] of positions) if (p !== null && parseLsn(p) >= (goals.get(name) ?? 0n)) ahead.set(name, parseLsn(p));
+      const rows = new Map((await readGroups(target)).map((r) => [r.group_name, r]));
+      positions = new Map(names.map((n) => [n, rows.get(n)?.position ?? null]));
+      const ahead = new Map<string, TargetTick>();
+      for (const [name, p] of positions) {
+        const part = rows.get(name)?.position_part ?? null;
+        if (p !== null && parseLsn(p) >= (goals.get(name) ?? 0n)) ahead.set(name, { tick: parseLsn(p), part: part === null ? null : BigInt(part) });
+      }
+      parts = new Map([...ahead].map(([name, a]) => [name, a.part]));
       return ahead;
     });
     const changes = new Map<string, TableChanges>();
-    for (const [group, to] of upTo) await window.readChanges(group, from, to, tables.filter((t) => t.group === group), changes);
+    for (const [group, to] of upTo) await window.readChanges(group, from, to.snapshot, tables.filter((t) => t.group === group), changes, to.part);
     return {
       method: 'tick', sourcePosition: `txid snapshot ${from.text}`, sourceSnapshot, targetSnapshot, changes, close,
       groups: [...before].map(([group, g]) => {
         const position = positions.get(group) ?? null;
-        return { group, position: shownPosition(position, true), running: g.running, caughtUp: upTo.has(group) };
+        const part = parts.get(group) ?? null;
+        return { group, position: position !== null && part !== null ? formatTick(parseLsn(position), part) : shownPosition(position, true), running: g.running, caughtUp: upTo.has(group) };
       }),
     };
   } finally {

@@ -4,8 +4,8 @@ import type { SourceEvent } from '../source.js';
 import { parseRecord } from './record-text.js';
 import type { RelationLayouts, RowShape } from './relation-layouts.js';
 
-/** A queued event as the batch cursor returns it: txid, table oid, op, new row text, old row text. */
-export type EventRow = [txid: string, rel: string, op: string, newRow: string | null, oldRow: string | null];
+/** A queued event as the batch cursor returns it: txid, table oid, op, new row text, old row text (and what else the cursor adds). */
+export type EventRow = [txid: string, rel: string, op: string, newRow: string | null, oldRow: string | null, ...more: (string | null)[]];
 
 /**
  * Turns queued events into the shared change model: rows parsed from their

@@ -109,7 +109,7 @@ export async function openCopySnapshot(url: string, group: string): Promise<Copy
   }
 }
 
-/** How a trigger group's position reads for people: the tick id. */
-export function formatTick(id: bigint): string {
-  return `tick ${id}`;
+/** How a trigger group's position reads for people: the tick id, and the key of a part of the batch after it. */
+export function formatTick(id: bigint, part?: string | bigint | null): string {
+  return part === undefined || part === null ? `tick ${id}` : `tick ${id}, part ${part}`;
 }

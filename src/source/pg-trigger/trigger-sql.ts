@@ -393,6 +393,36 @@ export const triggerSql = {
                AND NOT txid_visible_in_snapshot(ev_txid, $5::txid_snapshot)
              ORDER BY COALESCE(ev_path[1], ev_id), ev_path`;
   },
+  /**
+   * The same batch as openBatch, one transaction after another: in order of
+   * each transaction's sort key (the highest first-path-key of its events),
+   * each transaction's events in openBatch's order. A transaction that
+   * waited for another's row lock wrote after that one committed, so its key
+   * is higher: replaying whole transactions in key order is replaying them
+   * in an order their conflicts agree with, and a target that commits
+   * between two of them holds a consistent state. Keys are unique (one
+   * sequence), so "the transactions up to key K" is an exact place to
+   * resume from; $6 skips them ($7, if not null, keeps only those: verify
+   * reads what a target inside the batch holds). Also returned: the key, the events up to
+   * and including the transaction, and the batch's events in all.
+   * (The key filter sits outside the window functions, so the counts are
+   * the whole batch's.)
+   */
+  openParts(names: QueueNames): string {
+    return `DECLARE ferry_batch NO SCROLL CURSOR FOR
+            WITH txs AS (
+              SELECT ev_txid, max(COALESCE(ev_path[1], ev_id)) AS tx_key, count(*) AS n FROM ${names.queue}
+               WHERE ((ev_txid >= $1::bigint AND ev_txid < $2::bigint) OR ev_txid = ANY ($3::bigint[]))
+                 AND txid_visible_in_snapshot(ev_txid, $4::txid_snapshot)
+                 AND NOT txid_visible_in_snapshot(ev_txid, $5::txid_snapshot)
+               GROUP BY ev_txid),
+            ordered AS (
+              SELECT ev_txid, tx_key, sum(n) OVER (ORDER BY tx_key) AS upto, sum(n) OVER () AS total FROM txs)
+            SELECT e.ev_txid::text, e.ev_rel::bigint::text, e.ev_op::text, e.ev_new, e.ev_old, t.tx_key::text, t.upto::text, t.total::text
+              FROM ordered t JOIN ${names.queue} e ON e.ev_txid = t.ev_txid
+             WHERE t.tx_key > $6::bigint AND ($7::bigint IS NULL OR t.tx_key <= $7::bigint)
+             ORDER BY t.tx_key, COALESCE(e.ev_path[1], e.ev_id), e.ev_path`;
+  },
   fetchBatch: (rows: number) => `FETCH ${rows} FROM ferry_batch`,
   closeBatch: `CLOSE ferry_batch`,
 

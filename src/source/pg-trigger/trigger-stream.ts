@@ -5,7 +5,7 @@ import type { Logger } from '../../observe/logger.js';
 import { connect } from '../../pg/connect.js';
 import type { ChangeStream, SourceEvent } from '../source.js';
 import { captureNewPartitions, queueExists, queuedTables } from './capture-install.js';
-import { EventDecoder, type EventRow } from './event-decoder.js';
+import { EventDecoder } from './event-decoder.js';
 import { reconcileRotation, releaseUpTo, rotateIfDue } from './queue-maintenance.js';
 import { RelationLayouts } from './relation-layouts.js';
 import { insertTick, queueMissing, tickFromRow, type Tick } from './ticks.js';
@@ -16,6 +16,8 @@ export interface TriggerStreamOptions {
   readonly group: string;
   /** The last tick applied on the target. */
   readonly startAfter: Lsn;
+  /** The target stands inside the batch after `startAfter`: its transactions up to this key are applied. */
+  readonly startAfterPart?: bigint;
   /** While events arrive, a tick (a batch boundary) at most this often. */
   readonly tickIntervalMs: number;
   /** Without events, a tick this often all the same (status and queue rotation keep moving). */
@@ -26,6 +28,9 @@ export interface TriggerStreamOptions {
   readonly fetchRows?: number;
   readonly log?: Logger;
 }
+
+/** A row of openParts: the event, then its transaction's key, events up to it, and the batch's events. */
+type PartRow = [txid: string, rel: string, op: string, newRow: string | null, oldRow: string | null, key: string, upto: string, total: string];
 
 /** Acknowledgements are passed to the source at most this often. */
 const RELEASE_INTERVAL_MS = 1000;
@@ -89,6 +94,8 @@ export class TriggerStream implements ChangeStream {
 
   async *events(): AsyncGenerator<readonly SourceEvent[]> {
     let previous = this.start;
+    // The batch after the start tick exists already when the target stands inside it.
+    let after = this.options.startAfterPart;
     while (!this.closed) {
       await this.maintain();
       const next = await this.tickAfter(previous);
@@ -97,7 +104,8 @@ export class TriggerStream implements ChangeStream {
         await this.sleep(this.options.tickIntervalMs);
         continue;
       }
-      yield* this.batch(previous, next);
+      yield* this.batch(previous, next, after);
+      after = undefined;
       previous = next;
     }
   }
@@ -135,21 +143,32 @@ export class TriggerStream implements ChangeStream {
   }
 
   /**
-   * The batch from tick `from` to tick `to`: begin, the events, commit. Its
-   * position is `to`. Its commit position is one less: a copy read under
-   * tick T's snapshot holds this batch exactly when `to` ≤ T.
+   * The batch from tick `from` to tick `to`, one source transaction after
+   * another in the order of openParts. Each transaction but the last commits
+   * at a part of the batch: position `from` with the transaction's key. The
+   * target may commit there, so a backlog that became one batch (everything
+   * queued while `ferry run` was stopped) is applied in target transactions
+   * of bounded size, never half a source transaction. The last one commits
+   * at `to`, a whole tick. `after` resumes a batch the target stands inside:
+   * the transactions up to that key are applied already.
+   *
+   * Every begin's commit position is `to` less one: a copy read under tick
+   * T's snapshot holds this batch exactly when `to` ≤ T.
    */
-  private async *batch(from: Tick, to: Tick): AsyncGenerator<SourceEvent[]> {
-    let out: SourceEvent[] = [{ kind: 'begin', xid: 0, commitTime: to.timeUs, commitPosition: to.id - 1n }];
+  private async *batch(from: Tick, to: Tick, after?: bigint): AsyncGenerator<SourceEvent[]> {
+    const begin: SourceEvent = { kind: 'begin', xid: 0, commitTime: to.timeUs, commitPosition: to.id - 1n };
+    let out: SourceEvent[] = [];
     const fetch = this.options.fetchRows ?? 10_000;
+    /** The transaction being delivered: its txid and its row's key and counts. */
+    let open: PartRow | undefined;
     let done = false;
     try {
       await this.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       this.layouts.refresh();
-      await this.client.query(triggerSql.openBatch(this.names),
-        [from.snapshot.xmax.toString(), to.snapshot.xmax.toString(), from.snapshot.xip.map(String), to.snapshot.text, from.snapshot.text]);
+      await this.client.query(triggerSql.openParts(this.names),
+        [from.snapshot.xmax.toString(), to.snapshot.xmax.toString(), from.snapshot.xip.map(String), to.snapshot.text, from.snapshot.text, (after ?? 0n).toString(), null]);
       const fetchNext = () => {
-        const rows = this.client.query<EventRow>({ text: triggerSql.fetchBatch(fetch), rowMode: 'array' });
+        const rows = this.client.query<PartRow>({ text: triggerSql.fetchBatch(fetch), rowMode: 'array' });
         rows.catch(() => undefined);
         return rows;
       };
@@ -159,7 +178,17 @@ export class TriggerStream implements ChangeStream {
         const more = rows.length === fetch;
         // The source sends the next rows while these are decoded.
         if (more) pending = fetchNext();
-        await this.decoder.decode(rows, out);
+        let start = 0;
+        for (let i = 0; i <= rows.length; i++) {
+          const row = rows[i];
+          if (row !== undefined && row[0] === open?.[0]) continue;
+          if (i > start) await this.decoder.decode(rows.slice(start, i), out);
+          if (row === undefined) break;
+          if (open) this.commitPart(open, from, out);
+          out.push(begin);
+          open = row;
+          start = i;
+        }
         if (!more) break;
         if (out.length > 0) yield out;
         out = [];
@@ -174,9 +203,22 @@ export class TriggerStream implements ChangeStream {
       // Also when the consumer stops half way through the batch.
       if (!done) await this.client.query('ROLLBACK').catch(() => undefined);
     }
+    // An empty batch still moves the position on to its tick.
+    if (!open) out.push(begin);
     this.decoder.finish(out);
     out.push({ kind: 'commit', position: to.id, commitTime: to.timeUs });
     yield out;
+  }
+
+  /**
+   * The end of a transaction that is not the batch's last: the target
+   * stands after tick `from` and inside the batch. Its commit time is
+   * `from`'s: the target is caught up to that tick, no further, until the
+   * batch is applied.
+   */
+  private commitPart(row: PartRow, from: Tick, out: SourceEvent[]): void {
+    this.decoder.finish(out);
+    out.push({ kind: 'commit', position: from.id, commitTime: from.timeUs, part: { key: BigInt(row[5]), events: BigInt(row[6]), total: BigInt(row[7]) } });
   }
 
   /** The tick after `previous`; else whether one was just taken. */
