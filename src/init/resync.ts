@@ -1,5 +1,6 @@
 import type { FerryConfig, TableRef } from '../config/schema.js';
 import { formatTableRef } from '../config/schema.js';
+import { serverVersionSql } from '../catalog/catalog-sql.js';
 import { resolveTables, tableLabel, type SourceTable } from '../catalog/source-tables.js';
 import { ConfigError, FerryError } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
@@ -35,7 +36,7 @@ export async function resync(config: FerryConfig, refs: readonly TableRef[], log
       throw new ConfigError(`--table: ${wanted.filter((t) => unowned.has(t.oid)).map(tableLabel).join(', ')} belongs to no group of the configuration`,
         'name tables of the configured groups');
     }
-    const serverVersion = (await source.query<{ v: number }>(`SELECT current_setting('server_version_num')::int AS v`)).rows[0]?.v ?? 0;
+    const serverVersion = (await source.query<{ version: number }>(serverVersionSql)).rows[0]?.version ?? 0;
     const out: ResyncSummary[] = [];
     for (const [name, tables] of byGroup) {
       const group = config.groups.find((g) => g.name === name);

@@ -18,7 +18,6 @@ export const walSql = {
   /** A slot held by a dead walsender is released after wal_sender_timeout; ask it to go now. */
   terminateSlotHolder: `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL`,
   publicationExists: `SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1) AS present`,
-  currentLsn: `SELECT pg_current_wal_lsn()::text AS lsn`,
   /** Where the source's WAL is and its clock, for lag measured on the source's time. */
   currentLsnAndTime: `SELECT pg_current_wal_lsn()::text AS lsn, clock_timestamp() AS now`,
   /** A transactional marker: once a group has applied past it, it has applied everything committed before it. */
