@@ -30,8 +30,10 @@ export function formatStatus(groups: readonly GroupStatus[]): string {
     const pct = b.events > 0 ? ` (${Math.min(100, Math.floor((100 * b.eventsApplied) / b.events))}%)` : '';
     return `${g.group}: applying the batch up to tick ${b.toTick} in parts, ${b.eventsApplied} of ${b.events} events${pct}`;
   });
+  const held = groups.filter((g) => g.heldChanges > 0)
+    .map((g) => `${g.group}: ${g.heldChanges} change(s) of tables joining the group held, applied once their copy is done`);
   const errors = groups.filter((g) => g.lastError).map((g) => `${g.group}: last error at ${g.lastErrorAt}: ${g.lastError}`);
-  return [table, ...(copying.length > 0 ? ['', ...copying] : []), ...(parted.length > 0 ? ['', ...parted] : []), ...(errors.length > 0 ? ['', ...errors] : [])].join('\n');
+  return [table, ...(copying.length > 0 ? ['', ...copying] : []), ...(parted.length > 0 ? ['', ...parted] : []), ...(held.length > 0 ? ['', ...held] : []), ...(errors.length > 0 ? ['', ...errors] : [])].join('\n');
 }
 
 export function formatBytes(n: number): string {
