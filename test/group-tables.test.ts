@@ -130,7 +130,7 @@ for (const capture of ['wal', 'trigger'] as const) {
       await gate.connect();
       await gate.query('SELECT pg_advisory_lock(4242)');
       const config = await configFor(['public.orders', 'public.items', 'public.notes']);
-      const ferry = await run(config);
+      let ferry = await run(config);
       let joined: Promise<unknown> | undefined;
       try {
         joined = init(config);
@@ -145,6 +145,11 @@ for (const capture of ['wal', 'trigger'] as const) {
         const held = (await pair.sql('target', `SELECT count(*)::int AS n FROM ferry.held_changes WHERE table_name = 'public.notes'`)).rows[0]?.n as number;
         assert.ok(held >= 12, `notes' changes are held meanwhile (held: ${held})`);
         assert.equal((await pair.sql('target', `SELECT count(*)::int AS n FROM notes`)).rows[0]?.n, 0, 'and notes itself is not written yet');
+        // A restart meanwhile keeps what is held and goes on holding.
+        assert.deepEqual(await ferry.stop(), []);
+        ferry = await run(config);
+        await pair.sql('source', `UPDATE notes SET body = 'during, after a restart' WHERE id = 501; INSERT INTO orders (qty) VALUES (-4243)`);
+        await until(async () => (await pair.sql('target', `SELECT 1 FROM orders WHERE qty = -4243`)).rows.length > 0, 'the orders row after the restart');
       } finally {
         await gate.end();
         await joined?.catch(() => undefined);
