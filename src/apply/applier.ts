@@ -16,6 +16,7 @@ import { copyRows } from './copy-rows.js';
 import { displayValue } from '../pg/binary-format.js';
 import { isRetryable } from '../run/transient.js';
 import { encodeHeld, type HeldChange } from '../change/held-change.js';
+import type { SchemaEvolution } from './schema-evolution.js';
 
 export interface ApplyResult {
   /** Set when the batch committed: everything up to here is on the target. */
@@ -72,6 +73,8 @@ export class Applier {
   private readonly described = new Map<number, Relation>();
   private readonly relations = new Map<number, TargetRelation>();
   private readonly statementNames = new Map<string, string>();
+  /** Prepared statements made on this connection; names are never reused (the driver remembers each). */
+  private prepared = 0;
   private open = false;
   private rowsInTransaction = 0;
   /** Set-based apply reorders writes across tables, which is only safe without foreign-key and trigger checks. */
@@ -87,6 +90,8 @@ export class Applier {
     private readonly formatPosition: (position: Lsn) => string = formatLsn,
     /** Source catalog facts for partitions the target lacks; without them such a relation is a missing table. */
     private readonly partitions?: SourcePartitions,
+    /** Follows the source's column changes on the target; without it a column the target lacks is an error. */
+    private readonly schema?: SchemaEvolution,
   ) {}
 
   /**
@@ -197,7 +202,7 @@ export class Applier {
       if (unbound.length > 0) {
         // Binding reads the target catalog: wait for what is in flight first so errors stay in order.
         await this.settle(pending.splice(0), position);
-        for (const id of unbound) await this.bind(id);
+        for (const id of unbound) await this.bind(id, position);
       }
       pending.push(...this.statementsFor(change));
     }
@@ -226,7 +231,7 @@ export class Applier {
     const unbound = [...touched].filter((id) => !this.relations.has(id));
     if (unbound.length > 0) {
       await this.settle(pending.splice(0), position);
-      for (const id of unbound) await this.bind(id);
+      for (const id of unbound) await this.bind(id, position);
     }
     // Nothing is sent while planning: a plan may still be abandoned.
     const out: SetStep[] = [];
@@ -341,9 +346,11 @@ export class Applier {
    * A source partition the target lacks is created there, or written through
    * the root (see partition-placement.ts).
    */
-  private async bind(id: number): Promise<void> {
+  private async bind(id: number, position: Lsn): Promise<void> {
     const relation = this.described.get(id);
     if (!relation) throw new FerryError('FERRY_APPLY_UNKNOWN_RELATION', `change for relation ${id} arrived before its description`, undefined, { context: { group: this.group } });
+    // A statement prepared before a column changed type keeps the old parameter types: prepare anew.
+    if (await this.schema?.follow(relation, position)) this.statementNames.clear();
     this.relations.set(id, await bindPlaced(this.client, relation, this.group, this.partitions, this.log));
   }
 
@@ -404,7 +411,7 @@ export class Applier {
   private query(text: string, values: unknown[]): Promise<pg.QueryResult> {
     let name = this.statementNames.get(text);
     if (!name && values.length > 0) {
-      name = `ferry_${this.statementNames.size}`;
+      name = `ferry_${this.prepared++}`;
       this.statementNames.set(text, name);
     }
     const promise = name ? this.client.query({ name, text, values }) : this.client.query(text);
