@@ -117,7 +117,7 @@ for (const sourceMajor of [18, 13] as const) {
       await pair.sql('source', `ALTER TABLE goods DROP COLUMN r; UPDATE goods SET qty = 1 WHERE id = 1`);
       await pair.sql('target', `ALTER TABLE goods ADD COLUMN r float8`);
       const stopping = `${config}.stop.yaml`;
-      await writeFile(stopping, (await readFile(config, 'utf8')).replace(/(    tables: .*\n)/, '$1    schema_changes: stop\n'));
+      await writeFile(stopping, (await readFile(config, 'utf8')).replace(/( {4}tables: .*\n)/, '$1    schema_changes: stop\n'));
       const strict = await run(stopping);
       try {
         await until('the group to stop at the next change', async () => (await collectStatus(cfg))[0]?.state === 'failed');
