@@ -17,6 +17,7 @@ import { displayValue } from '../pg/binary-format.js';
 import { isRetryable } from '../run/transient.js';
 import { encodeHeld, type HeldChange } from '../change/held-change.js';
 import type { SchemaEvolution } from './schema-evolution.js';
+import { DDL_PREFIX, decodeDdl, type DdlMessage } from '../change/ddl-message.js';
 
 export interface ApplyResult {
   /** Set when the batch committed: everything up to here is on the target. */
@@ -113,7 +114,7 @@ export class Applier {
 
   async apply(batch: Batch, position: Lsn): Promise<ApplyResult> {
     if (batch.changes.length === 0 && !batch.commit && !batch.held) return {};
-    if (!batch.commit && !this.open && !batch.held && batch.changes.every((c) => c.kind === 'relation' || c.kind === 'message')) {
+    if (!batch.commit && !this.open && !batch.held && batch.changes.every((c) => c.kind === 'relation' || (c.kind === 'message' && !this.ddlFor(c)))) {
       // Descriptions alone (from a transaction skipped as already applied) need no target transaction.
       for (const c of batch.changes) if (c.kind === 'relation') this.describe(c.relation);
       return {};
@@ -198,6 +199,12 @@ export class Applier {
         this.describe(change.relation);
         continue;
       }
+      const ddl = this.ddlFor(change);
+      if (ddl) {
+        await this.settle(pending.splice(0), position);
+        await this.runDdl(ddl, position);
+        continue;
+      }
       const unbound = relationIds(change).filter((id) => !this.relations.has(id));
       if (unbound.length > 0) {
         // Binding reads the target catalog: wait for what is in flight first so errors stay in order.
@@ -220,6 +227,7 @@ export class Applier {
   private async planSet(batch: Batch, pending: Pending[], position: Lsn): Promise<SetStep[] | InOrderReason> {
     const touched = new Set<number>();
     for (const change of batch.changes) {
+      if (this.ddlFor(change)) return { reason: 'a schema change recorded with ferry ddl is run at its place in the batch' };
       if (change.kind === 'relation') {
         const { relationId, schema, table } = change.relation;
         if (touched.has(relationId)) return { reason: 'the table was described anew (its columns changed) inside the batch', table: `${schema}.${table}` };
@@ -290,6 +298,40 @@ export class Applier {
     }
     flush();
     return out;
+  }
+
+  /** A `ferry ddl` statement addressed to this group, if `change` is one. */
+  private ddlFor(change: BatchChange): DdlMessage | undefined {
+    if (change.kind !== 'message' || change.prefix !== DDL_PREFIX) return undefined;
+    const ddl = decodeDdl(change.content);
+    if (!ddl) {
+      throw new FerryError('FERRY_DDL_UNKNOWN', `a ferry ddl message in the stream of group ${this.group} has a form this version does not know`,
+        'run this group with the ferry version that wrote it (or a newer one)', { context: { group: this.group } });
+    }
+    return ddl.groups.includes(this.group) ? ddl : undefined;
+  }
+
+  /**
+   * Runs a `ferry ddl` statement in the open transaction, under the search
+   * path it was written for, and records it. Tables are bound again after
+   * it, and statements prepared anew: it may have changed any of them.
+   */
+  private async runDdl(ddl: DdlMessage, position: Lsn): Promise<void> {
+    const saved = (await this.client.query<{ path: string }>(`SELECT current_setting('search_path') AS path`)).rows[0]?.path ?? '';
+    await this.client.query(`SELECT set_config('search_path', $1, true)`, [ddl.searchPath]);
+    try {
+      await this.client.query(ddl.sql);
+    } catch (err) {
+      throw new FerryError('FERRY_DDL_APPLY', `the statement recorded with ferry ddl failed on the target: ${(err as Error).message} (statement: ${ddl.sql})`,
+        'make the target able to take it (or run an equivalent statement on the target yourself and mark it done by running ferry ddl with a statement that does nothing on the source); nothing at or after this position was applied',
+        { context: { group: this.group, position: this.formatPosition(position) }, cause: err });
+    }
+    await this.client.query(`SELECT set_config('search_path', $1, true)`, [saved]);
+    await this.client.query(sql.recordSchemaChange, [this.group, this.formatPosition(position), '', ddl.sql]);
+    this.log.info({ statement: ddl.sql, position: this.formatPosition(position) }, 'ran a statement recorded with ferry ddl');
+    this.relations.clear();
+    this.statementNames.clear();
+    this.schema?.forget();
   }
 
   /** Stores changes of joining tables, in source order, until their copy is done. */

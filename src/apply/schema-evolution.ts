@@ -60,6 +60,11 @@ export class SchemaEvolution {
     private readonly formatPosition: (position: Lsn) => string,
   ) {}
 
+  /** Checks every table again at its next use (after a statement that may have changed any). */
+  forget(): void {
+    this.settled.clear();
+  }
+
   /**
    * Brings the target table of `relation` in line with it; `position` is
    * where the batch carrying it starts. True when the target was changed.
