@@ -169,6 +169,9 @@ export class Applier {
       await this.applyInOrder(batch, pending, position);
     }
     this.rowsInTransaction += batch.rows;
+    for (const record of this.schema?.takeRecords() ?? []) {
+      pending.push({ promise: this.query(record.text, record.values), describe: () => `recording the columns of ${record.table}`, table: record.table });
+    }
     if (!batch.commit) {
       await this.settle(pending, position);
       return {};
@@ -367,6 +370,7 @@ export class Applier {
 
   /** Abandons an open transaction (after an error or on shutdown mid-transaction). */
   async rollback(): Promise<void> {
+    this.schema?.takeRecords();
     if (!this.open) return;
     this.open = false;
     await this.client.query('ROLLBACK').catch(() => undefined);
