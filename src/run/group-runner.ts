@@ -114,7 +114,9 @@ async function streamOnce(
   // Tables whose copied rows this stream's filter knows (see skipCopiedChanges), set once the stream starts.
   const filtered = new Set<string>();
   const formatPosition = config.source.capture === 'trigger' ? formatTick : formatLsn;
-  const schema = new SchemaEvolution(target, group.name, group.schemaChanges, catalog, log, formatPosition);
+  // Queued rows are read with the table's layout of now, not of when they were captured: a description
+  // from the trigger queue cannot tell when a column changed, so its column changes are not followed.
+  const schema = config.source.capture === 'trigger' ? undefined : new SchemaEvolution(target, group.name, group.schemaChanges, catalog, log, formatPosition);
   const applier = new Applier(target, group.name, log, formatPosition, catalog, schema);
   try {
     const earlier = [...backends];
