@@ -42,6 +42,17 @@ describe('holding a joining table\'s changes', () => {
   }
   const begin = (at: bigint): SourceEvent => ({ kind: 'begin', xid: 1, commitTime: 0n, commitPosition: at });
 
+  test('a transaction whose begin came in an earlier run of events holds its changes at its own position', async () => {
+    const joining: JoiningTables = { holding: async (r) => (r.table === 'notes' ? 'public.notes' : undefined), copied: async () => [] };
+    async function* feed(): AsyncGenerator<readonly SourceEvent[]> {
+      yield [begin(10n), { kind: 'commit', position: 11n, commitTime: 0n }, begin(30n)];
+      yield [{ kind: 'relation', relation: relation(2, 'notes') }, { kind: 'insert', relationId: 2, values: ['1', 'b'] }];
+    }
+    const out: (SourceEvent | HeldChange)[] = [];
+    for await (const run of holdJoiningChanges(feed(), joining, 'g')) out.push(...run);
+    assert.deepEqual(out.filter((e): e is HeldChange => e.kind === 'held').map((e) => e.position), [30n, 30n]);
+  });
+
   test('the joining table\'s changes are held with their commit position; the others pass; a TRUNCATE of both is split', async () => {
     const out = await held([
       begin(10n),

@@ -155,7 +155,8 @@ export class Applier {
         if (isRetryable(err)) throw err;
         // Compaction is exact, but a unique index on other columns can object
         // to the order set-based writes take: replay this batch as it happened.
-        await this.client.query('ROLLBACK TO SAVEPOINT ferry_batch');
+        // Without the savepoint (a statement before it failed) the batch cannot be replayed here: the first failure is the news.
+        await this.client.query('ROLLBACK TO SAVEPOINT ferry_batch').catch(() => { throw err; });
         await this.client.query('RELEASE SAVEPOINT ferry_batch');
         this.reportInOrder(batch, position, {
           reason: (err as Error).message,

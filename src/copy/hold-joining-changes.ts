@@ -66,6 +66,11 @@ export async function* holdJoiningChanges(
     if (result.done) return;
     const run = result.value;
     if (holders.size === 0 && !run.some((e) => e.kind === 'relation')) {
+      // Nothing to hold, but a later run may continue this transaction: keep its position.
+      for (let i = run.length - 1; i >= 0; i--) {
+        const event = run[i] as SourceEvent;
+        if (event.kind === 'begin') { position = event.commitPosition; break; }
+      }
       yield run;
       continue;
     }
