@@ -266,7 +266,7 @@ export class Applier {
             full = undefined;
           }
           if (!full) {
-            full = new FullNet(rel);
+            full = new FullNet(rel, change);
             nets.set(change.relationId, full);
           }
           full.add(change);

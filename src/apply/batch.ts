@@ -114,7 +114,10 @@ export async function* batches(events: AsyncIterable<readonly SourceEvent[]>, li
 
 function approximateBytes(event: BatchChange): number {
   let n = 16;
+  // Encoded rows know their size without being decoded.
   if (event.kind === 'insert' && event.encoded) return n + event.encoded.byteLength;
+  if (event.kind === 'delete' && event.encodedOld) return n + event.encodedOld.byteLength;
+  if (event.kind === 'update' && event.encodedValues) return n + event.encodedValues.byteLength + (event.encodedOld?.byteLength ?? 0);
   const tuples = event.kind === 'insert' ? [event.values]
     : event.kind === 'update' ? [event.values, event.old]
     : event.kind === 'delete' ? [event.old] : [];

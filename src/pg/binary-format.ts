@@ -1,5 +1,5 @@
 import { FIRST_USER_OID } from '../catalog/catalog-sql.js';
-import { BinaryValue, type Value } from '../change/change.js';
+import { BinaryValue, type EncodedRow, type Value } from '../change/change.js';
 
 /**
  * PostgreSQL's binary format of values ("binary" send/receive functions),
@@ -95,6 +95,25 @@ export function binaryArray(elementOid: number, values: readonly Value[]): Buffe
       at = out.writeInt32BE(-1, at);
     }
   }
+  return out;
+}
+
+/** The same, of column `index` of `rows` (binary or NULL there), straight from their encoded bytes. */
+export function binaryArrayOfRows(elementOid: number, rows: readonly EncodedRow[], index: number): Buffer {
+  let bytes = 20;
+  let hasNull = 0;
+  for (const row of rows) {
+    const length = row.binaryLength(index);
+    if (length < 0) hasNull = 1;
+    bytes += 4 + Math.max(length, 0);
+  }
+  const out = Buffer.allocUnsafe(bytes);
+  let at = out.writeInt32BE(1, 0);
+  at = out.writeInt32BE(hasNull, at);
+  at = out.writeUInt32BE(elementOid, at);
+  at = out.writeInt32BE(rows.length, at);
+  at = out.writeInt32BE(1, at);
+  for (const row of rows) at = row.writeArrayElement(index, out, at);
   return out;
 }
 
