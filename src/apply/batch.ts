@@ -32,9 +32,12 @@ const READY = Symbol('ready');
  * Cuts whole source transactions into batches. A batch closes at a commit
  * when it is full (rows, bytes), old (maxDelayMs), or when no further event
  * is ready right now, so a quiet stream is applied at once and a busy one in
- * large target transactions.
+ * large target transactions. With `wanted`, also at the first commit at
+ * which the applier has nothing to do: a backlog starts on the target at
+ * once, and the batches after that are what arrived while the one before was
+ * applied.
  */
-export async function* batches(events: AsyncIterable<readonly SourceEvent[]>, limits: BatchLimits): AsyncGenerator<Batch> {
+export async function* batches(events: AsyncIterable<readonly SourceEvent[]>, limits: BatchLimits, wanted?: () => boolean): AsyncGenerator<Batch> {
   const it = events[Symbol.asyncIterator]();
   let pending: Promise<IteratorResult<readonly SourceEvent[]>> | undefined;
   const next = () => (pending ??= it.next());
@@ -81,7 +84,7 @@ export async function* batches(events: AsyncIterable<readonly SourceEvent[]>, li
           commitPosition = event.position;
           commitTime = event.commitTime;
           commitPart = event.part;
-          if (rows >= limits.maxRows || bytes >= limits.maxBytes || Date.now() - openedAt >= limits.maxDelayMs) {
+          if (rows >= limits.maxRows || bytes >= limits.maxBytes || Date.now() - openedAt >= limits.maxDelayMs || wanted?.() === true) {
             yield { changes, rows, commit: lastCommit() };
             reset();
           }

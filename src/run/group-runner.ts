@@ -218,11 +218,13 @@ async function applyLoop(
   events: AsyncIterable<readonly SourceEvent[]>, stream: ChangeStream, applier: Applier, config: FerryConfig, signal: AbortSignal, start: Lsn,
   onProgress: (committed: boolean) => void,
 ): Promise<void> {
+  // Whether the applier waits for the next batch (then it is cut at the next commit).
+  let applying = false;
   const it = batches(events, {
     maxRows: config.apply.batchMaxRows,
     maxBytes: config.apply.batchMaxBytes,
     maxDelayMs: config.apply.batchMaxDelayMs,
-  })[Symbol.asyncIterator]();
+  }, () => !applying)[Symbol.asyncIterator]();
   let position = start;
   // The next batch is cut (and decoded) while the current one is applied.
   let next = it.next();
@@ -230,10 +232,12 @@ async function applyLoop(
   for (;;) {
     const result = await untilAborted(next, signal);
     if (result === 'aborted' || result.done) return;
+    // Before asking for the next batch: the generator resumes inside this call.
+    applying = true;
     next = it.next();
     next.catch(() => undefined);
     const batch: Batch = result.value;
-    const { committed } = await applier.apply(batch, position);
+    const { committed } = await applier.apply(batch, position).finally(() => { applying = false; });
     if (committed !== undefined) {
       position = committed;
       stream.acknowledge(committed);
