@@ -143,6 +143,9 @@ async function streamOnce(
     }
     const start = parseLsn(row.position);
     startedAt = start;
+    // Read before the stream starts: a backlog then keeps this process busy, and every round trip waits longer.
+    const resumed = (await target.query<{ table_name: string; plan: ChunkPlan; snapshot_lsn: string }>(sql.chunksIfResumed, [group.name, formatLsn(start)])).rows;
+    for (const r of resumed) filtered.add(r.table_name);
     await applier.prepareSession(config.apply.lockTimeoutMs);
     const trigger = config.source.capture === 'trigger' ? triggerConfig(config) : undefined;
     if (!trigger) await preparePublication(config.source.url, group.name, group.publication, log);
@@ -169,8 +172,6 @@ async function streamOnce(
         binary,
       });
     log.info({ position: trigger ? formatTick(start, row.position_part) : formatLsn(start), ...(trigger ? {} : { transfer: binary ? 'binary' : 'text' }) }, 'streaming');
-    const resumed = (await target.query<{ table_name: string; plan: ChunkPlan; snapshot_lsn: string }>(sql.chunksIfResumed, [group.name, formatLsn(start)])).rows;
-    for (const r of resumed) filtered.add(r.table_name);
     const events = resumed.length === 0 ? stream.events()
       : skipCopiedChanges(stream.events(), resumed.map((r) => ({ table: r.table_name, plan: r.plan, snapshotLsn: parseLsn(r.snapshot_lsn) })), group.name);
     await applyLoop(events, stream, applier, config, signal, start, onProgress);
