@@ -90,8 +90,8 @@ export class FullNet {
    * Old rows and produced rows by the value of one column; rows are compared
    * in full only when that value is shared, so most changes cost one lookup.
    */
-  private readonly olds = new Map<string | number | null, Row[]>();
-  private readonly produced = new Map<string | number | null, Row[]>();
+  private readonly olds: Remembered = { first: new Map(), more: new Map() };
+  private readonly produced: Remembered = { first: new Map(), more: new Map() };
   /** Inserts not yet in `produced`: an insert-only set never needs them there. */
   private unindexed = 0;
   /** The column rows are looked up by: the index's first, the most likely to tell rows apart. */
@@ -137,18 +137,31 @@ export class FullNet {
     return this.encoded ? row.encoded as EncodedRow : row.values;
   }
 
-  private remember(rows: Map<string | number | null, Row[]>, row: Row): void {
+  private remember(rows: Remembered, row: Row): void {
     const key = this.rows.key(row, this.by);
-    const same = rows.get(key);
-    if (same) same.push(row);
-    else rows.set(key, [row]);
+    const first = rows.first.get(key);
+    if (first === undefined) {
+      rows.first.set(key, row);
+      return;
+    }
+    const more = rows.more.get(key);
+    if (more) more.push(row);
+    else rows.more.set(key, [row]);
   }
 
-  private seen(rows: Map<string | number | null, Row[]>, row: Row): boolean {
-    const same = rows.get(this.rows.key(row, this.by));
-    if (same === undefined) return false;
-    return same.some((other) => this.rows.same(this.rel, other, row));
+  private seen(rows: Remembered, row: Row): boolean {
+    const key = this.rows.key(row, this.by);
+    const first = rows.first.get(key);
+    if (first === undefined) return false;
+    if (this.rows.same(this.rel, first, row)) return true;
+    return rows.more.get(key)?.some((other) => this.rows.same(this.rel, other, row)) === true;
   }
+}
+
+/** Rows by a key: the first of each key alone (no array for the usual key that no other row shares), the others after it. */
+interface Remembered {
+  readonly first: Map<string | number | null, Row>;
+  readonly more: Map<string | number | null, Row[]>;
 }
 
 type Row = Tuple | EncodedRow;
@@ -179,7 +192,7 @@ export function fullStatements(net: FullNet): { statements: SetStatement[]; inse
   const statements: SetStatement[] = [];
   for (const { first, rows: olds } of groupBy(net.deletes, (old) => matchSignature(rel, rows, old) ?? 0)) {
     const match = matchOf(rel, rows, first);
-    statements.push(deleteMany(rel, match, olds.length, match.compared.map((i) => rows.column(rel, olds, i))));
+    statements.push(deleteMany(rel, match, olds.length, rows.columns(rel, olds, match.compared)));
   }
   const updates = groupBy(net.updates, (u) => {
     const match = matchSignature(rel, rows, u.old);
@@ -192,7 +205,7 @@ export function fullStatements(net: FullNet): { statements: SetStatement[]; inse
     if (set.length === 0) continue;
     const olds = group.map((u) => u.old);
     const news = group.map((u) => u.values);
-    const columns = [...match.compared.map((i) => rows.column(rel, olds, i)), ...set.map((i) => rows.column(rel, news, i))];
+    const columns = [...rows.columns(rel, olds, match.compared), ...rows.columns(rel, news, set)];
     statements.push(updateMany(rel, match, set, group.length, columns));
   }
   return { statements, inserts: net.inserts };

@@ -1,5 +1,5 @@
 import { BinaryValue, type EncodedRow, type Tuple, type Value } from '../change/change.js';
-import { binaryArrayOfRows } from '../pg/binary-format.js';
+import { binaryArraysOfRows } from '../pg/binary-format.js';
 import type { BatchChange } from './batch.js';
 import { columnArray } from './set-statements.js';
 import type { TargetRelation } from './target-relation.js';
@@ -24,8 +24,8 @@ export interface FullRows<R> {
   differences(rel: TargetRelation, old: R, values: R): number | undefined;
   /** The row an update leaves: unchanged TOASTed values are the old row's. */
   produced(old: R, values: R): R;
-  /** Column `i` of `rows` as one statement parameter. */
-  column(rel: TargetRelation, rows: readonly R[], i: number): (string | null)[] | Buffer;
+  /** Each of `columns` (ascending) of `rows` as one statement parameter. */
+  columns(rel: TargetRelation, rows: readonly R[], columns: readonly number[]): ((string | null)[] | Buffer)[];
 }
 
 export const tupleRows: FullRows<Tuple> = {
@@ -36,7 +36,7 @@ export const tupleRows: FullRows<Tuple> = {
   differs: (old, values, i) => values[i] !== undefined && !sameValue(values[i], old[i]),
   differences: () => undefined,
   produced: (old, values) => (values.includes(undefined) ? values.map((v, i) => (v === undefined ? old[i] : v)) : values),
-  column: (rel, rows, i) => columnArray(rel, i, rows.map((row) => row[i])),
+  columns: (rel, rows, columns) => columns.map((i) => columnArray(rel, i, rows.map((row) => row[i]))),
 };
 
 /** Only for changes that `fitsEncoded`: every column binary or NULL, and the identity is every column. */
@@ -48,7 +48,7 @@ export const encodedRows: FullRows<EncodedRow> = {
   differs: (old, values, i) => !values.sameValue(i, old),
   differences: (rel, old, values) => (rel.source.columns.length <= 31 ? values.differences(old) : undefined),
   produced: (_old, values) => values,
-  column: (rel, rows, i) => binaryArrayOfRows(rel.typeOids[i] as number, rows, i),
+  columns: (rel, rows, columns) => binaryArraysOfRows(columns.map((i) => rel.typeOids[i] as number), rows, columns),
 };
 
 /**

@@ -66,10 +66,10 @@ export interface EncodedRow {
   differences(other: EncodedRow): number;
   /** Every column the same, as `sameValue`. */
   sameRow(other: EncodedRow): boolean;
-  /** The length of column `index`'s binary value; -1 for NULL. */
-  binaryLength(index: number): number;
-  /** Writes column `index` as an element of a binary array into `out` at `at`; returns where it ended. */
-  writeArrayElement(index: number, out: Buffer, at: number): number;
+  /** Adds the length of the binary value of each of `columns` (ascending) to `lengths`, and marks NULLs in `nulls`, both by position in `columns`. */
+  measureColumns(columns: readonly number[], lengths: Int32Array, nulls: Uint8Array): void;
+  /** Writes each of `columns` (ascending) as an element of a binary array into `outs` at `at`, both by position in `columns`; moves `at` on. */
+  writeArrayElements(columns: readonly number[], outs: readonly Buffer[], at: Int32Array): void;
 }
 
 /** Log sequence number as a 64-bit unsigned integer. */

@@ -17,6 +17,9 @@ const RETURN = 0x0d;
  * COPY's binary format is the same binary values, each behind its length.
  */
 export class TupleBytes implements EncodedRow {
+  /** `binaryComplete`, once known: 0 not yet, 1 yes, 2 no. */
+  private complete = 0;
+
   /** The row is `bytes[start, end)`. */
   constructor(private readonly bytes: Buffer, private readonly start: number, private readonly end: number, private readonly count: number) {}
 
@@ -38,6 +41,11 @@ export class TupleBytes implements EncodedRow {
   }
 
   get binaryComplete(): boolean {
+    if (this.complete === 0) this.complete = this.scanComplete() ? 1 : 2;
+    return this.complete === 1;
+  }
+
+  private scanComplete(): boolean {
     const bytes = this.bytes;
     let pos = this.start;
     for (let i = 0; i < this.count; i++) {
@@ -101,25 +109,51 @@ export class TupleBytes implements EncodedRow {
     return this.count === other.count && sameBytes(this.bytes, this.start, this.end, other.bytes, other.start, other.end);
   }
 
-  binaryLength(index: number): number {
-    const pos = this.offset(index);
-    const kind = this.bytes[pos];
-    if (kind === COL_NULL) return -1;
-    if (kind !== COL_BINARY) throw new FerryError('FERRY_ARRAY_VALUE', `column ${index + 1} is not a binary value`);
-    return this.bytes.readUInt32BE(pos + 1);
+  measureColumns(columns: readonly number[], lengths: Int32Array, nulls: Uint8Array): void {
+    const bytes = this.bytes;
+    let pos = this.start;
+    let next = 0;
+    for (let i = 0; i < this.count && next < columns.length; i++) {
+      const kind = bytes[pos] as number;
+      const wanted = columns[next] === i;
+      if (kind === COL_NULL) {
+        if (wanted) nulls[next] = 1;
+        pos += 1;
+      } else if (kind === COL_BINARY) {
+        const length = bytes.readUInt32BE(pos + 1);
+        if (wanted) (lengths[next] as number) += length;
+        pos += 5 + length;
+      } else {
+        if (wanted) throw new FerryError('FERRY_ARRAY_VALUE', `column ${i + 1} is not a binary value`);
+        pos += kind === COL_UNCHANGED ? 1 : 5 + bytes.readUInt32BE(pos + 1);
+      }
+      if (wanted) next++;
+    }
   }
 
-  writeArrayElement(index: number, out: Buffer, at: number): number {
+  writeArrayElements(columns: readonly number[], outs: readonly Buffer[], at: Int32Array): void {
     const bytes = this.bytes;
-    const pos = this.offset(index);
-    const kind = bytes[pos];
-    if (kind === COL_NULL) return out.writeInt32BE(-1, at);
-    if (kind !== COL_BINARY) throw new FerryError('FERRY_ARRAY_VALUE', `column ${index + 1} is not a binary value`);
-    // An array element is the value behind its length, as pgoutput sent it.
-    const end = pos + 5 + bytes.readUInt32BE(pos + 1);
-    if (end - pos > SHORT_BYTES + 4) return at + bytes.copy(out, at, pos + 1, end);
-    for (let p = pos + 1; p < end; p++) out[at++] = bytes[p] as number;
-    return at;
+    let pos = this.start;
+    let next = 0;
+    for (let i = 0; i < this.count && next < columns.length; i++) {
+      const kind = bytes[pos] as number;
+      const end = kind === COL_NULL || kind === COL_UNCHANGED ? pos + 1 : pos + 5 + bytes.readUInt32BE(pos + 1);
+      if (columns[next] === i) {
+        const out = outs[next] as Buffer;
+        let to = at[next] as number;
+        if (kind === COL_NULL) {
+          to = out.writeInt32BE(-1, to);
+        } else if (end - pos > SHORT_BYTES + 4) {
+          // An array element is the value behind its length, as pgoutput sent it.
+          to += bytes.copy(out, to, pos + 1, end);
+        } else {
+          for (let p = pos + 1; p < end; p++) out[to++] = bytes[p] as number;
+        }
+        at[next] = to;
+        next++;
+      }
+      pos = end;
+    }
   }
 
   get byteLength(): number {
