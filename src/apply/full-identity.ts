@@ -79,6 +79,13 @@ export function oneRowCtid(rel: TargetRelation, m: FullMatch, value: (i: number)
  * where every change's rows allow it (see full-rows.ts); a change of the
  * other kind starts the next set.
  */
+/**
+ * A set is closed at this many changes: the target starts on its statements
+ * while the next set's parameters are written, rather than wait for all of a
+ * large batch's.
+ */
+export const FULL_SET_ROWS = 2000;
+
 export class FullNet {
   readonly deletes: Row[] = [];
   readonly updates: Update[] = [];
@@ -102,6 +109,10 @@ export class FullNet {
     this.by = rel.rowIndex?.columns[0] ?? (rel.identity[0] as number);
     this.encoded = fitsEncoded(rel, first);
     this.rows = (this.encoded ? encodedRows : tupleRows) as FullRows<Row>;
+  }
+
+  get size(): number {
+    return this.deletes.length + this.updates.length + this.inserts.length;
   }
 
   /** Whether the change may join this set; if not, write the set first and start a new one. */
@@ -185,8 +196,8 @@ export function settable(rel: TargetRelation, change: FullChange): boolean {
   return change.kind === 'delete' || rel.identityAlways.size === 0 || !needsReinsert(rel, change.old, change.values);
 }
 
-/** The set's deletes and updates as statements, one per shape of old row and set of changed columns; its inserts for COPY. */
-export function fullStatements(net: FullNet): { statements: SetStatement[]; inserts: readonly InsertRow[] } {
+/** The set's deletes and updates as statements, one per shape of old row and set of changed columns (its inserts go by COPY). */
+export function fullStatements(net: FullNet): SetStatement[] {
   const rel = net.rel;
   const rows = net.rows;
   const statements: SetStatement[] = [];
@@ -208,7 +219,7 @@ export function fullStatements(net: FullNet): { statements: SetStatement[]; inse
     const columns = [...rows.columns(rel, olds, match.compared), ...rows.columns(rel, news, set)];
     statements.push(updateMany(rel, match, set, group.length, columns));
   }
-  return { statements, inserts: net.inserts };
+  return statements;
 }
 
 /**
