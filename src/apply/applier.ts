@@ -325,8 +325,12 @@ export class Applier {
   private async bind(id: number): Promise<void> {
     const relation = this.described.get(id);
     if (!relation) throw new FerryError('FERRY_APPLY_UNKNOWN_RELATION', `change for relation ${id} arrived before its description`, undefined, { context: { group: this.group } });
-    await this.admit?.(relation);
-    this.relations.set(id, await bindPlaced(this.client, relation, this.group, this.partitions, this.log));
+    // Both at once: one wait for the target instead of two, which counts while a backlog keeps this process busy.
+    // Both settle before either error is thrown, so nothing of the binding runs on after the batch is rolled back.
+    const [admitted, bound] = await Promise.allSettled([this.admit?.(relation), bindPlaced(this.client, relation, this.group, this.partitions, this.log)]);
+    if (admitted.status === 'rejected') throw admitted.reason;
+    if (bound.status === 'rejected') throw bound.reason;
+    this.relations.set(id, bound.value);
   }
 
   private relation(id: number): TargetRelation {
