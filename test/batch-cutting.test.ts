@@ -14,7 +14,8 @@ import type { SourceEvent } from '../src/source/source.js';
  */
 
 const PAUSE = 'pause';
-type Step = readonly SourceEvent[] | typeof PAUSE | { readonly advanceMs: number };
+/** `{ applierWaits }`: from here on the applier waits for a batch (true) or is busy (false). */
+type Step = readonly SourceEvent[] | typeof PAUSE | { readonly advanceMs: number } | { readonly applierWaits: boolean };
 
 const RELATION: Relation = {
   relationId: 1,
@@ -59,12 +60,15 @@ function summary(batch: Batch): string {
 
 /** The clock the batcher reads (Date.now), moved only by the steps. */
 let now = 0;
+/** What the batcher is told of the applier, set only by the steps. */
+let applierWaits = false;
 
 async function* feed(steps: readonly Step[]): AsyncGenerator<readonly SourceEvent[]> {
   for (const step of steps) {
     // Longer than the batcher's one turn of the event loop: it sees nothing ready.
     if (step === PAUSE) await new Promise((resolve) => setTimeout(resolve, 5));
     else if ('advanceMs' in step) now += step.advanceMs;
+    else if ('applierWaits' in step) applierWaits = step.applierWaits;
     else yield step;
   }
 }
@@ -200,6 +204,28 @@ const cases: readonly Case[] = [
     batches: ['i1 i2 i3 | 3 rows | commit 300 (t3) ×3', 'i4 i5 | 2 rows | commit 500 (t5) ×2'],
   },
 
+  // Whether the applier waits for a batch (a case that sets it passes the batcher that question).
+  {
+    name: 'the applier waits: the batch is cut at the first commit, although more is ready',
+    steps: [{ applierWaits: true }, [...tx(1, ins(1)), ...tx(2, ins(2))], PAUSE],
+    batches: ['i1 | 1 rows | commit 100 (t1) ×1', 'i2 | 1 rows | commit 200 (t2) ×1'],
+  },
+  {
+    name: 'the applier is busy: transactions that arrive back to back make one batch',
+    steps: [{ applierWaits: false }, [...tx(1, ins(1)), ...tx(2, ins(2))], PAUSE],
+    batches: ['i1 i2 | 2 rows | commit 200 (t2) ×2'],
+  },
+  {
+    name: 'the applier waits: a transaction is not cut before its commit',
+    steps: [{ applierWaits: true }, [begin(1), ins(1)], [ins(2), commit(1)], PAUSE],
+    batches: ['i1 i2 | 2 rows | commit 100 (t1) ×1'],
+  },
+  {
+    name: 'the applier becomes free: what gathered while it was busy goes at the next commit',
+    steps: [{ applierWaits: false }, [...tx(1, ins(1)), ...tx(2, ins(2)), begin(3), ins(3)], { applierWaits: true }, [commit(3), ...tx(4, ins(4))], PAUSE],
+    batches: ['i1 i2 i3 | 3 rows | commit 300 (t3) ×3', 'i4 | 1 rows | commit 400 (t4) ×1'],
+  },
+
   // Idle events.
   {
     name: 'idle with nothing pending: an idle batch',
@@ -222,9 +248,11 @@ describe('batch cutting', () => {
   for (const c of cases) {
     test(c.name, async (t) => {
       now = 0;
+      applierWaits = false;
       t.mock.method(Date, 'now', () => now);
       const out: string[] = [];
-      for await (const batch of batches(feed(c.steps), { ...LARGE, ...c.limits })) out.push(summary(batch));
+      const asks = c.steps.some((step) => typeof step === 'object' && 'applierWaits' in step);
+      for await (const batch of batches(feed(c.steps), { ...LARGE, ...c.limits }, asks ? () => applierWaits : undefined)) out.push(summary(batch));
       assert.deepEqual(out, c.batches);
     });
   }

@@ -11,7 +11,7 @@ import type { TargetRelation } from './target-relation.js';
 import { bindPlaced, type SourcePartitions } from './partition-placement.js';
 import { fold, NotCompactable, TableNet, type InsertRow } from './compaction.js';
 import { setStatements, type SetStatement } from './set-statements.js';
-import { FullNet, fullStatements, settable } from './full-identity.js';
+import { FULL_SET_ROWS, FullNet, fullStatements, settable } from './full-identity.js';
 import { copyRows } from './copy-rows.js';
 import { displayValue } from '../pg/binary-format.js';
 import { isRetryable } from '../run/transient.js';
@@ -252,9 +252,15 @@ export class Applier {
       const copies: SetStep[] = [];
       for (const [id, net] of nets) {
         if (only !== undefined && id !== only) continue;
-        const { statements, inserts } = net instanceof FullNet ? fullStatements(net) : setStatements(net);
-        out.push({ kind: 'send', send: () => statements.map((st) => this.sendSet(st, net.rel.label)) });
-        if (inserts.length > 0) copies.push({ kind: 'copy', rel: net.rel, rows: inserts });
+        if (net instanceof FullNet) {
+          // Built as it is sent: the target starts on one set while the next one's parameters are written.
+          out.push({ kind: 'send', send: () => fullStatements(net).map((st) => this.sendSet(st, net.rel.label)) });
+          if (net.inserts.length > 0) copies.push({ kind: 'copy', rel: net.rel, rows: net.inserts });
+        } else {
+          const { statements, inserts } = setStatements(net);
+          out.push({ kind: 'send', send: () => statements.map((st) => this.sendSet(st, net.rel.label)) });
+          if (inserts.length > 0) copies.push({ kind: 'copy', rel: net.rel, rows: inserts });
+        }
         nets.delete(id);
       }
       // Inserts after every table's deletes: a replaced row's old version is gone first.
@@ -278,12 +284,12 @@ export class Applier {
             out.push({ kind: 'send', send: () => this.statementsFor(change) });
             continue;
           }
-          if (full && !full.accepts(change)) {
+          if (full && (full.size >= FULL_SET_ROWS || !full.accepts(change))) {
             flush(change.relationId);
             full = undefined;
           }
           if (!full) {
-            full = new FullNet(rel);
+            full = new FullNet(rel, change);
             nets.set(change.relationId, full);
           }
           full.add(change);

@@ -35,9 +35,12 @@ const READY = Symbol('ready');
  * Cuts whole source transactions into batches. A batch closes at a commit
  * when it is full (rows, bytes), old (maxDelayMs), or when no further event
  * is ready right now, so a quiet stream is applied at once and a busy one in
- * large target transactions.
+ * large target transactions. With `wanted`, also at the first commit at
+ * which the applier has nothing to do: a backlog starts on the target at
+ * once, and the batches after that are what arrived while the one before was
+ * applied.
  */
-export async function* batches(events: AsyncIterable<readonly (SourceEvent | HeldChange)[]>, limits: BatchLimits): AsyncGenerator<Batch> {
+export async function* batches(events: AsyncIterable<readonly (SourceEvent | HeldChange)[]>, limits: BatchLimits, wanted?: () => boolean): AsyncGenerator<Batch> {
   const it = events[Symbol.asyncIterator]();
   let pending: Promise<IteratorResult<readonly (SourceEvent | HeldChange)[]>> | undefined;
   const next = () => (pending ??= it.next());
@@ -86,7 +89,7 @@ export async function* batches(events: AsyncIterable<readonly (SourceEvent | Hel
           commitPosition = event.position;
           commitTime = event.commitTime;
           commitPart = event.part;
-          if (rows >= limits.maxRows || bytes >= limits.maxBytes || Date.now() - openedAt >= limits.maxDelayMs) {
+          if (rows >= limits.maxRows || bytes >= limits.maxBytes || Date.now() - openedAt >= limits.maxDelayMs || wanted?.() === true) {
             yield cut();
             reset();
           }
@@ -126,7 +129,10 @@ export async function* batches(events: AsyncIterable<readonly (SourceEvent | Hel
 
 function approximateBytes(event: BatchChange | HeldChange['change']): number {
   let n = 16;
+  // Encoded rows know their size without being decoded.
   if (event.kind === 'insert' && event.encoded) return n + event.encoded.byteLength;
+  if (event.kind === 'delete' && event.encodedOld) return n + event.encodedOld.byteLength;
+  if (event.kind === 'update' && event.encodedValues) return n + event.encodedValues.byteLength + (event.encodedOld?.byteLength ?? 0);
   const tuples = event.kind === 'insert' ? [event.values]
     : event.kind === 'update' ? [event.values, event.old]
     : event.kind === 'delete' ? [event.old] : [];

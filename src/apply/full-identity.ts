@@ -1,9 +1,10 @@
-import { BinaryValue, type Tuple, type Value } from '../change/change.js';
+import type { EncodedRow, Tuple } from '../change/change.js';
 import { quoteIdent } from '../pg/connect.js';
 import type { BatchChange } from './batch.js';
 import type { InsertRow } from './compaction.js';
+import { encodedRows, fitsEncoded, tupleRows, type FullRows } from './full-rows.js';
 import { needsReinsert } from './row-statements.js';
-import { columnArray, type SetStatement } from './set-statements.js';
+import type { SetStatement } from './set-statements.js';
 import type { TargetRelation } from './target-relation.js';
 
 /**
@@ -27,10 +28,14 @@ export interface FullMatch {
 }
 
 export function fullMatchOf(rel: TargetRelation, old: Tuple): FullMatch {
-  const compared = rel.identity.filter((i) => old[i] !== undefined);
+  return matchOf(rel, tupleRows, old);
+}
+
+function matchOf<R>(rel: TargetRelation, rows: FullRows<R>, old: R): FullMatch {
+  const compared = rel.identity.filter((i) => !rows.unchanged(old, i));
   const index = rel.rowIndex?.columns ?? [];
-  if (index.some((i) => old[i] === undefined)) return { compared, equal: [], isNull: [] };
-  return { compared, equal: index.filter((i) => old[i] !== null), isNull: index.filter((i) => old[i] === null) };
+  if (index.some((i) => rows.unchanged(old, i))) return { compared, equal: [], isNull: [] };
+  return { compared, equal: index.filter((i) => !rows.isNull(old, i)), isNull: index.filter((i) => rows.isNull(old, i)) };
 }
 
 function column(rel: TargetRelation, i: number): string {
@@ -69,31 +74,53 @@ export function oneRowCtid(rel: TargetRelation, m: FullMatch, value: (i: number)
  * so, and a change it refuses starts the next set. Equal rows are
  * interchangeable, so which of several identical target rows is touched does
  * not matter, only that each old row takes a row of its own.
+ *
+ * A set holds its rows as decoded tuples, or as the source's encoded bytes
+ * where every change's rows allow it (see full-rows.ts); a change of the
+ * other kind starts the next set.
  */
+/**
+ * A set is closed at this many changes: the target starts on its statements
+ * while the next set's parameters are written, rather than wait for all of a
+ * large batch's.
+ */
+export const FULL_SET_ROWS = 2000;
+
 export class FullNet {
-  readonly deletes: Tuple[] = [];
-  readonly updates: { readonly old: Tuple; readonly values: Tuple }[] = [];
+  readonly deletes: Row[] = [];
+  readonly updates: Update[] = [];
   readonly inserts: InsertRow[] = [];
+  /** Whether this set's rows are encoded rows, else tuples. */
+  readonly encoded: boolean;
+  readonly rows: FullRows<Row>;
   /**
    * Old rows and produced rows by the value of one column; rows are compared
    * in full only when that value is shared, so most changes cost one lookup.
    */
-  private readonly olds = new Map<string | null, Tuple[]>();
-  private readonly produced = new Map<string | null, Tuple[]>();
+  private readonly olds: Remembered = { first: new Map(), more: new Map() };
+  private readonly produced: Remembered = { first: new Map(), more: new Map() };
   /** Inserts not yet in `produced`: an insert-only set never needs them there. */
   private unindexed = 0;
   /** The column rows are looked up by: the index's first, the most likely to tell rows apart. */
   private readonly by: number;
 
-  constructor(readonly rel: TargetRelation) {
+  /** A set for `first` and the changes like it. */
+  constructor(readonly rel: TargetRelation, first: FullChange) {
     this.by = rel.rowIndex?.columns[0] ?? (rel.identity[0] as number);
+    this.encoded = fitsEncoded(rel, first);
+    this.rows = (this.encoded ? encodedRows : tupleRows) as FullRows<Row>;
+  }
+
+  get size(): number {
+    return this.deletes.length + this.updates.length + this.inserts.length;
   }
 
   /** Whether the change may join this set; if not, write the set first and start a new one. */
   accepts(change: FullChange): boolean {
+    if (fitsEncoded(this.rel, change) !== this.encoded) return false;
     if (change.kind === 'insert') return true;
-    for (; this.unindexed < this.inserts.length; this.unindexed++) this.remember(this.produced, (this.inserts[this.unindexed] as InsertRow).values);
-    const old = oldRow(change) as Tuple;
+    for (; this.unindexed < this.inserts.length; this.unindexed++) this.remember(this.produced, this.insertedRow(this.inserts[this.unindexed] as InsertRow));
+    const old = this.oldOf(change);
     return !this.seen(this.olds, old) && !this.seen(this.produced, old);
   }
 
@@ -102,46 +129,56 @@ export class FullNet {
       this.inserts.push(change);
       return;
     }
-    const old = oldRow(change) as Tuple;
+    const old = this.oldOf(change);
     this.remember(this.olds, old);
     if (change.kind === 'delete') {
       this.deletes.push(old);
       return;
     }
-    const values = change.values;
+    const values = this.encoded ? change.encodedValues as EncodedRow : change.values;
     this.updates.push({ old, values });
-    this.remember(this.produced, values.includes(undefined) ? values.map((v, i) => (v === undefined ? old[i] : v)) : values);
+    this.remember(this.produced, this.rows.produced(old, values));
   }
 
-  private remember(rows: Map<string | null, Tuple[]>, row: Tuple): void {
-    const key = lookupKey(row[this.by]);
-    const same = rows.get(key);
-    if (same) same.push(row);
-    else rows.set(key, [row]);
+  private oldOf(change: Exclude<FullChange, { kind: 'insert' }>): Row {
+    return this.encoded ? change.encodedOld as EncodedRow : change.old as Tuple;
   }
 
-  private seen(rows: Map<string | null, Tuple[]>, row: Tuple): boolean {
-    const same = rows.get(lookupKey(row[this.by]));
-    if (same === undefined) return false;
-    return same.some((other) => this.rel.identity.every((i) => sameValue(other[i], row[i])));
+  private insertedRow(row: InsertRow): Row {
+    return this.encoded ? row.encoded as EncodedRow : row.values;
+  }
+
+  private remember(rows: Remembered, row: Row): void {
+    const key = this.rows.key(row, this.by);
+    const first = rows.first.get(key);
+    if (first === undefined) {
+      rows.first.set(key, row);
+      return;
+    }
+    const more = rows.more.get(key);
+    if (more) more.push(row);
+    else rows.more.set(key, [row]);
+  }
+
+  private seen(rows: Remembered, row: Row): boolean {
+    const key = this.rows.key(row, this.by);
+    const first = rows.first.get(key);
+    if (first === undefined) return false;
+    if (this.rows.same(this.rel, first, row)) return true;
+    return rows.more.get(key)?.some((other) => this.rows.same(this.rel, other, row)) === true;
   }
 }
 
-/** Text, or a binary value's bytes: equal values, equal keys (a text and a binary value may share one; rows are compared in full after). */
-function lookupKey(v: Value): string | null {
-  return v === null || v === undefined ? null : typeof v === 'string' ? v : v.latin1;
+/** Rows by a key: the first of each key alone (no array for the usual key that no other row shares), the others after it. */
+interface Remembered {
+  readonly first: Map<string | number | null, Row>;
+  readonly more: Map<string | number | null, Row[]>;
 }
 
-function sameValue(a: Value, b: Value): boolean {
-  if (a instanceof BinaryValue) return b instanceof BinaryValue && a.latin1 === b.latin1;
-  return a === b;
-}
+type Row = Tuple | EncodedRow;
+interface Update { readonly old: Row; readonly values: Row }
 
 export type FullChange = Extract<BatchChange, { kind: 'insert' | 'update' | 'delete' }>;
-
-function oldRow(change: FullChange): Tuple | undefined {
-  return change.kind === 'delete' ? change.old : change.kind === 'update' ? change.old : undefined;
-}
 
 /**
  * Whether a change can be written set-based at all. Not: an update without
@@ -151,32 +188,38 @@ function oldRow(change: FullChange): Tuple | undefined {
  */
 export function settable(rel: TargetRelation, change: FullChange): boolean {
   if (change.kind === 'insert') return true;
-  const old = oldRow(change);
-  if (!old || (old.includes(undefined) && rel.identity.some((i) => old[i] === undefined))) return false;
-  return change.kind === 'delete' || rel.identityAlways.size === 0 || !needsReinsert(rel, old, change.values);
+  // Encoded rows that fit have every value (none is an unchanged TOASTed one).
+  if (!fitsEncoded(rel, change)) {
+    const old = change.old;
+    if (!old || (old.includes(undefined) && rel.identity.some((i) => old[i] === undefined))) return false;
+  }
+  return change.kind === 'delete' || rel.identityAlways.size === 0 || !needsReinsert(rel, change.old, change.values);
 }
 
-/** The set's deletes and updates as statements, one per shape of old row and set of changed columns; its inserts for COPY. */
-export function fullStatements(net: FullNet): { statements: SetStatement[]; inserts: readonly InsertRow[] } {
+/** The set's deletes and updates as statements, one per shape of old row and set of changed columns (its inserts go by COPY). */
+export function fullStatements(net: FullNet): SetStatement[] {
   const rel = net.rel;
+  const rows = net.rows;
   const statements: SetStatement[] = [];
-  for (const { first, rows } of groupBy(net.deletes, (old) => matchSignature(rel, old) ?? 0)) {
-    const match = fullMatchOf(rel, first);
-    statements.push(deleteMany(rel, match, match.compared.map((i) => rows.map((old) => old[i]))));
+  for (const { first, rows: olds } of groupBy(net.deletes, (old) => matchSignature(rel, rows, old) ?? 0)) {
+    const match = matchOf(rel, rows, first);
+    statements.push(deleteMany(rel, match, olds.length, rows.columns(rel, olds, match.compared)));
   }
   const updates = groupBy(net.updates, (u) => {
-    const match = matchSignature(rel, u.old);
-    const set = setSignature(rel, u);
+    const match = matchSignature(rel, rows, u.old);
+    const set = setSignature(rel, rows, u);
     return match === undefined ? set : `${match}/${set}`;
   });
-  for (const { first, rows } of updates) {
-    const match = fullMatchOf(rel, first.old);
-    const set = rel.written.filter((i) => changed(rel, first, i));
+  for (const { first, rows: group } of updates) {
+    const match = matchOf(rel, rows, first.old);
+    const set = rel.written.filter((i) => changed(rel, rows, first, i));
     if (set.length === 0) continue;
-    const columns = [...match.compared.map((i) => rows.map((u) => u.old[i])), ...set.map((i) => rows.map((u) => u.values[i]))];
-    statements.push(updateMany(rel, match, set, columns));
+    const olds = group.map((u) => u.old);
+    const news = group.map((u) => u.values);
+    const columns = [...rows.columns(rel, olds, match.compared), ...rows.columns(rel, news, set)];
+    statements.push(updateMany(rel, match, set, group.length, columns));
   }
-  return { statements, inserts: net.inserts };
+  return statements;
 }
 
 /**
@@ -184,13 +227,12 @@ export function fullStatements(net: FullNet): { statements: SetStatement[]; inse
  * TOAST ('u') or NULL in an index column ('n'). Undefined for the usual row
  * that has neither, so most rows cost no string.
  */
-function matchSignature(rel: TargetRelation, old: Tuple): string | undefined {
+function matchSignature(rel: TargetRelation, rows: FullRows<Row>, old: Row): string | undefined {
   const index = rel.rowIndex?.columns ?? [];
   let sig: string | undefined;
   for (const i of rel.identity) {
-    const v = old[i];
-    if (v === undefined) sig = `${sig ?? ''}${i}u,`;
-    else if (v === null && index.includes(i)) sig = `${sig ?? ''}${i}n,`;
+    if (rows.unchanged(old, i)) sig = `${sig ?? ''}${i}u,`;
+    else if (index.includes(i) && rows.isNull(old, i)) sig = `${sig ?? ''}${i}n,`;
   }
   return sig;
 }
@@ -202,17 +244,25 @@ function matchSignature(rel: TargetRelation, old: Tuple): string | undefined {
  * never an ALWAYS identity column (`settable` let only updates through that
  * leave it unchanged).
  */
-function changed(rel: TargetRelation, u: { readonly old: Tuple; readonly values: Tuple }, i: number): boolean {
-  const v = u.values[i];
-  return v !== undefined && !sameValue(v, u.old[i]) && !rel.identityAlways.has(i);
+function changed(rel: TargetRelation, rows: FullRows<Row>, u: Update, i: number): boolean {
+  return rows.differs(u.old, u.values, i) && !rel.identityAlways.has(i);
 }
 
 /** Equal for updates that SET the same columns: a bit mask where the columns fit in one. */
-function setSignature(rel: TargetRelation, u: { readonly old: Tuple; readonly values: Tuple }): number | string {
-  if (rel.written.length > 30) return rel.written.map((i) => (changed(rel, u, i) ? 'v' : '-')).join('');
+function setSignature(rel: TargetRelation, rows: FullRows<Row>, u: Update): number | string {
+  // Encoded rows: every column is written and compared, so a column's bit is its index.
+  const differences = rows.differences(rel, u.old, u.values);
+  if (differences !== undefined) return rel.identityAlways.size === 0 ? differences : differences & ~alwaysMask(rel);
+  if (rel.written.length > 30) return rel.written.map((i) => (changed(rel, rows, u, i) ? 'v' : '-')).join('');
   let sig = 0;
-  for (let n = 0; n < rel.written.length; n++) if (changed(rel, u, rel.written[n] as number)) sig |= 1 << n;
+  for (let n = 0; n < rel.written.length; n++) if (changed(rel, rows, u, rel.written[n] as number)) sig |= 1 << n;
   return sig;
+}
+
+function alwaysMask(rel: TargetRelation): number {
+  let mask = 0;
+  for (const i of rel.identityAlways) if (i < 31) mask |= 1 << i;
+  return mask;
 }
 
 function groupBy<T>(items: readonly T[], signature: (item: T) => string | number): { first: T; rows: T[] }[] {
@@ -226,17 +276,19 @@ function groupBy<T>(items: readonly T[], signature: (item: T) => string | number
   return [...groups.values()];
 }
 
+type Param = (string | null)[] | Buffer;
+
 /**
  * `unnest($1::t1[], …) WITH ORDINALITY AS s(c0, …, n)`: parameter n holds
  * `columns[n]`, the values of column `indexes[n]`; `read(n)` is that column
  * as its type (arrays travel as text and are cast one by one).
  */
-function unnestRows(rel: TargetRelation, indexes: readonly number[], columns: readonly Value[][]) {
+function unnestRows(rel: TargetRelation, indexes: readonly number[], columns: Param[]) {
   const params = indexes.map((i, n) => `$${n + 1}::${rel.arrayColumns.has(i) ? 'text' : rel.types[i]}[]`);
   return {
     from: `unnest(${params.join(', ')}) WITH ORDINALITY AS s(${indexes.map((_, n) => `c${n}, `).join('')}n)`,
     read: (n: number) => (rel.arrayColumns.has(indexes[n] as number) ? `s.c${n}::${rel.types[indexes[n] as number]}` : `s.c${n}`),
-    values: indexes.map((i, n) => columnArray(rel, i, columns[n] as Value[])),
+    values: columns,
   };
 }
 
@@ -259,9 +311,8 @@ function matchedRows(rel: TargetRelation, m: FullMatch, src: ReturnType<typeof u
 }
 
 /** `columns`: the old rows' values of each compared column. */
-function deleteMany(rel: TargetRelation, m: FullMatch, columns: readonly Value[][]): SetStatement {
+function deleteMany(rel: TargetRelation, m: FullMatch, rows: number, columns: Param[]): SetStatement {
   const src = unnestRows(rel, m.compared, columns);
-  const rows = columns[0]?.length ?? 0;
   return {
     text: `DELETE FROM ${rel.qualifiedName} WHERE ctid = ANY (ARRAY(SELECT m.tid FROM (${matchedRows(rel, m, src, [])}) m))`,
     values: src.values,
@@ -271,9 +322,8 @@ function deleteMany(rel: TargetRelation, m: FullMatch, columns: readonly Value[]
 }
 
 /** `columns`: the old rows' values of each compared column, then the new values of each column in `set`. */
-function updateMany(rel: TargetRelation, m: FullMatch, set: readonly number[], columns: readonly Value[][]): SetStatement {
+function updateMany(rel: TargetRelation, m: FullMatch, set: readonly number[], rows: number, columns: Param[]): SetStatement {
   const src = unnestRows(rel, [...m.compared, ...set], columns);
-  const rows = columns[0]?.length ?? 0;
   const extra = set.map((_, k) => src.read(m.compared.length + k));
   const sets = set.map((i, n) => `${column(rel, i)} = m.v${n}`).join(', ');
   // Read twice, so computed once (a CTE used twice is not inlined): the ctids as an array make a TID scan of

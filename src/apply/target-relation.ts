@@ -41,6 +41,12 @@ export interface RowIndex {
   readonly columns: readonly number[];
 }
 
+/** A row of `rowFindingIndexesSql`. */
+interface IndexRow {
+  readonly name: string;
+  readonly columns: string[];
+}
+
 interface TargetColumn extends BinaryTypeRow {
   readonly attname: string;
   readonly generated: boolean;
@@ -51,14 +57,20 @@ interface TargetColumn extends BinaryTypeRow {
 
 export async function bindTargetRelation(client: pg.Client, relation: Relation, group: string): Promise<TargetRelation> {
   const label = `${relation.schema}.${relation.table}`;
-  const res = await client.query<TargetColumn>(
-    `SELECT a.attname, ${(await serverVersion(client)) >= 120000 ? `a.attgenerated <> ''` : 'false'} AS generated, a.attidentity = 'a' AS identity_always,
-            format_type(a.atttypid, a.atttypmod) AS type, t.typcategory = 'A' AS is_array,
-            ${binaryTypeColumns}
-       FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
-      WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`,
-    [qualifiedName(relation.schema, relation.table)],
-  );
+  const version = await serverVersion(client);
+  const fullIdentity = relation.replicaIdentity === 'full';
+  // The indexes are read alongside the columns: one round trip, not two.
+  const [res, indexes] = await Promise.all([
+    client.query<TargetColumn>(
+      `SELECT a.attname, ${version >= 120000 ? `a.attgenerated <> ''` : 'false'} AS generated, a.attidentity = 'a' AS identity_always,
+              format_type(a.atttypid, a.atttypmod) AS type, t.typcategory = 'A' AS is_array,
+              ${binaryTypeColumns}
+         FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+        WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`,
+      [qualifiedName(relation.schema, relation.table)],
+    ),
+    fullIdentity ? client.query<IndexRow>(rowFindingIndexesSql(version), [qualifiedName(relation.schema, relation.table)]) : undefined,
+  ]);
   if (res.rows.length === 0) {
     throw new FerryError('FERRY_TARGET_TABLE_MISSING', `table ${label} does not exist on the target`,
       'create it on the target (ferry init creates missing tables) or remove it from the group',
@@ -84,11 +96,10 @@ export async function bindTargetRelation(client: pg.Client, relation: Relation, 
     if (target.is_array) arrayColumns.add(index);
     if (target.identity_always) identityAlways.add(index);
   });
-  const fullIdentity = relation.replicaIdentity === 'full';
   const identity = fullIdentity
     ? written
     : relation.columns.flatMap((column, index) => (column.isKey ? [index] : []));
-  const rowIndex = fullIdentity ? await findRowIndex(client, relation, written) : undefined;
+  const rowIndex = indexes ? findRowIndex(indexes.rows, relation, written) : undefined;
   return {
     source: relation,
     qualifiedName: qualifiedName(relation.schema, relation.table),
@@ -111,11 +122,9 @@ export async function bindTargetRelation(client: pg.Client, relation: Relation, 
  * Only an index on columns Ferry writes will do: the old row carries their
  * values.
  */
-async function findRowIndex(client: pg.Client, relation: Relation, written: readonly number[]): Promise<RowIndex | undefined> {
-  const res = await client.query<{ name: string; columns: string[] }>(rowFindingIndexesSql(await serverVersion(client)),
-    [qualifiedName(relation.schema, relation.table)]);
+function findRowIndex(indexes: readonly IndexRow[], relation: Relation, written: readonly number[]): RowIndex | undefined {
   const byName = new Map(written.map((i) => [relation.columns[i]?.name, i]));
-  for (const index of res.rows) {
+  for (const index of indexes) {
     const columns = index.columns.map((name) => byName.get(name));
     if (columns.length > 0 && columns.every((i) => i !== undefined)) return { name: index.name, columns: columns as number[] };
   }

@@ -55,6 +55,21 @@ export interface EncodedRow {
   writeCopyText(columns: readonly number[], out: Buffer, at: number): number;
   /** The same as one tuple of COPY's binary format, for rows whose values are binary. */
   writeCopyBinary(columns: readonly number[], out: Buffer, at: number): number;
+  /** Every column is a binary value or NULL (none is text or an unchanged TOASTed value). */
+  readonly binaryComplete: boolean;
+  isNull(index: number): boolean;
+  /** A hash of column `index` as sent: equal values, equal hashes. */
+  hashOf(index: number): number;
+  /** Column `index` holds the same value, in the same format, in both rows. */
+  sameValue(index: number, other: EncodedRow): boolean;
+  /** A bit for each of the first 31 columns whose value differs from `other`'s, as `sameValue`. */
+  differences(other: EncodedRow): number;
+  /** Every column the same, as `sameValue`. */
+  sameRow(other: EncodedRow): boolean;
+  /** Adds the length of the binary value of each of `columns` (ascending) to `lengths`, and marks NULLs in `nulls`, both by position in `columns`. */
+  measureColumns(columns: readonly number[], lengths: Int32Array, nulls: Uint8Array): void;
+  /** Writes each of `columns` (ascending) as an element of a binary array into `outs` at `at`, both by position in `columns`; moves `at` on. */
+  writeArrayElements(columns: readonly number[], outs: readonly Buffer[], at: Int32Array): void;
 }
 
 /** Log sequence number as a 64-bit unsigned integer. */
@@ -105,8 +120,19 @@ export type Change =
       readonly old?: Tuple;
       readonly oldIsKeyOnly: boolean;
       readonly values: Tuple;
+      /** Both rows undecoded, where the source keeps them so (`old` and `values` then decode on first use). */
+      readonly encodedOld?: EncodedRow;
+      readonly encodedValues?: EncodedRow;
     }
-  | { readonly kind: 'delete'; readonly xid?: number; readonly relationId: number; readonly old: Tuple; readonly oldIsKeyOnly: boolean }
+  | {
+      readonly kind: 'delete';
+      readonly xid?: number;
+      readonly relationId: number;
+      readonly old: Tuple;
+      readonly oldIsKeyOnly: boolean;
+      /** The old row undecoded, where the source keeps it so. */
+      readonly encodedOld?: EncodedRow;
+    }
   | {
       readonly kind: 'truncate';
       readonly xid?: number;

@@ -1,5 +1,5 @@
 import { FIRST_USER_OID } from '../catalog/catalog-sql.js';
-import { BinaryValue, type Value } from '../change/change.js';
+import { BinaryValue, type EncodedRow, type Value } from '../change/change.js';
 
 /**
  * PostgreSQL's binary format of values ("binary" send/receive functions),
@@ -96,6 +96,30 @@ export function binaryArray(elementOid: number, values: readonly Value[]): Buffe
     }
   }
   return out;
+}
+
+/**
+ * The same for each of `columns` (ascending) of `rows` (binary or NULL
+ * there), straight from their encoded bytes: one array per column, each row
+ * read twice in all, not twice per column.
+ */
+export function binaryArraysOfRows(elementOids: readonly number[], rows: readonly EncodedRow[], columns: readonly number[]): Buffer[] {
+  const lengths = new Int32Array(columns.length);
+  const nulls = new Uint8Array(columns.length);
+  for (const row of rows) row.measureColumns(columns, lengths, nulls);
+  const at = new Int32Array(columns.length);
+  const outs = columns.map((_, n) => {
+    const out = Buffer.allocUnsafe(20 + 4 * rows.length + (lengths[n] as number));
+    let to = out.writeInt32BE(1, 0);
+    to = out.writeInt32BE(nulls[n] as number, to);
+    to = out.writeUInt32BE(elementOids[n] as number, to);
+    to = out.writeInt32BE(rows.length, to);
+    at[n] = out.writeInt32BE(1, to);
+    return out;
+  });
+  // Each element is its length and its bytes; NULL is a length of -1 alone.
+  for (const row of rows) row.writeArrayElements(columns, outs, at);
+  return outs;
 }
 
 /** The text form (array_in's input) of a binary array whose element type is one of TEXT_ELEMENTS. */

@@ -150,6 +150,10 @@ async function streamOnce(
     const start = parseLsn(row.position);
     await applier.prepareSession(config.apply.lockTimeoutMs);
     await replayHeldChanges(target, applier, group.name, start, config.apply.batchMaxRows, log);
+    // Read after the replay (a copy that finished since has held changes, which the hold sees and starts again for),
+    // and before the stream starts: a backlog then keeps this process busy, and every round trip waits longer.
+    const resumed = (await target.query<{ table_name: string; plan: ChunkPlan; snapshot_lsn: string }>(sql.chunksIfResumed, [group.name, formatLsn(start)])).rows;
+    for (const r of resumed) filtered.add(r.table_name);
     const trigger = config.source.capture === 'trigger' ? triggerConfig(config) : undefined;
     if (!trigger) await preparePublication(config.source.url, group.name, group.publication, log);
     const binary = !trigger && transfer.binary && await binaryAllowed(config, group, target, log);
@@ -175,9 +179,6 @@ async function streamOnce(
         binary,
       });
     log.info({ position: trigger ? formatTick(start, row.position_part) : formatLsn(start), ...(trigger ? {} : { transfer: binary ? 'binary' : 'text' }) }, 'streaming');
-    // Read after the replay: a copy that finished since has held changes, which the hold sees and starts again for.
-    const resumed = (await target.query<{ table_name: string; plan: ChunkPlan; snapshot_lsn: string }>(sql.chunksIfResumed, [group.name, formatLsn(start)])).rows;
-    for (const r of resumed) filtered.add(r.table_name);
     const held = holdJoiningChanges(stream.events(), joiningTables(target, group.name, start, filtered), group.name);
     const events = resumed.length === 0 ? held
       : skipCopiedChanges(held, resumed.map((r) => ({ table: r.table_name, plan: r.plan, snapshotLsn: parseLsn(r.snapshot_lsn) })), group.name);
@@ -236,11 +237,13 @@ async function applyLoop(
   events: AsyncIterable<readonly (SourceEvent | HeldChange)[]>, stream: ChangeStream, applier: Applier, config: FerryConfig, signal: AbortSignal, start: Lsn,
   onCommit: () => void, onProgress: (committed: boolean) => void,
 ): Promise<void> {
+  // Whether the applier waits for the next batch (then it is cut at the next commit).
+  let applying = false;
   const it = batches(events, {
     maxRows: config.apply.batchMaxRows,
     maxBytes: config.apply.batchMaxBytes,
     maxDelayMs: config.apply.batchMaxDelayMs,
-  })[Symbol.asyncIterator]();
+  }, () => !applying)[Symbol.asyncIterator]();
   let position = start;
   // The next batch is cut (and decoded) while the current one is applied.
   let next = it.next();
@@ -248,10 +251,12 @@ async function applyLoop(
   for (;;) {
     const result = await untilAborted(next, signal);
     if (result === 'aborted' || result.done) return;
+    // Before asking for the next batch: the generator resumes inside this call.
+    applying = true;
     next = it.next();
     next.catch(() => undefined);
     const batch: Batch = result.value;
-    const { committed } = await applier.apply(batch, position);
+    const { committed } = await applier.apply(batch, position).finally(() => { applying = false; });
     if (committed !== undefined) {
       position = committed;
       stream.acknowledge(committed);

@@ -74,6 +74,10 @@ export class AsyncQueue<T> {
     if (end === this.items.length) {
       this.items = [];
       this.head = 0;
+    } else if (end > 4096 && end * 2 > this.items.length) {
+      // As in shift: a queue that never quite drains must not keep every item it handed out.
+      this.items = this.items.slice(end);
+      this.head = 0;
     } else {
       this.head = end;
     }

@@ -1,5 +1,6 @@
-import { EncodedInsert, TupleBytes } from './tuple-bytes.js';
-import type { Change, Column, Lsn, Relation, ReplicaIdentity, Tuple } from '../../change/change.js';
+import { TupleBytes } from './tuple-bytes.js';
+import { EncodedDelete, EncodedInsert, EncodedUpdate, EncodedUpdateWithOld } from './encoded-changes.js';
+import type { Change, Column, Lsn, Relation, ReplicaIdentity } from '../../change/change.js';
 import { FerryError } from '../../errors.js';
 
 /**
@@ -47,7 +48,6 @@ const MIN_STREAM_PROTOCOL = 2;
 const STREAM_ABORT_EXTRA_PROTOCOL = 4;
 const STREAM_ABORT_EXTRA_BYTES = 16;
 
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 type WithXid = { xid?: number };
 
 const EMPTY = Buffer.alloc(0);
@@ -62,7 +62,7 @@ export class PgOutputDecoder {
   private pos = 0;
   /** Where the message starts in `buf`. */
   private base = 0;
-  /** Inserted rows are copied into slabs: one allocation for many rows, not one each. */
+  /** Rows are copied into slabs: one allocation for many rows, not one each. */
   private slab: Buffer = EMPTY;
   private slabUsed = 0;
   /** Where the last scanned tuple's bytes are. */
@@ -155,7 +155,7 @@ export class PgOutputDecoder {
         const relationId = this.u32();
         this.expect(TUPLE_NEW, "'N'");
         // Copied: the message buffer is reused once this call returns.
-        const count = this.scanTuple(relationId, true);
+        const count = this.scanTuple(relationId);
         return new EncodedInsert(relationId, this.row, this.rowStart, this.rowEnd, count, xid);
       }
       case TAG_UPDATE:
@@ -168,8 +168,9 @@ export class PgOutputDecoder {
           this.pos -= 1;
           throw this.fail(`expected 'K' or 'O' tuple, got ${describeByte(kind)}`);
         }
-        const old = this.tuple(relationId);
-        return withXid({ kind: 'delete', relationId, old, oldIsKeyOnly: kind === TUPLE_KEY }, xid);
+        // Copied: the message buffer is reused once this call returns.
+        const count = this.scanTuple(relationId);
+        return new EncodedDelete(relationId, kind === TUPLE_KEY, new TupleBytes(this.row, this.rowStart, this.rowEnd, count), xid);
       }
       case TAG_TRUNCATE: {
         const xid = this.streamXid();
@@ -262,34 +263,36 @@ export class PgOutputDecoder {
     const xid = this.streamXid();
     const relationId = this.u32();
     let kind = this.u8();
-    let old: Tuple | undefined;
+    let oldCount = -1;
+    let oldStart = 0;
+    let oldEnd = 0;
     let oldIsKeyOnly = false;
     if (kind === TUPLE_KEY || kind === TUPLE_OLD) {
       oldIsKeyOnly = kind === TUPLE_KEY;
-      old = this.tuple(relationId);
+      oldCount = this.scanTuple(relationId, false);
+      oldStart = this.rowStart;
+      oldEnd = this.rowEnd;
       kind = this.u8();
     }
     if (kind !== TUPLE_NEW) {
       this.pos -= 1;
       throw this.fail(`expected 'N' tuple, got ${describeByte(kind)}`);
     }
-    const values = this.tuple(relationId);
-    const change: Mutable<Extract<Change, { kind: 'update' }>> = { kind: 'update', relationId, oldIsKeyOnly, values };
-    if (old !== undefined) change.old = old;
-    return withXid(change, xid);
-  }
-
-  private tuple(relationId: number): Tuple {
-    const count = this.scanTuple(relationId, false);
-    return new TupleBytes(this.row, this.rowStart, this.rowEnd, count).decodeAll();
+    const count = this.scanTuple(relationId, oldCount < 0);
+    if (oldCount < 0) return new EncodedUpdate(relationId, new TupleBytes(this.row, this.rowStart, this.rowEnd, count), xid);
+    // Both rows in one copy: they lie next to each other in the message.
+    const newStart = this.rowStart;
+    const shift = this.keep(oldStart, this.rowEnd);
+    const old = new TupleBytes(this.row, oldStart + shift, oldEnd + shift, oldCount);
+    return new EncodedUpdateWithOld(relationId, old, oldIsKeyOnly, new TupleBytes(this.row, newStart + shift, this.rowEnd, count), xid);
   }
 
   /**
-   * Checks every column of a TupleData and leaves its bytes, `copied` out of
-   * the message or not, in `row` from `rowStart` to `rowEnd`; returns the
-   * column count.
+   * Checks every column of a TupleData and leaves a copy of its bytes in
+   * `row` from `rowStart` to `rowEnd` (with `copied` false: where they are in
+   * the message); returns the column count.
    */
-  private scanTuple(relationId: number, copied: boolean): number {
+  private scanTuple(relationId: number, copied = true): number {
     const buf = this.buf;
     const count = this.u16();
     const start = this.pos;
@@ -319,24 +322,32 @@ export class PgOutputDecoder {
       }
     }
     this.pos = pos;
-    if (!copied) {
-      this.row = buf;
+    if (copied) {
+      this.keep(start, pos);
+    } else {
       this.rowStart = start;
       this.rowEnd = pos;
-      return count;
     }
-    const length = pos - start;
+    return count;
+  }
+
+  /**
+   * Copies `buf[start, end)` into the slab and points `row` at the copy;
+   * returns how far the copy is from the original.
+   */
+  private keep(start: number, end: number): number {
+    const length = end - start;
     if (this.slabUsed + length > this.slab.length) {
       this.slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, length));
       this.slabUsed = 0;
     }
     const at = this.slabUsed;
-    buf.copy(this.slab, at, start, pos);
+    this.buf.copy(this.slab, at, start, end);
     this.slabUsed += length;
     this.row = this.slab;
     this.rowStart = at;
     this.rowEnd = at + length;
-    return count;
+    return at - start;
   }
 
   private replicaIdentity(): ReplicaIdentity {

@@ -17,8 +17,144 @@ const RETURN = 0x0d;
  * COPY's binary format is the same binary values, each behind its length.
  */
 export class TupleBytes implements EncodedRow {
+  /** `binaryComplete`, once known: 0 not yet, 1 yes, 2 no. */
+  private complete = 0;
+
   /** The row is `bytes[start, end)`. */
   constructor(private readonly bytes: Buffer, private readonly start: number, private readonly end: number, private readonly count: number) {}
+
+  /** Where column `index` starts (its kind byte). */
+  private offset(index: number): number {
+    const bytes = this.bytes;
+    let pos = this.start;
+    for (let i = 0; i < index; i++) {
+      const kind = bytes[pos] as number;
+      pos += kind === COL_NULL || kind === COL_UNCHANGED ? 1 : 5 + bytes.readUInt32BE(pos + 1);
+    }
+    return pos;
+  }
+
+  /** Where the column that starts at `pos` ends. */
+  private after(pos: number): number {
+    const kind = this.bytes[pos] as number;
+    return kind === COL_NULL || kind === COL_UNCHANGED ? pos + 1 : pos + 5 + this.bytes.readUInt32BE(pos + 1);
+  }
+
+  get binaryComplete(): boolean {
+    if (this.complete === 0) this.complete = this.scanComplete() ? 1 : 2;
+    return this.complete === 1;
+  }
+
+  private scanComplete(): boolean {
+    const bytes = this.bytes;
+    let pos = this.start;
+    for (let i = 0; i < this.count; i++) {
+      const kind = bytes[pos] as number;
+      if (kind === COL_NULL) {
+        pos += 1;
+      } else if (kind === COL_BINARY) {
+        pos += 5 + bytes.readUInt32BE(pos + 1);
+      } else {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  isNull(index: number): boolean {
+    return this.bytes[this.offset(index)] === COL_NULL;
+  }
+
+  hashOf(index: number): number {
+    const bytes = this.bytes;
+    const pos = this.offset(index);
+    const end = this.after(pos);
+    // FNV-1a over the kind, length and value bytes.
+    let h = 0x811c9dc5;
+    for (let p = pos; p < end; p++) h = Math.imul(h ^ (bytes[p] as number), 0x01000193);
+    return h >>> 0;
+  }
+
+  sameValue(index: number, other: EncodedRow): boolean {
+    if (!(other instanceof TupleBytes)) return sameValue(this.value(index), other.value(index));
+    const a = this.offset(index);
+    const b = other.offset(index);
+    return sameBytes(this.bytes, a, this.after(a), other.bytes, b, other.after(b));
+  }
+
+  differences(other: EncodedRow): number {
+    if (!(other instanceof TupleBytes) || this.count > 31 || other.count !== this.count) {
+      let mask = 0;
+      for (let i = 0; i < Math.min(this.count, 31); i++) if (!this.sameValue(i, other)) mask |= 1 << i;
+      return mask;
+    }
+    let mask = 0;
+    let a = this.start;
+    let b = other.start;
+    for (let i = 0; i < this.count; i++) {
+      const aEnd = this.after(a);
+      const bEnd = other.after(b);
+      if (!sameBytes(this.bytes, a, aEnd, other.bytes, b, bEnd)) mask |= 1 << i;
+      a = aEnd;
+      b = bEnd;
+    }
+    return mask;
+  }
+
+  sameRow(other: EncodedRow): boolean {
+    if (!(other instanceof TupleBytes)) {
+      for (let i = 0; i < this.count; i++) if (!this.sameValue(i, other)) return false;
+      return true;
+    }
+    return this.count === other.count && sameBytes(this.bytes, this.start, this.end, other.bytes, other.start, other.end);
+  }
+
+  measureColumns(columns: readonly number[], lengths: Int32Array, nulls: Uint8Array): void {
+    const bytes = this.bytes;
+    let pos = this.start;
+    let next = 0;
+    for (let i = 0; i < this.count && next < columns.length; i++) {
+      const kind = bytes[pos] as number;
+      const wanted = columns[next] === i;
+      if (kind === COL_NULL) {
+        if (wanted) nulls[next] = 1;
+        pos += 1;
+      } else if (kind === COL_BINARY) {
+        const length = bytes.readUInt32BE(pos + 1);
+        if (wanted) (lengths[next] as number) += length;
+        pos += 5 + length;
+      } else {
+        if (wanted) throw new FerryError('FERRY_ARRAY_VALUE', `column ${i + 1} is not a binary value`);
+        pos += kind === COL_UNCHANGED ? 1 : 5 + bytes.readUInt32BE(pos + 1);
+      }
+      if (wanted) next++;
+    }
+  }
+
+  writeArrayElements(columns: readonly number[], outs: readonly Buffer[], at: Int32Array): void {
+    const bytes = this.bytes;
+    let pos = this.start;
+    let next = 0;
+    for (let i = 0; i < this.count && next < columns.length; i++) {
+      const kind = bytes[pos] as number;
+      const end = kind === COL_NULL || kind === COL_UNCHANGED ? pos + 1 : pos + 5 + bytes.readUInt32BE(pos + 1);
+      if (columns[next] === i) {
+        const out = outs[next] as Buffer;
+        let to = at[next] as number;
+        if (kind === COL_NULL) {
+          to = out.writeInt32BE(-1, to);
+        } else if (end - pos > SHORT_BYTES + 4) {
+          // An array element is the value behind its length, as pgoutput sent it.
+          to += bytes.copy(out, to, pos + 1, end);
+        } else {
+          for (let p = pos + 1; p < end; p++) out[to++] = bytes[p] as number;
+        }
+        at[next] = to;
+        next++;
+      }
+      pos = end;
+    }
+  }
 
   get byteLength(): number {
     return this.end - this.start;
@@ -122,6 +258,19 @@ export class TupleBytes implements EncodedRow {
   }
 }
 
+/** Byte for byte; most values are short, and a loop is cheaper than a call into the runtime for them. */
+function sameBytes(a: Buffer, aStart: number, aEnd: number, b: Buffer, bStart: number, bEnd: number): boolean {
+  const length = aEnd - aStart;
+  if (length !== bEnd - bStart) return false;
+  if (length > SHORT_BYTES) return a.compare(b, bStart, bEnd, aStart, aEnd) === 0;
+  for (let i = 0; i < length; i++) if (a[aStart + i] !== b[bStart + i]) return false;
+  return true;
+}
+
+function sameValue(a: Value, b: Value): boolean {
+  return a instanceof BinaryValue ? b instanceof BinaryValue && a.latin1 === b.latin1 : a === b;
+}
+
 /** A value whose length is at `pos + 1`, binary or text. */
 function columnValue(bytes: Buffer, pos: number, length: number): string | BinaryValue {
   return bytes[pos] === COL_BINARY ? new BinaryValue(bytes.toString('latin1', pos + 5, pos + 5 + length)) : bytes.toString('utf8', pos + 5, pos + 5 + length);
@@ -147,28 +296,4 @@ function escapeInto(from: Buffer, start: number, end: number, out: Buffer, at: n
     }
   }
   return at;
-}
-
-/**
- * An insert whose row stays encoded until someone asks for `values`. It is
- * its own encoded row: one object per inserted row, as a batch holds many.
- */
-export class EncodedInsert extends TupleBytes {
-  readonly kind = 'insert';
-  readonly xid?: number;
-  private decoded?: Tuple;
-
-  constructor(readonly relationId: number, bytes: Buffer, start: number, end: number, count: number, xid: number | undefined) {
-    super(bytes, start, end, count);
-    if (xid !== undefined) this.xid = xid;
-  }
-
-  get encoded(): EncodedRow {
-    return this;
-  }
-
-  get values(): Tuple {
-    this.decoded ??= this.decodeAll();
-    return this.decoded;
-  }
 }
