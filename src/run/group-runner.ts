@@ -20,6 +20,8 @@ import { skipCopiedChanges } from '../copy/overlap-filter.js';
 import type { ChangeStream, SourceEvent } from '../source/source.js';
 import { preparePublication } from '../source/pg-wal/partition-publishing.js';
 import { SourcePartitionCatalog } from './source-partitions.js';
+import type { ApplyMetrics } from '../observe/metrics.js';
+import { countRows } from './batch-counts.js';
 
 export interface GroupOutcome {
   readonly group: string;
@@ -39,7 +41,7 @@ const SLOT_BUSY_LIMIT_MS = 5 * 60_000;
  * position, which is always exact.
  */
 
-export async function runGroup(config: FerryConfig, group: GroupConfig, log: Logger, signal: AbortSignal): Promise<GroupOutcome> {
+export async function runGroup(config: FerryConfig, group: GroupConfig, log: Logger, signal: AbortSignal, metrics?: ApplyMetrics): Promise<GroupOutcome> {
   const glog = log.child({ group: group.name });
   let delay = config.apply.retryInitialMs;
   // Target backends of earlier attempts, which a lost connection may have left holding the group.
@@ -57,7 +59,7 @@ export async function runGroup(config: FerryConfig, group: GroupConfig, log: Log
   };
   while (!signal.aborted) {
     try {
-      await streamOnce(config, group, glog, signal, onProgress, backends, transfer);
+      await streamOnce(config, group, glog, signal, onProgress, backends, transfer, metrics);
       return { group: group.name };
     } catch (err) {
       let error = inContext(err, 'FERRY_RUN', { group: group.name });
@@ -89,6 +91,7 @@ export async function runGroup(config: FerryConfig, group: GroupConfig, log: Log
         }
       }
       await recordError(config, group.name, error, !transient);
+      metrics?.failed(group.name, error.code, transient);
       if (!transient) {
         glog.error({ code: error.code, err: error.describe() }, 'group stopped');
         return { group: group.name, error };
@@ -108,7 +111,7 @@ export async function runGroup(config: FerryConfig, group: GroupConfig, log: Log
 
 async function streamOnce(
   config: FerryConfig, group: GroupConfig, log: Logger, signal: AbortSignal, onProgress: (committed: boolean) => void, backends: Backend[],
-  transfer: { readonly binary: boolean },
+  transfer: { readonly binary: boolean }, metrics: ApplyMetrics | undefined,
 ): Promise<void> {
   const target = await connect(config.target.url, { role: 'target', applicationName: `ferry:${group.name}`, pipeline: true });
   let stream: ChangeStream | undefined;
@@ -173,7 +176,7 @@ async function streamOnce(
     for (const r of resumed) filtered.add(r.table_name);
     const events = resumed.length === 0 ? stream.events()
       : skipCopiedChanges(stream.events(), resumed.map((r) => ({ table: r.table_name, plan: r.plan, snapshotLsn: parseLsn(r.snapshot_lsn) })), group.name);
-    await applyLoop(events, stream, applier, config, signal, start, onProgress);
+    await applyLoop(events, stream, applier, config, signal, start, onProgress, metrics && { metrics, group: group.name, names: new Map() });
   } finally {
     await applier.rollback();
     await stream?.close();
@@ -216,7 +219,7 @@ async function binaryAllowed(config: FerryConfig, group: GroupConfig, target: pg
 
 async function applyLoop(
   events: AsyncIterable<readonly SourceEvent[]>, stream: ChangeStream, applier: Applier, config: FerryConfig, signal: AbortSignal, start: Lsn,
-  onProgress: (committed: boolean) => void,
+  onProgress: (committed: boolean) => void, observed: { readonly metrics: ApplyMetrics; readonly group: string; readonly names: Map<number, string> } | undefined,
 ): Promise<void> {
   const it = batches(events, {
     maxRows: config.apply.batchMaxRows,
@@ -233,7 +236,14 @@ async function applyLoop(
     next = it.next();
     next.catch(() => undefined);
     const batch: Batch = result.value;
-    const { committed } = await applier.apply(batch, position);
+    const started = observed && performance.now();
+    const { committed, mode } = await applier.apply(batch, position);
+    if (observed && started !== undefined) {
+      // Counted even when nothing was written: the batch may name tables (relation descriptions) later batches use.
+      const rows = countRows(batch, observed.names);
+      if (mode) observed.metrics.batchApplied(observed.group, rows, mode, (performance.now() - started) / 1000);
+      if (committed !== undefined) observed.metrics.committed(observed.group, batch.commit?.transactions ?? 0);
+    }
     if (committed !== undefined) {
       position = committed;
       stream.acknowledge(committed);
