@@ -28,7 +28,8 @@ export async function runDemo(options: { seconds: number }): Promise<void> {
   const log = createLogger('warn');
   try {
     say('Starting two throwaway PostgreSQL 18 servers (source and target)...');
-    const source = await startCluster({ major: 18 });
+    // A limit on what a slot may retain, as a production source should have: the dashboard shows the slot against it.
+    const source = await startCluster({ major: 18, settings: { max_slot_wal_keep_size: "'1GB'" } });
     clusters.push(source);
     const target = await startCluster({ major: 18 });
     clusters.push(target);

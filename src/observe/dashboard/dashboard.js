@@ -155,7 +155,7 @@
         { stroke: '#6b7785', grid: { stroke: '#eef1f5' }, size: 64, values: function (u, vals) { return vals.map(fmt); }, label: yLabel },
       ],
       scales: { y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.15 : 1]; } } },
-      legend: { live: true },
+      legend: { live: false },
       cursor: { drag: { x: false, y: false } },
     };
     $(id).textContent = '';
