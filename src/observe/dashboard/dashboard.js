@@ -151,7 +151,9 @@
       width: chartWidth(id), height: 220,
       series: [{}].concat(series),
       axes: [
-        { stroke: '#6b7785', grid: { stroke: '#eef1f5' } },
+        // Whole seconds and wall-clock labels: the default would label a short span in fractions of a second.
+        { stroke: '#6b7785', grid: { stroke: '#eef1f5' }, space: 70, incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600],
+          values: function (u, vals) { return vals.map(function (t) { return new Date(t * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' }); }); } },
         { stroke: '#6b7785', grid: { stroke: '#eef1f5' }, size: 64, values: function (u, vals) { return vals.map(fmt); }, label: yLabel },
       ],
       scales: { y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.15 : 1]; } } },
