@@ -1,0 +1,107 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { formatTable } from '../src/cli/output.js';
+import { loadConfig } from '../src/config/load.js';
+import type { FerryConfig } from '../src/config/schema.js';
+import { startCluster } from '../src/embedded/cluster.js';
+import { initGroups } from '../src/init/init.js';
+import { silentLogger } from '../src/observe/logger.js';
+import { ferryConfigText, NATIVE_TARGET_SETTINGS, timeFerry, type CatchUp } from './replicas.js';
+import type { Workload } from './workloads.js';
+
+const ROUNDS: readonly ('off' | 'on')[] = ['off', 'on', 'off', 'on', 'off', 'on'];
+/** A scraper far keener than Prometheus' usual 15 s, plus the dashboard open: an upper bound on the endpoint's cost. */
+const SCRAPE_MS = 1_000;
+const DASHBOARD_MS = 2_000;
+
+/**
+ * `npm run bench -- listen`: Ferry against itself, with the HTTP endpoint
+ * (observe.listen) off and on, on the same backlog in the same run. With it
+ * on, /metrics is scraped every second and the dashboard's data fetched every
+ * two seconds while the group catches up. Each round has its own group, slot
+ * and target; rounds alternate, so a machine that slows down meanwhile weighs
+ * on both. The result is the catch-up speed with the endpoint on relative to off.
+ */
+export async function listenBench(workloads: readonly Workload[]): Promise<void> {
+  const rows: string[][] = [];
+  for (const workload of workloads) {
+    console.log(`\nendpoint overhead, ${workload.name}: ${workload.description}`);
+    const rounds = await alternate(workload);
+    const mean = (which: 'off' | 'on') => {
+      const s = rounds.filter((_, i) => ROUNDS[i] === which).map((r) => r.run.seconds);
+      return s.reduce((a, b) => a + b, 0) / s.length;
+    };
+    for (const [i, r] of rounds.entries()) rows.push([workload.name, ROUNDS[i] as string, r.run.seconds.toFixed(2), String(r.scrapes), '']);
+    rows.push([workload.name, 'on/off speed', `${mean('off').toFixed(2)} / ${mean('on').toFixed(2)}`, '', `${(mean('off') / mean('on')).toFixed(3)}×`]);
+  }
+  console.log(`\n${formatTable(['catch-up', 'endpoint', 'wall s', 'scrapes', 'speed on/off'], rows)}`);
+}
+
+async function alternate(workload: Workload): Promise<{ run: CatchUp; scrapes: number }[]> {
+  const source = await startCluster({ major: 18, settings: { synchronous_commit: 'on' } });
+  const targets = await Promise.all(ROUNDS.map(() => startCluster({ major: 18, settings: NATIVE_TARGET_SETTINGS })));
+  const dir = await mkdtemp(path.join(tmpdir(), 'ferry-bench-listen-'));
+  try {
+    const schema = `${workload.schema} CREATE TABLE bench_marker (id int PRIMARY KEY);`;
+    await Promise.all([source, ...targets].map((c) => c.query(schema)));
+    const tables = [...workload.tables, 'bench_marker'];
+    const configs: { config: FerryConfig; port?: number }[] = [];
+    for (const [i, endpoint] of ROUNDS.entries()) {
+      const file = path.join(dir, `round-${i}.yaml`);
+      const port = endpoint === 'on' ? await freePort() : undefined;
+      const text = ferryConfigText(source, targets[i] as (typeof targets)[number], tables, 'wal', `bench_${i}`);
+      await writeFile(file, `${text}${port === undefined ? '' : `observe:\n  listen: 127.0.0.1:${port}\n`}`);
+      const config = await loadConfig(file);
+      await initGroups(config, silentLogger());
+      configs.push({ config, ...(port === undefined ? {} : { port }) });
+    }
+    for (const statement of workload.backlog) await source.query(statement);
+    await source.query('INSERT INTO bench_marker VALUES (1)');
+    const runs: { run: CatchUp; scrapes: number }[] = [];
+    for (const [i, { config, port }] of configs.entries()) {
+      const stop = new AbortController();
+      const scraping = port === undefined ? Promise.resolve(0) : scrape(port, stop.signal);
+      const run = await timeFerry(config, source, targets[i] as (typeof targets)[number]);
+      stop.abort();
+      const scrapes = await scraping;
+      console.log(`  endpoint ${ROUNDS[i]}: ${run.seconds.toFixed(2)} s${port === undefined ? '' : `, ${scrapes} responses`}`);
+      runs.push({ run, scrapes });
+    }
+    return runs;
+  } finally {
+    await Promise.all([source.stop(), ...targets.map((t) => t.stop())]);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Fetches /metrics and the dashboard's data on their intervals until `signal` aborts; returns how many answered. */
+async function scrape(port: number, signal: AbortSignal): Promise<number> {
+  let answered = 0;
+  const loop = async (pathname: string, ms: number) => {
+    while (!signal.aborted) {
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}${pathname}`);
+        await res.text();
+        answered++;
+      } catch {
+        // Not listening yet (the run starts a moment after the clock does).
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, ms);
+        signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+      });
+    }
+  };
+  await Promise.all([loop('/metrics', SCRAPE_MS), loop('/api/dashboard', DASHBOARD_MS)]);
+  return answered;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
