@@ -89,8 +89,9 @@ async function scrape(port: number, signal: AbortSignal): Promise<number> {
         // Not listening yet (the run starts a moment after the clock does).
       }
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, ms);
-        signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+        const onAbort = () => { clearTimeout(t); resolve(); };
+        const t = setTimeout(() => { signal.removeEventListener('abort', onAbort); resolve(); }, ms);
+        signal.addEventListener('abort', onAbort, { once: true });
       });
     }
   };
