@@ -10,7 +10,8 @@ import { health } from '../src/observe/health.js';
 import { collectStatus } from '../src/observe/status.js';
 import { Warnings, type Notice } from '../src/observe/warnings.js';
 import { runGroups } from '../src/run/run-groups.js';
-import { catchUp, init, startPair, until, writeUntilAborted, type Pair } from './support/harness.js';
+import { catchUp, init, run, startPair, triggerConfig, until, writeUntilAborted, type Pair } from './support/harness.js';
+import { FerryMetrics } from '../src/observe/metrics.js';
 import { openPage } from './support/chromium.js';
 import { capturingLogger, freePort, get, metric, type Fetched } from './support/observe.js';
 
@@ -29,7 +30,8 @@ describe('observability: metrics, status, health, dashboard and slot warnings', 
     await pair.sql('source', `
       CREATE TABLE items (id int PRIMARY KEY, v int NOT NULL);
       CREATE TABLE doomed (id int PRIMARY KEY);
-      CREATE TABLE filler (id serial PRIMARY KEY, pad text);`);
+      CREATE TABLE filler (id serial PRIMARY KEY, pad text);
+      CREATE TABLE queued (id int PRIMARY KEY);`);
     // A password in the URLs (the test servers trust local connections, so it is not checked): no endpoint may show it.
     await Promise.all([pair.sql('source', `ALTER ROLE postgres PASSWORD '${SECRET}'`), pair.sql('target', `ALTER ROLE postgres PASSWORD '${SECRET}'`)]);
   });
@@ -101,6 +103,7 @@ describe('observability: metrics, status, health, dashboard and slot warnings', 
       await pair.sql('source', 'UPDATE items SET v = v + 1 WHERE id <= 40');
       await pair.sql('source', 'DELETE FROM items WHERE id <= 10');
       await catchUp(file);
+      const caughtUpAt = Date.now() / 1000;
 
       const text = (await get(`${base}metrics`, seen)).body;
       const rows = (op: string) => metric(text, 'ferry_rows_applied_total', { group: 'shop', table: 'public.items', op });
@@ -123,13 +126,19 @@ describe('observability: metrics, status, health, dashboard and slot warnings', 
 
       await until('lag 0 in seconds and bytes after wait, with the source idle', async () => {
         const m = (await get(`${base}metrics`, seen)).body;
-        return metric(m, 'ferry_lag_seconds', { group: 'shop' }) === 0 && metric(m, 'ferry_lag_bytes', { group: 'shop' }) === 0;
+        // Read after wait returned, not a reading from before.
+        return (metric(m, 'ferry_status_timestamp_seconds') ?? 0) >= caughtUpAt
+          && metric(m, 'ferry_lag_seconds', { group: 'shop' }) === 0 && metric(m, 'ferry_lag_bytes', { group: 'shop' }) === 0;
       }, 15_000);
 
-      const status = JSON.parse((await get(`${base}status`, seen)).body) as { group: string; state: string; rowsApplied: number }[];
+      // /status may be up to a second old: the same as a fresh `ferry status` once it has caught up with the last batch.
       const direct = await collectStatus(config);
-      assert.deepEqual(status.map((s) => [s.group, s.state, s.rowsApplied]), direct.map((s) => [s.group, s.state, s.rowsApplied]), '/status is ferry status --json');
-      assert.deepEqual(Object.keys(status[0] ?? {}).sort(), Object.keys(direct[0] ?? {}).sort());
+      let status: { group: string; state: string; rowsApplied: number }[] = [];
+      await until('/status to read what ferry status reads', async () => {
+        status = JSON.parse((await get(`${base}status`, seen)).body) as typeof status;
+        return JSON.stringify(status.map((s) => [s.group, s.state, s.rowsApplied])) === JSON.stringify(direct.map((s) => [s.group, s.state, s.rowsApplied]));
+      }, 10_000);
+      assert.deepEqual(Object.keys(status[0] ?? {}).sort(), Object.keys(direct[0] ?? {}).sort(), '/status has the fields of ferry status --json');
 
       // Hold a lock the apply needs on the target: the group falls behind past the limit, then catches up.
       const blocker = new pg.Client({ connectionString: pair.target.url('app') });
@@ -201,5 +210,33 @@ describe('observability: metrics, status, health, dashboard and slot warnings', 
     assert.match(failed[0]?.describe() ?? '', /ferry drop -c <config> --group doomed" then "ferry init -c <config>"/);
     const after = await collectStatus(config);
     assert.match(health(after, 300).reasons.join('\n'), /group doomed is failed: FERRY_SLOT_LOST/);
+  });
+
+  test('trigger capture: a queue growing while nothing consumes it is announced once, its backlog and size are metrics, and it drains when ferry run applies it', async () => {
+    const file = await triggerConfig(pair, { backlog: ['public.queued'] }, { extra: 'observe:\n  queue_warn_events: 20\n' });
+    const config = await init(file);
+    await pair.sql('source', 'INSERT INTO queued SELECT i FROM generate_series(1, 50) i');
+    const { log } = capturingLogger();
+    const notices: Notice[] = [];
+    const warnings = new Warnings(log, config.observe, (n) => notices.push(n));
+    const status = await collectStatus(config);
+    const pending = status[0]?.queue?.pendingEvents ?? 0;
+    assert.ok(pending >= 50 && pending < 60, `about 50 events wait (${pending})`);
+    warnings.check(status);
+    warnings.check(await collectStatus(config));
+    const growing = notices.filter((n) => /events queued on the source .* no ferry process is applying it/.test(n.message));
+    assert.equal(growing.length, 1, `one warning: ${JSON.stringify(notices)}`);
+    const metrics = new FerryMetrics();
+    metrics.observe(status, new Date());
+    const text = await metrics.registry.metrics();
+    assert.equal(metric(text, 'ferry_queue_pending_events', { group: 'backlog' }), pending);
+    assert.ok((metric(text, 'ferry_queue_table_bytes', { group: 'backlog' }) ?? 0) > 0, 'the queue tables have a size');
+    const ferry = await run(file);
+    try {
+      await catchUp(file);
+      await until('the backlog to drain', async () => (await collectStatus(config))[0]?.queue?.pendingEvents === 0, 20_000);
+    } finally {
+      assert.deepEqual(await ferry.stop(), []);
+    }
   });
 });
