@@ -21,6 +21,7 @@ export interface Notice {
 export class Warnings {
   private readonly episodes = new Episodes();
   private readonly lastErrors = new Map<string, string>();
+  private readonly unconsumed = new Set<string>();
 
   constructor(private readonly log: Logger, private readonly config: ObserveConfig, private readonly notice: (n: Notice) => void) {}
 
@@ -42,7 +43,12 @@ export class Warnings {
         }
       }
       const pending = g.queue?.pendingEvents ?? 0;
-      this.episodes.update(`${g.group}:queue`, pending > this.config.queueWarnEvents && g.state !== 'streaming',
+      // Two readings in a row: a run that is just starting to apply a backlog is consuming, not neglecting, it.
+      const unconsumed = pending > this.config.queueWarnEvents && g.state !== 'streaming';
+      const wasUnconsumed = this.unconsumed.has(g.group);
+      if (unconsumed) this.unconsumed.add(g.group);
+      else this.unconsumed.delete(g.group);
+      this.episodes.update(`${g.group}:queue`, unconsumed && wasUnconsumed,
         () => say('warn', { code: 'FERRY_QUEUE_GROWING', pendingEvents: pending, queueBytes: g.queue?.queueBytes, queueWarnEvents: this.config.queueWarnEvents },
           `group ${g.group} has ${pending} events queued on the source (more than observe.queue_warn_events = ${this.config.queueWarnEvents}) and no ferry process is applying it (${g.state}): `
           + 'the queue tables grow until it does; start ferry run for this group'));
