@@ -11,7 +11,7 @@ import { silentLogger } from '../src/observe/logger.js';
 import { ferryConfigText, NATIVE_TARGET_SETTINGS, timeFerry, type CatchUp } from './replicas.js';
 import type { Workload } from './workloads.js';
 
-const ROUNDS: readonly ('off' | 'on')[] = ['off', 'on', 'off', 'on', 'off', 'on'];
+const ROUNDS: readonly ('off' | 'on')[] = ['off', 'on', 'off', 'on', 'off', 'on', 'off', 'on'];
 /** A scraper far keener than Prometheus' usual 15 s, plus the dashboard open: an upper bound on the endpoint's cost. */
 const SCRAPE_MS = 1_000;
 const DASHBOARD_MS = 2_000;
@@ -22,21 +22,28 @@ const DASHBOARD_MS = 2_000;
  * on, /metrics is scraped every second and the dashboard's data fetched every
  * two seconds while the group catches up. Each round has its own group, slot
  * and target; rounds alternate, so a machine that slows down meanwhile weighs
- * on both. The result is the catch-up speed with the endpoint on relative to off.
+ * on both. The result is the catch-up speed with the endpoint on relative to
+ * off, in wall time and in the CPU the ferry process used (where the
+ * endpoint's cost lands, and less at the mercy of other load on the machine).
  */
 export async function listenBench(workloads: readonly Workload[]): Promise<void> {
   const rows: string[][] = [];
   for (const workload of workloads) {
     console.log(`\nendpoint overhead, ${workload.name}: ${workload.description}`);
     const rounds = await alternate(workload);
-    const mean = (which: 'off' | 'on') => {
-      const s = rounds.filter((_, i) => ROUNDS[i] === which).map((r) => r.run.seconds);
-      return s.reduce((a, b) => a + b, 0) / s.length;
+    // Medians: on a shared machine one slow round says more about the neighbours than about the endpoint.
+    const median = (which: 'off' | 'on', value: (r: CatchUp) => number) => {
+      const s = rounds.filter((_, i) => ROUNDS[i] === which).map((r) => value(r.run)).sort((a, b) => a - b);
+      return s.length % 2 === 1 ? s[(s.length - 1) / 2] as number : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
     };
-    for (const [i, r] of rounds.entries()) rows.push([workload.name, ROUNDS[i] as string, r.run.seconds.toFixed(2), String(r.scrapes), '']);
-    rows.push([workload.name, 'on/off speed', `${mean('off').toFixed(2)} / ${mean('on').toFixed(2)}`, '', `${(mean('off') / mean('on')).toFixed(3)}×`]);
+    const wall = (r: CatchUp) => r.seconds;
+    const cpu = (r: CatchUp) => r.cpu.get('ferry') ?? 0;
+    for (const [i, r] of rounds.entries()) rows.push([workload.name, ROUNDS[i] as string, r.run.seconds.toFixed(2), cpu(r.run).toFixed(2), String(r.scrapes)]);
+    rows.push([workload.name, 'median off', median('off', wall).toFixed(2), median('off', cpu).toFixed(2), '']);
+    rows.push([workload.name, 'median on', median('on', wall).toFixed(2), median('on', cpu).toFixed(2), '']);
+    rows.push([workload.name, 'speed on/off', `${(median('off', wall) / median('on', wall)).toFixed(3)}×`, `${(median('off', cpu) / median('on', cpu)).toFixed(3)}×`, '']);
   }
-  console.log(`\n${formatTable(['catch-up', 'endpoint', 'wall s', 'scrapes', 'speed on/off'], rows)}`);
+  console.log(`\n${formatTable(['catch-up', 'endpoint', 'wall s', 'ferry process CPU s', 'responses'], rows)}`);
 }
 
 async function alternate(workload: Workload): Promise<{ run: CatchUp; scrapes: number }[]> {
