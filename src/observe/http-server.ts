@@ -32,7 +32,7 @@ export async function startObserveServer(listen: string, monitor: Monitor, log: 
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => reject(new FerryError('FERRY_LISTEN', `cannot listen on ${listen}: ${err.code ?? err.message}`,
-      'choose another observe.listen / --listen address, or stop what uses it')));
+      'choose another observe.listen / --listen address, or stop what uses it', { exitCode: 2 })));
     server.listen(port, host, () => resolve());
   });
   const address = server.address() as AddressInfo;
