@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
 import { assertSameRows, catchUp, cliRun, init, run, startPair, triggerConfig, writeUntilAborted, type Pair } from './support/harness.js';
 
 /**
@@ -116,5 +117,54 @@ for (const capture of ['wal', 'trigger'] as const) {
       const recorded = (await pair.sql('target', `SELECT tables FROM ferry.groups WHERE group_name = 'shop'`)).rows[0]?.tables as string[];
       assert.deepEqual([...recorded].sort(), ['public.items', 'public.orders']);
     });
+
+    test('while a joining table is copied, the group keeps applying its other tables and holds the joining table\'s changes until the copy is done', async () => {
+      await pair.sql('source', `CREATE TABLE notes (id bigint PRIMARY KEY, body text);
+        INSERT INTO notes SELECT i, 'before ' || i FROM generate_series(1, 500) i`);
+      // The target's copy of notes waits, at its first row, for a lock this test holds.
+      await pair.sql('target', `CREATE TABLE notes (id bigint PRIMARY KEY, body text);
+        CREATE FUNCTION wait_for_test() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_advisory_lock(4242); PERFORM pg_advisory_unlock(4242); RETURN NULL; END $$;
+        CREATE TRIGGER copy_waits BEFORE INSERT ON notes FOR EACH STATEMENT EXECUTE FUNCTION wait_for_test();
+        ALTER TABLE notes ENABLE ALWAYS TRIGGER copy_waits`);
+      const gate = new pg.Client({ connectionString: pair.target.url('app') });
+      await gate.connect();
+      await gate.query('SELECT pg_advisory_lock(4242)');
+      const config = await configFor(['public.orders', 'public.items', 'public.notes']);
+      const ferry = await run(config);
+      let joined: Promise<unknown> | undefined;
+      try {
+        joined = init(config);
+        joined.catch(() => undefined);
+        await until(async () => (await pair.sql('target', `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'`)).rows.length > 0,
+          'the copy of notes to wait for the lock');
+        // Changes after the copy's snapshot: notes' first, then the other tables' in later transactions.
+        await pair.sql('source', `UPDATE notes SET body = 'during' WHERE id <= 10; INSERT INTO notes VALUES (501, 'new'); DELETE FROM notes WHERE id = 20`);
+        await pair.sql('source', `INSERT INTO orders (qty) VALUES (-4242); UPDATE items SET note = 'while notes copied' WHERE id = 5`);
+        await until(async () => (await pair.sql('target', `SELECT 1 FROM orders WHERE qty = -4242`)).rows.length > 0, 'the orders row to arrive while notes is copied');
+        assert.equal((await pair.sql('target', `SELECT note FROM items WHERE id = 5`)).rows[0]?.note, 'while notes copied');
+        const held = (await pair.sql('target', `SELECT count(*)::int AS n FROM ferry.held_changes WHERE table_name = 'public.notes'`)).rows[0]?.n as number;
+        assert.ok(held >= 12, `notes' changes are held meanwhile (held: ${held})`);
+        assert.equal((await pair.sql('target', `SELECT count(*)::int AS n FROM notes`)).rows[0]?.n, 0, 'and notes itself is not written yet');
+      } finally {
+        await gate.end();
+        await joined?.catch(() => undefined);
+      }
+      try {
+        await joined;
+        await pair.sql('source', `UPDATE notes SET body = 'after' WHERE id = 30`);
+        await catchUp(config);
+      } finally {
+        assert.deepEqual(await ferry.stop(), []);
+      }
+      for (const table of ['orders', 'items', 'notes']) await assertSameRows(pair, table);
+      assert.equal((await pair.sql('target', `SELECT count(*)::int AS n FROM ferry.held_changes`)).rows[0]?.n, 0, 'the held changes are applied and gone');
+    });
   });
+}
+
+async function until(condition: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  for (const deadline = Date.now() + timeoutMs; !(await condition());) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

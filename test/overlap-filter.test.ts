@@ -77,7 +77,7 @@ async function* feed(runs: readonly (readonly SourceEvent[])[]): AsyncGenerator<
 
 async function filtered(runs: readonly (readonly SourceEvent[])[], chunks = CHUNKS): Promise<(readonly SourceEvent[])[]> {
   const out: (readonly SourceEvent[])[] = [];
-  for await (const run of skipCopiedChanges(feed(runs), chunks, 'g')) out.push(run);
+  for await (const run of skipCopiedChanges(feed(runs), chunks, 'g')) out.push(run as readonly SourceEvent[]);
   return out;
 }
 

@@ -15,6 +15,7 @@ import { FullNet, fullStatements, settable } from './full-identity.js';
 import { copyRows } from './copy-rows.js';
 import { displayValue } from '../pg/binary-format.js';
 import { isRetryable } from '../run/transient.js';
+import { encodeHeld, type HeldChange } from '../change/held-change.js';
 
 export interface ApplyResult {
   /** Set when the batch committed: everything up to here is on the target. */
@@ -88,8 +89,6 @@ export class Applier {
     private readonly formatPosition: (position: Lsn) => string = formatLsn,
     /** Source catalog facts for partitions the target lacks; without them such a relation is a missing table. */
     private readonly partitions?: SourcePartitions,
-    /** Throws when the table's changes may not be applied yet (a table being copied into the group). */
-    private readonly admit?: (relation: Relation) => Promise<void>,
   ) {}
 
   /**
@@ -110,8 +109,8 @@ export class Applier {
   }
 
   async apply(batch: Batch, position: Lsn): Promise<ApplyResult> {
-    if (batch.changes.length === 0 && !batch.commit) return {};
-    if (!batch.commit && !this.open && batch.changes.every((c) => c.kind === 'relation' || c.kind === 'message')) {
+    if (batch.changes.length === 0 && !batch.commit && !batch.held) return {};
+    if (!batch.commit && !this.open && !batch.held && batch.changes.every((c) => c.kind === 'relation' || c.kind === 'message')) {
       // Descriptions alone (from a transaction skipped as already applied) need no target transaction.
       for (const c of batch.changes) if (c.kind === 'relation') this.describe(c.relation);
       return {};
@@ -124,6 +123,7 @@ export class Applier {
       this.counts.setBased = 0;
       this.counts.inOrder = 0;
     }
+    if (batch.held) pending.push(this.hold(batch.held));
     const planned = this.setBased ? await this.planSet(batch, pending, position) : undefined;
     const inOrderBefore = this.counts.inOrder;
     if (Array.isArray(planned)) {
@@ -291,6 +291,31 @@ export class Applier {
     return out;
   }
 
+  /** Stores changes of joining tables, in source order, until their copy is done. */
+  private hold(held: readonly HeldChange[]): Pending {
+    const tables = [...new Set(held.map((h) => h.table))].join(', ');
+    const values = [this.group, held.map((h) => h.table), held.map((h) => formatLsn(h.position)), held.map((h) => encodeHeld(h.change))];
+    return { promise: this.query(sql.holdChanges, values), describe: () => `holding ${held.length} change(s) of ${tables} while it is copied`, table: tables };
+  }
+
+  /**
+   * Commits the open transaction (or an empty one) with the held changes of
+   * `tables` deleted: after they were applied, and without moving the
+   * position, which is already past them.
+   */
+  async releaseHeld(tables: readonly string[], position: Lsn): Promise<void> {
+    const pending: Pending[] = [];
+    if (!this.open) pending.push(this.send({ text: 'BEGIN', values: [] }, () => 'BEGIN'));
+    this.open = true;
+    pending.push({ promise: this.query(sql.releaseHeld, [this.group, tables]), describe: () => `deleting the held changes of ${tables.join(', ')}` });
+    pending.push(this.send({ text: 'COMMIT', values: [] }, () => 'COMMIT'));
+    try {
+      await this.settle(pending, position);
+    } finally {
+      this.open = false;
+    }
+  }
+
   /** The source was idle up to `position` at its time `time`: a quiet group is caught up, not behind. */
   async recordIdle(position: Lsn, time: PgTimestamp | undefined): Promise<void> {
     const at = time === undefined || time === 0n ? null : pgTimestampToDate(time).toISOString();
@@ -323,7 +348,6 @@ export class Applier {
   private async bind(id: number): Promise<void> {
     const relation = this.described.get(id);
     if (!relation) throw new FerryError('FERRY_APPLY_UNKNOWN_RELATION', `change for relation ${id} arrived before its description`, undefined, { context: { group: this.group } });
-    await this.admit?.(relation);
     this.relations.set(id, await bindPlaced(this.client, relation, this.group, this.partitions, this.log));
   }
 

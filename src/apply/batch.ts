@@ -1,4 +1,5 @@
 import type { Lsn, PgTimestamp } from '../change/change.js';
+import type { HeldChange } from '../change/held-change.js';
 import type { BatchPart, SourceEvent } from '../source/source.js';
 
 export type BatchChange = Extract<SourceEvent, { kind: 'relation' | 'insert' | 'update' | 'delete' | 'truncate' | 'message' }>;
@@ -11,6 +12,8 @@ export type BatchChange = Extract<SourceEvent, { kind: 'relation' | 'insert' | '
 export interface Batch {
   readonly changes: BatchChange[];
   readonly rows: number;
+  /** Changes of tables joining the group, stored on the target until their copy is done (see hold-joining-changes.ts). */
+  readonly held?: readonly HeldChange[];
   /** Present when the batch ends at a source commit: the position to store and acknowledge. */
   readonly commit?: { readonly position: Lsn; readonly commitTime: PgTimestamp; readonly transactions: number; readonly part?: BatchPart };
   /** The source is idle up to here; acknowledge it once nothing is in flight. */
@@ -34,12 +37,13 @@ const READY = Symbol('ready');
  * is ready right now, so a quiet stream is applied at once and a busy one in
  * large target transactions.
  */
-export async function* batches(events: AsyncIterable<readonly SourceEvent[]>, limits: BatchLimits): AsyncGenerator<Batch> {
+export async function* batches(events: AsyncIterable<readonly (SourceEvent | HeldChange)[]>, limits: BatchLimits): AsyncGenerator<Batch> {
   const it = events[Symbol.asyncIterator]();
-  let pending: Promise<IteratorResult<readonly SourceEvent[]>> | undefined;
+  let pending: Promise<IteratorResult<readonly (SourceEvent | HeldChange)[]>> | undefined;
   const next = () => (pending ??= it.next());
 
   let changes: BatchChange[] = [];
+  let held: HeldChange[] = [];
   let rows = 0;
   let bytes = 0;
   let transactions = 0;
@@ -48,18 +52,19 @@ export async function* batches(events: AsyncIterable<readonly SourceEvent[]>, li
   let commitPosition: Lsn = 0n;
   let commitTime: PgTimestamp = 0n;
   let commitPart: BatchPart | undefined;
-  const reset = () => { changes = []; rows = 0; bytes = 0; transactions = 0; };
+  const reset = () => { changes = []; held = []; rows = 0; bytes = 0; transactions = 0; };
+  const cut = (): Batch => ({ changes, rows, ...(held.length > 0 ? { held } : {}), ...(transactions > 0 ? { commit: lastCommit() } : {}) });
 
   for (;;) {
-    let result: IteratorResult<readonly SourceEvent[]>;
-    if (changes.length > 0 || transactions > 0) {
+    let result: IteratorResult<readonly (SourceEvent | HeldChange)[]>;
+    if (changes.length > 0 || held.length > 0 || transactions > 0) {
       // Something is waiting to be applied: take more events only if they are ready.
       // The race yields a token, not the events: while events keep arriving as
       // microtasks the timer callbacks wait, and each would hold on to its value.
       const ready = await Promise.race([next().then(() => READY), new Promise<typeof IDLE>((r) => setImmediate(() => r(IDLE)))]);
       if (ready === IDLE && !inTransaction) {
         // Only descriptions (of a skipped transaction) may be waiting: nothing to commit then.
-        yield transactions > 0 ? { changes, rows, commit: lastCommit() } : { changes, rows };
+        yield cut();
         reset();
         continue;
       }
@@ -82,24 +87,31 @@ export async function* batches(events: AsyncIterable<readonly SourceEvent[]>, li
           commitTime = event.commitTime;
           commitPart = event.part;
           if (rows >= limits.maxRows || bytes >= limits.maxBytes || Date.now() - openedAt >= limits.maxDelayMs) {
-            yield { changes, rows, commit: lastCommit() };
+            yield cut();
             reset();
           }
           break;
         case 'idle':
-          if (changes.length === 0 && transactions === 0 && !inTransaction) yield { changes: [], rows: 0, idle: event.position, idleTime: event.time };
+          if (changes.length === 0 && held.length === 0 && transactions === 0 && !inTransaction) yield { changes: [], rows: 0, idle: event.position, idleTime: event.time };
           break;
         default:
-          changes.push(event);
-          if (event.kind !== 'relation' && event.kind !== 'message') {
+          if (event.kind === 'held') {
+            held.push(event);
             rows++;
-            bytes += approximateBytes(event);
+            bytes += approximateBytes(event.change);
+          } else {
+            changes.push(event);
+            if (event.kind !== 'relation' && event.kind !== 'message') {
+              rows++;
+              bytes += approximateBytes(event);
+            }
           }
           // A transaction far larger than a batch goes out in parts; the target commits at its end.
           // (Twice the limit: a transaction of about one batch's size is better kept whole.)
           if (inTransaction && (rows >= 2 * limits.maxRows || bytes >= 2 * limits.maxBytes)) {
-            yield { changes, rows };
+            yield { changes, rows, ...(held.length > 0 ? { held } : {}) };
             changes = [];
+            held = [];
             rows = 0;
             bytes = 0;
           }
@@ -112,7 +124,7 @@ export async function* batches(events: AsyncIterable<readonly SourceEvent[]>, li
   }
 }
 
-function approximateBytes(event: BatchChange): number {
+function approximateBytes(event: BatchChange | HeldChange['change']): number {
   let n = 16;
   if (event.kind === 'insert' && event.encoded) return n + event.encoded.byteLength;
   const tuples = event.kind === 'insert' ? [event.values]

@@ -30,6 +30,8 @@ export function formatStatus(groups: readonly GroupStatus[]): string {
     const pct = b.events > 0 ? ` (${Math.min(100, Math.floor((100 * b.eventsApplied) / b.events))}%)` : '';
     return `${g.group}: applying the batch up to tick ${b.toTick} in parts, ${b.eventsApplied} of ${b.events} events${pct}`;
   });
+  const held = groups.filter((g) => g.heldChanges > 0)
+    .map((g) => `${g.group}: ${g.heldChanges} change(s) of tables joining the group held, applied once their copy is done`);
   // A slot past `reserved` is on its way to being lost: say so where people look.
   const slots = groups.filter((g) => g.slot?.walStatus && g.slot.walStatus !== 'reserved').map((g) => {
     const slot = g.slot as NonNullable<GroupStatus['slot']>;
@@ -37,7 +39,8 @@ export function formatStatus(groups: readonly GroupStatus[]): string {
       + `${slot.safeWalSize === null ? '' : `, ${formatBytes(Math.max(0, slot.safeWalSize))} more before it is at risk`}`;
   });
   const errors = groups.filter((g) => g.lastError).map((g) => `${g.group}: last error at ${g.lastErrorAt}: ${g.lastError}`);
-  return [table, ...(copying.length > 0 ? ['', ...copying] : []), ...(parted.length > 0 ? ['', ...parted] : []), ...(slots.length > 0 ? ['', ...slots] : []), ...(errors.length > 0 ? ['', ...errors] : [])].join('\n');
+  return [table, ...(copying.length > 0 ? ['', ...copying] : []), ...(parted.length > 0 ? ['', ...parted] : []), ...(held.length > 0 ? ['', ...held] : []),
+    ...(slots.length > 0 ? ['', ...slots] : []), ...(errors.length > 0 ? ['', ...errors] : [])].join('\n');
 }
 
 export function formatBytes(n: number): string {

@@ -2,6 +2,7 @@ import type { Lsn, Relation, Tuple } from '../change/change.js';
 import { FerryError } from '../errors.js';
 import { scalarText } from '../pg/binary-format.js';
 import type { SourceEvent } from '../source/source.js';
+import type { HeldChange } from '../change/held-change.js';
 import type { ChunkPlan } from './chunk-plan.js';
 
 /** A finished chunk of the initial copy and the position of the snapshot it was read under. */
@@ -21,8 +22,8 @@ export interface CopiedChunk {
  * the stream passes the newest snapshot, events pass through untouched.
  */
 export async function* skipCopiedChanges(
-  events: AsyncIterable<readonly SourceEvent[]>, chunks: readonly CopiedChunk[], group: string,
-): AsyncGenerator<readonly SourceEvent[]> {
+  events: AsyncIterable<readonly (SourceEvent | HeldChange)[]>, chunks: readonly CopiedChunk[], group: string,
+): AsyncGenerator<readonly (SourceEvent | HeldChange)[]> {
   const byTable = new Map<string, CopiedChunk[]>();
   const add = (label: string, c: CopiedChunk) => byTable.set(label, [...(byTable.get(label) ?? []), c]);
   for (const c of chunks) {
@@ -55,7 +56,7 @@ export async function* skipCopiedChanges(
     yield [...filter(run)];
   }
 
-  function* filter(run: readonly SourceEvent[]): Generator<SourceEvent> {
+  function* filter(run: readonly (SourceEvent | HeldChange)[]): Generator<SourceEvent | HeldChange> {
     for (const event of run) {
       switch (event.kind) {
         case 'begin':

@@ -62,8 +62,9 @@ function tableCapture(config: FerryConfig, group: GroupConfig, source: pg.Client
  * touching the others: tables no longer listed stop being replicated (their
  * target rows stay); new ones are created on the target and copied under a
  * snapshot taken after they joined the group's stream. The stream skips what
- * the copy holds, exactly as for a resumed copy (see admitJoiningTable in
- * the group runner, which holds a joining table's changes back meanwhile).
+ * the copy holds, exactly as for a resumed copy; meanwhile the group holds
+ * the new tables' changes and keeps applying the rest (see
+ * hold-joining-changes.ts).
  */
 export async function changeGroupTables(
   config: FerryConfig, group: GroupConfig, configured: readonly SourceTable[], recorded: readonly string[],
@@ -102,8 +103,8 @@ export async function changeGroupTables(
 /**
  * `ferry resync`: copies tables of a streaming group again, in place, for a
  * table damaged on the target. The group's apply session is restarted, so
- * that it holds the tables' changes back until the copy is done and then
- * skips what the copy holds.
+ * that it holds the tables' changes until the copy is done and then applies
+ * those the copy does not hold.
  */
 export async function resyncTables(
   config: FerryConfig, group: GroupConfig, tables: readonly SourceTable[], source: pg.Client, target: pg.Client, serverVersion: number, log: Logger,

@@ -57,6 +57,8 @@ export interface GroupStatus {
    * stopped): events of that batch applied so far, of all its events.
    */
   readonly batchInParts?: { readonly toTick: number; readonly eventsApplied: number; readonly events: number } | null;
+  /** Changes of tables joining the group, held until their copy is done and then applied. */
+  readonly heldChanges: number;
 }
 
 /**
@@ -85,7 +87,7 @@ export async function collectStatus(config: FerryConfig): Promise<GroupStatus[]>
       if (!row) {
         out.push({
           group: group.name, state: 'not initialised', appliedPosition: null, sourcePosition: current, lagBytes: null, lagSeconds: null,
-          rowsApplied: 0, transactionsApplied: 0, batches: { setBased: 0, inOrder: 0 }, lastAppliedAt: null, slot, lastError: null, lastErrorAt: null, copy: null,
+          rowsApplied: 0, transactionsApplied: 0, batches: { setBased: 0, inOrder: 0 }, lastAppliedAt: null, slot, lastError: null, lastErrorAt: null, copy: null, heldChanges: 0,
         });
         continue;
       }
@@ -112,6 +114,7 @@ export async function collectStatus(config: FerryConfig): Promise<GroupStatus[]>
         lastError: row.last_error,
         lastErrorAt: row.last_error_at?.toISOString() ?? null,
         copy: copies.get(group.name) ?? null,
+      heldChanges: Number(row?.held_changes ?? 0),
       });
     }
     return out;
@@ -154,6 +157,7 @@ async function triggerStatus(config: FerryConfig, source: pg.Client, target: pg.
       lastError: row?.last_error ?? null,
       lastErrorAt: row?.last_error_at?.toISOString() ?? null,
       copy: copies.get(group.name) ?? null,
+      heldChanges: Number(row?.held_changes ?? 0),
       queue: queue ? {
         latestTick: latest === null ? null : Number(latest), lagTicks, eventsAfterLatestTick: queue.eventsAfter,
         pendingEvents: queue.pendingEvents, queueBytes: queue.queueBytes,

@@ -22,14 +22,15 @@ import { preparePublication } from '../source/pg-wal/partition-publishing.js';
 import { SourcePartitionCatalog } from './source-partitions.js';
 import type { ApplyMetrics } from '../observe/metrics.js';
 import { countRows } from './batch-counts.js';
+import { holdJoiningChanges, type JoiningTables } from '../copy/hold-joining-changes.js';
+import { replayHeldChanges } from './replay-held-changes.js';
+import type { HeldChange } from '../change/held-change.js';
 
 export interface GroupOutcome {
   readonly group: string;
   readonly error?: FerryError;
 }
 
-/** How often a group waiting for a joining table's copy looks again. */
-const JOIN_POLL_MS = 1_000;
 /** Longer than wal_sender_timeout's default (60 s) several times over. */
 const SLOT_BUSY_LIMIT_MS = 5 * 60_000;
 
@@ -51,7 +52,6 @@ export async function runGroup(config: FerryConfig, group: GroupConfig, log: Log
   const transfer = { binary: config.apply.binaryTransfer };
   // The same conflict (deadlock, lock timeout, …) at the same place, again and again, is not transient after all.
   let conflict: { readonly key: string; readonly count: number } | undefined;
-  let joining: string | undefined;
   const onProgress = (committed: boolean) => {
     delay = config.apply.retryInitialMs;
     slotBusySince = undefined;
@@ -69,14 +69,11 @@ export async function runGroup(config: FerryConfig, group: GroupConfig, log: Log
         glog.info({ reason: error.message }, 'reconnecting to read this group as text');
         continue;
       }
-      if (error.code === 'FERRY_TABLE_JOINING') {
-        // Not a failure: the copy runs elsewhere. Checked again shortly, quietly.
-        if (joining !== error.message) glog.info({ table: error.context.table, reason: error.message }, 'waiting for a table that joins the group');
-        joining = error.message;
-        await sleep(Math.min(JOIN_POLL_MS, config.apply.retryMaxMs), signal);
+      if (error.code === 'FERRY_TABLE_JOINED') {
+        // Not a failure: the stream starts again with the table's held changes applied and its copy known to the filter.
+        glog.info({ table: error.context.table, reason: error.message }, 'a table joined the group; starting its stream again');
         continue;
       }
-      joining = undefined;
       const kind = transientKind(err);
       slotBusySince = error.code === 'FERRY_SLOT_ACTIVE' ? slotBusySince ?? Date.now() : undefined;
       let transient = kind === 'connection' && (slotBusySince === undefined || Date.now() - slotBusySince < SLOT_BUSY_LIMIT_MS);
@@ -118,17 +115,7 @@ async function streamOnce(
   const partitions = new SourcePartitionCatalog(config.source.url, group.name);
   // Tables whose copied rows this stream's filter knows (see skipCopiedChanges), set once the stream starts.
   const filtered = new Set<string>();
-  let startedAt: Lsn | undefined;
-  // Admitted once per stream: a resync restarts the stream (see resyncTables), and a table that joins was never admitted.
-  const admitted = new Set<string>();
-  const admit = async (relation: Relation) => {
-    const label = `${relation.schema}.${relation.table}`;
-    if (admitted.has(label)) return;
-    if (startedAt === undefined) return;
-    await admitJoiningTable(target, group.name, relation, startedAt, filtered);
-    admitted.add(label);
-  };
-  const applier = new Applier(target, group.name, log, config.source.capture === 'trigger' ? formatTick : formatLsn, partitions, admit);
+  const applier = new Applier(target, group.name, log, config.source.capture === 'trigger' ? formatTick : formatLsn, partitions);
   try {
     const earlier = [...backends];
     const own = await ownBackend(target);
@@ -145,8 +132,8 @@ async function streamOnce(
         'run "ferry drop" with the old configuration and "ferry init" with the new one', { exitCode: 2, context: { group: group.name } });
     }
     const start = parseLsn(row.position);
-    startedAt = start;
     await applier.prepareSession(config.apply.lockTimeoutMs);
+    await replayHeldChanges(target, applier, group.name, start, config.apply.batchMaxRows, log);
     const trigger = config.source.capture === 'trigger' ? triggerConfig(config) : undefined;
     if (!trigger) await preparePublication(config.source.url, group.name, group.publication, log);
     const binary = !trigger && transfer.binary && await binaryAllowed(config, group, target, log);
@@ -172,10 +159,12 @@ async function streamOnce(
         binary,
       });
     log.info({ position: trigger ? formatTick(start, row.position_part) : formatLsn(start), ...(trigger ? {} : { transfer: binary ? 'binary' : 'text' }) }, 'streaming');
+    // Read after the replay: a copy that finished since has held changes, which the hold sees and starts again for.
     const resumed = (await target.query<{ table_name: string; plan: ChunkPlan; snapshot_lsn: string }>(sql.chunksIfResumed, [group.name, formatLsn(start)])).rows;
     for (const r of resumed) filtered.add(r.table_name);
-    const events = resumed.length === 0 ? stream.events()
-      : skipCopiedChanges(stream.events(), resumed.map((r) => ({ table: r.table_name, plan: r.plan, snapshotLsn: parseLsn(r.snapshot_lsn) })), group.name);
+    const held = holdJoiningChanges(stream.events(), joiningTables(target, group.name, start, filtered), group.name);
+    const events = resumed.length === 0 ? held
+      : skipCopiedChanges(held, resumed.map((r) => ({ table: r.table_name, plan: r.plan, snapshotLsn: parseLsn(r.snapshot_lsn) })), group.name);
     await applyLoop(events, stream, applier, config, signal, start, onProgress, metrics && { metrics, group: group.name, names: new Map() });
   } finally {
     await applier.rollback();
@@ -186,23 +175,30 @@ async function streamOnce(
 }
 
 /**
- * A table joining the group (`ferry init` after it was added to the
- * configuration, or `ferry resync`) is copied under a snapshot newer than
- * this stream's start. Its changes wait while it is copied, and once it is,
- * they need the filter that skips what the copy holds, which a stream sets up
- * when it starts: either way this stream ends (FERRY_TABLE_JOINING) and the
- * group starts again from its committed position.
+ * The target's view of tables joining the group (`ferry init` after one was
+ * added to the configuration, or `ferry resync`): a table whose copy runs has
+ * its changes held; one copied since this stream started (under a snapshot
+ * newer than its start, which the stream's filter does not know) or with
+ * changes still held needs the stream to start again.
  */
-async function admitJoiningTable(target: pg.Client, group: string, relation: Relation, start: Lsn, filtered: ReadonlySet<string>): Promise<void> {
-  const rows = (await target.query<{ table_name: string; pending: boolean; newer: boolean }>(sql.joiningTable,
-    [group, `${relation.schema}.${relation.table}`, qualifiedName(relation.schema, relation.table), formatLsn(start)])).rows;
-  for (const row of rows) {
-    if (row.pending || (row.newer && !filtered.has(row.table_name))) {
-      throw new FerryError('FERRY_TABLE_JOINING', `table ${row.table_name} is ${row.pending ? 'being copied into' : 'newly copied into'} group ${group}`,
-        row.pending ? 'its changes wait until "ferry init" or "ferry resync" has copied it (if neither runs, run the one that was interrupted again)' : undefined,
-        { context: { group, table: row.table_name } });
-    }
-  }
+function joiningTables(target: pg.Client, group: string, start: Lsn, filtered: ReadonlySet<string>): JoiningTables {
+  return {
+    async holding(relation: Relation) {
+      const rows = (await target.query<{ table_name: string; pending: boolean; newer: boolean; held: boolean }>(sql.joiningTable,
+        [group, `${relation.schema}.${relation.table}`, qualifiedName(relation.schema, relation.table), formatLsn(start)])).rows;
+      const copying = rows.find((r) => r.pending);
+      if (copying) return copying.table_name;
+      const joined = rows.find((r) => r.held || (r.newer && !filtered.has(r.table_name)));
+      if (joined) {
+        throw new FerryError('FERRY_TABLE_JOINED', `table ${joined.table_name} was copied into group ${group} since this stream started`, undefined,
+          { context: { group, table: joined.table_name } });
+      }
+      return undefined;
+    },
+    async copied(tables: readonly string[]) {
+      return (await target.query<{ table_name: string }>(sql.copiedTables, [group, tables])).rows.map((r) => r.table_name);
+    },
+  };
 }
 
 /** Whether this group's values may stream in binary now (see binary-transfer.ts); says why not at debug level. */
@@ -218,7 +214,7 @@ async function binaryAllowed(config: FerryConfig, group: GroupConfig, target: pg
 }
 
 async function applyLoop(
-  events: AsyncIterable<readonly SourceEvent[]>, stream: ChangeStream, applier: Applier, config: FerryConfig, signal: AbortSignal, start: Lsn,
+  events: AsyncIterable<readonly (SourceEvent | HeldChange)[]>, stream: ChangeStream, applier: Applier, config: FerryConfig, signal: AbortSignal, start: Lsn,
   onProgress: (committed: boolean) => void, observed: { readonly metrics: ApplyMetrics; readonly group: string; readonly names: Map<number, string> } | undefined,
 ): Promise<void> {
   const it = batches(events, {

@@ -40,7 +40,12 @@ export async function waitForCatchUp(config: FerryConfig, timeoutSeconds: number
     for (;;) {
       const rows = new Map((await readGroups(target)).map((r) => [r.group_name, r]));
       const pending = config.groups
-        .filter((g) => { const p = rows.get(g.name)?.position; const m = markers.get(g.name); return !p || m === undefined || parseLsn(p) < m; })
+        .filter((g) => {
+          const row = rows.get(g.name);
+          const m = markers.get(g.name);
+          // Changes held for a joining table are not applied yet, whatever the position says.
+          return !row?.position || m === undefined || parseLsn(row.position) < m || row.held_changes !== '0';
+        })
         .map((g) => g.name);
       if (pending.length === 0) return shown;
       await failIfStopped(target, pending.map((g) => rows.get(g)).filter((r) => r !== undefined));

@@ -55,6 +55,8 @@ export interface GroupRow {
   readonly position_part: string | null;
   readonly part_events: string | null;
   readonly part_events_total: string | null;
+  /** Changes of joining tables held until their copy is done (see hold-joining-changes.ts). */
+  readonly held_changes: string;
 }
 
 export async function readGroup(client: pg.Client, group: string): Promise<GroupRow | undefined> {

@@ -67,6 +67,20 @@ export const migrations: readonly string[] = [
                            ADD COLUMN part_events bigint,
                            ADD COLUMN part_events_total bigint;
   `,
+  `
+  -- Changes of a table that joins a streaming group, held while it is copied
+  -- so that the group's other tables keep streaming. Written in the same
+  -- transaction as the batch they came with; applied (those the copy does not
+  -- hold already) and deleted in one transaction once the copy is done.
+  CREATE TABLE ferry.held_changes (
+    seq          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    group_name   text NOT NULL REFERENCES ferry.groups ON DELETE CASCADE,
+    table_name   text NOT NULL,
+    position     pg_lsn NOT NULL,
+    change       jsonb NOT NULL
+  );
+  CREATE INDEX ON ferry.held_changes (group_name, table_name, seq);
+  `,
 ];
 
 export const sql = {
@@ -79,30 +93,52 @@ export const sql = {
 
   group: `SELECT group_name, capture, state, slot_name, publication_name, tables, position_lsn::text AS position,
                  source_commit_time, applied_at, rows_applied, transactions_applied, last_error, last_error_at, last_error_fatal,
-                 batches_set_based, batches_in_order, position_part::text, part_events::text, part_events_total::text
-            FROM ferry.groups WHERE group_name = $1`,
+                 batches_set_based, batches_in_order, position_part::text, part_events::text, part_events_total::text,
+                 (SELECT count(*) FROM ferry.held_changes h WHERE h.group_name = g.group_name)::text AS held_changes
+            FROM ferry.groups g WHERE group_name = $1`,
   allGroups: `SELECT group_name, capture, state, slot_name, publication_name, tables, position_lsn::text AS position,
                      source_commit_time, applied_at, rows_applied, transactions_applied, last_error, last_error_at, last_error_fatal,
-                     batches_set_based, batches_in_order, position_part::text, part_events::text, part_events_total::text
-                FROM ferry.groups ORDER BY group_name`,
+                     batches_set_based, batches_in_order, position_part::text, part_events::text, part_events_total::text,
+                     (SELECT count(*) FROM ferry.held_changes h WHERE h.group_name = g.group_name)::text AS held_changes
+                FROM ferry.groups g ORDER BY group_name`,
   insertGroup: `INSERT INTO ferry.groups (group_name, capture, state, slot_name, publication_name, tables)
                 VALUES ($1, $2, 'copying', $3, $4, $5)`,
   deleteGroup: `DELETE FROM ferry.groups WHERE group_name = $1`,
   groupCount: `SELECT count(*)::int AS n FROM ferry.groups`,
   /**
    * The copy of table $2 ($3 quoted; for a partition, of the table above it
-   * that the group names): whether a chunk waits to be copied, and whether
-   * one was copied under a snapshot after position $4.
+   * that the group names): whether a chunk waits to be copied, whether
+   * one was copied under a snapshot after position $4, and whether changes
+   * of it are held.
    */
-  joiningTable: `SELECT table_name, bool_or(copied_at IS NULL) AS pending, bool_or(snapshot_lsn > $4::pg_lsn) AS newer
-                   FROM ferry.copy_chunks
+  joiningTable: `SELECT table_name, bool_or(copied_at IS NULL) AS pending, bool_or(snapshot_lsn > $4::pg_lsn) AS newer,
+                        EXISTS (SELECT 1 FROM ferry.held_changes h WHERE h.group_name = $1 AND h.table_name = chunk.table_name) AS held
+                   FROM ferry.copy_chunks chunk
                   WHERE group_name = $1
                     AND (table_name = $2 OR table_name IN (
                           WITH RECURSIVE up(oid) AS (SELECT to_regclass($3)::oid UNION ALL SELECT i.inhparent FROM pg_inherits i JOIN up ON i.inhrelid = up.oid)
                           SELECT n.nspname || '.' || c.relname FROM up JOIN pg_class c ON c.oid = up.oid JOIN pg_namespace n ON n.oid = c.relnamespace))
                   GROUP BY table_name`,
   setGroupTables: `UPDATE ferry.groups SET tables = $2 WHERE group_name = $1`,
-  forgetTables: `DELETE FROM ferry.copy_chunks WHERE group_name = $1 AND table_name = ANY($2::text[])`,
+  forgetTables: `WITH held AS (DELETE FROM ferry.held_changes WHERE group_name = $1 AND table_name = ANY($2::text[]))
+                 DELETE FROM ferry.copy_chunks WHERE group_name = $1 AND table_name = ANY($2::text[])`,
+  /** Of the tables in $2, those whose copy is finished. */
+  copiedTables: `SELECT table_name FROM ferry.copy_chunks WHERE group_name = $1 AND table_name = ANY($2::text[])
+                  GROUP BY table_name HAVING bool_and(copied_at IS NOT NULL)`,
+  /** Changes held for joining tables ($2: table names, $3: positions, $4: the changes), in source order. */
+  holdChanges: `INSERT INTO ferry.held_changes (group_name, table_name, position, change)
+                SELECT $1, t, p::pg_lsn, c FROM unnest($2::text[], $3::text[], $4::jsonb[]) WITH ORDINALITY AS h(t, p, c, n) ORDER BY n`,
+  /** Tables with held changes whose copy is finished: theirs can be applied now. */
+  heldTablesCopied: `SELECT DISTINCT h.table_name FROM ferry.held_changes h
+                      WHERE h.group_name = $1
+                        AND NOT EXISTS (SELECT 1 FROM ferry.copy_chunks c WHERE c.group_name = $1 AND c.table_name = h.table_name AND c.copied_at IS NULL)`,
+  /** The copied chunks of tables $2, with the snapshot each was read under. */
+  copiedChunks: `SELECT table_name, plan, snapshot_lsn::text AS snapshot_lsn FROM ferry.copy_chunks
+                  WHERE group_name = $1 AND table_name = ANY($2::text[]) AND snapshot_lsn IS NOT NULL`,
+  /** The next $4 held changes of tables $2 after sequence number $3. */
+  heldChanges: `SELECT h.seq::text AS seq, h.position::text AS position, h.change FROM ferry.held_changes h
+                 WHERE h.group_name = $1 AND h.table_name = ANY($2::text[]) AND h.seq > $3::bigint ORDER BY h.seq LIMIT $4`,
+  releaseHeld: `DELETE FROM ferry.held_changes WHERE group_name = $1 AND table_name = ANY($2::text[])`,
   /** Ends the target session applying group $1, so that it starts again and reads its tables' state anew. */
   restartGroupApply: `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
                        WHERE datname = current_database() AND application_name = 'ferry:' || $1 AND pid <> pg_backend_pid()`,
