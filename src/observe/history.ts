@@ -18,14 +18,21 @@ export interface Sample {
   readonly groups: Readonly<Record<string, GroupSample>>;
 }
 
-/** The last hour (or `capacity` samples) of status in memory: the dashboard's charts, with nothing stored anywhere else. */
+/**
+ * The last `spanMs` of status in memory: the dashboard's charts, with nothing
+ * stored anywhere else. Readings closer together than `minGapMs` (a page and a
+ * scraper asking at once) keep only the first, so the span and the memory stay
+ * bounded however often the endpoints are asked.
+ */
 export class History {
-  private readonly samples: Sample[] = [];
-  private start = 0;
+  private samples: Sample[] = [];
 
-  constructor(private readonly capacity: number) {}
+  constructor(private readonly spanMs: number, private readonly minGapMs: number) {}
 
   add(at: Date, status: readonly GroupStatus[]): void {
+    const t = at.getTime();
+    const last = this.samples[this.samples.length - 1];
+    if (last && t - last.t < this.minGapMs) return;
     const groups: Record<string, GroupSample> = {};
     for (const g of status) {
       groups[g.group] = {
@@ -33,17 +40,13 @@ export class History {
         retainedBytes: g.slot?.retainedBytes ?? null, safeWalSize: g.slot?.safeWalSize ?? null,
       };
     }
-    const sample = { t: at.getTime(), groups };
-    // A ring: once full, the oldest sample is overwritten rather than shifted out.
-    if (this.samples.length < this.capacity) this.samples.push(sample);
-    else {
-      this.samples[this.start] = sample;
-      this.start = (this.start + 1) % this.capacity;
-    }
+    this.samples.push({ t, groups });
+    const first = this.samples.findIndex((s) => s.t >= t - this.spanMs);
+    if (first > 0) this.samples = this.samples.slice(first);
   }
 
   /** Oldest first. */
-  list(): Sample[] {
-    return [...this.samples.slice(this.start), ...this.samples.slice(0, this.start)];
+  list(): readonly Sample[] {
+    return this.samples;
   }
 }

@@ -35,7 +35,7 @@ export class Monitor {
   private inFlight: Promise<Snapshot> | undefined;
 
   constructor(private readonly config: FerryConfig, private readonly log: Logger, readonly metrics: FerryMetrics) {
-    this.history = new History(Math.max(60, Math.ceil(HISTORY_MS / config.observe.pollIntervalMs)));
+    this.history = new History(HISTORY_MS, Math.min(1_000, config.observe.pollIntervalMs));
     this.warnings = new Warnings(log, config.observe, (n) => {
       this.notices.push(n);
       if (this.notices.length > NOTICES) this.notices.shift();
