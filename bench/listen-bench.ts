@@ -8,6 +8,7 @@ import type { FerryConfig } from '../src/config/schema.js';
 import { startCluster } from '../src/embedded/cluster.js';
 import { initGroups } from '../src/init/init.js';
 import { silentLogger } from '../src/observe/logger.js';
+import { runGroups } from '../src/run/run-groups.js';
 import { ferryConfigText, NATIVE_TARGET_SETTINGS, timeFerry, type CatchUp } from './replicas.js';
 import type { Workload } from './workloads.js';
 
@@ -44,6 +45,53 @@ export async function listenBench(workloads: readonly Workload[]): Promise<void>
     rows.push([workload.name, 'speed on/off', `${(median('off', wall) / median('on', wall)).toFixed(3)}×`, `${(median('off', cpu) / median('on', cpu)).toFixed(3)}×`, '']);
   }
   console.log(`\n${formatTable(['catch-up', 'endpoint', 'wall s', 'ferry process CPU s', 'responses'], rows)}`);
+  const cost = await endpointCpu();
+  console.log(`\nthe endpoint's own CPU, ferry run idle: ${cost.idleMs.toFixed(1)} ms/s without requests, ${cost.busyMs.toFixed(1)} ms/s `
+    + `with /metrics every second and the dashboard's data every two: ${((cost.busyMs - cost.idleMs) / 10).toFixed(2)}% of one core`);
+}
+
+/**
+ * Wall time on a shared machine varies by more than the endpoint can cost, so
+ * its cost is also measured directly: the process's CPU over 20 s of an idle
+ * `ferry run`, without and then with the requests (each one reading the
+ * status afresh, as scrapes a second apart do). The bench's own fetches run
+ * in the same process and count too: an upper bound.
+ */
+async function endpointCpu(): Promise<{ idleMs: number; busyMs: number }> {
+  const source = await startCluster({ major: 18 });
+  const target = await startCluster({ major: 18 });
+  const dir = await mkdtemp(path.join(tmpdir(), 'ferry-bench-listen-cpu-'));
+  const stop = new AbortController();
+  let running: Promise<unknown> | undefined;
+  try {
+    await Promise.all([source, target].map((c) => c.query('CREATE TABLE t (id int PRIMARY KEY)')));
+    const port = await freePort();
+    const file = path.join(dir, 'ferry.yaml');
+    await writeFile(file, `${ferryConfigText(source, target, ['t'])}observe:\n  listen: 127.0.0.1:${port}\n`);
+    const config = await loadConfig(file);
+    await initGroups(config, silentLogger());
+    running = runGroups(config, silentLogger(), stop.signal);
+    const measure = async (requests: boolean) => {
+      const since = process.cpuUsage();
+      const started = Date.now();
+      for (let i = 0; i < 20; i++) {
+        await new Promise((r) => setTimeout(r, 1_000));
+        if (requests) {
+          await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+          if (i % 2 === 0) await (await fetch(`http://127.0.0.1:${port}/api/dashboard`)).text();
+        }
+      }
+      const used = process.cpuUsage(since);
+      return (used.user + used.system) / 1000 / ((Date.now() - started) / 1000);
+    };
+    await measure(false);
+    return { idleMs: await measure(false), busyMs: await measure(true) };
+  } finally {
+    stop.abort();
+    await running;
+    await Promise.all([source.stop(), target.stop()]);
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 async function alternate(workload: Workload): Promise<{ run: CatchUp; scrapes: number }[]> {
