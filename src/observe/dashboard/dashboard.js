@@ -150,7 +150,7 @@
     var opts = {
       width: chartWidth(id), height: 220,
       // Room on the right for the last time label.
-      padding: [12, 36, 0, 0],
+      padding: [12, 36, null, null],
       series: [{}].concat(series),
       axes: [
         // Whole seconds and wall-clock labels: the default would label a short span in fractions of a second.
