@@ -10,7 +10,7 @@ import { health } from '../src/observe/health.js';
 import { collectStatus } from '../src/observe/status.js';
 import { Warnings, type Notice } from '../src/observe/warnings.js';
 import { runGroups } from '../src/run/run-groups.js';
-import { catchUp, init, run, startPair, triggerConfig, until, writeUntilAborted, type Pair } from './support/harness.js';
+import { catchUp, cli, cliRun, init, startPair, triggerConfig, until, writeUntilAborted, type Pair } from './support/harness.js';
 import { FerryMetrics } from '../src/observe/metrics.js';
 import { openPage } from './support/chromium.js';
 import { capturingLogger, freePort, get, metric, type Fetched } from './support/observe.js';
@@ -212,7 +212,7 @@ describe('observability: metrics, status, health, dashboard and slot warnings', 
     assert.match(health(after, 300).reasons.join('\n'), /group doomed is failed: FERRY_SLOT_LOST/);
   });
 
-  test('trigger capture: a queue growing while nothing consumes it is announced once, its backlog and size are metrics, and it drains when ferry run applies it', async () => {
+  test('trigger capture: a queue growing while nothing consumes it is announced once, its backlog and size are metrics, and it drains when ferry run --listen applies it', async () => {
     const file = await triggerConfig(pair, { backlog: ['public.queued'] }, { extra: 'observe:\n  queue_warn_events: 20\n' });
     const config = await init(file);
     await pair.sql('source', 'INSERT INTO queued SELECT i FROM generate_series(1, 50) i');
@@ -231,12 +231,22 @@ describe('observability: metrics, status, health, dashboard and slot warnings', 
     const text = await metrics.registry.metrics();
     assert.equal(metric(text, 'ferry_queue_pending_events', { group: 'backlog' }), pending);
     assert.ok((metric(text, 'ferry_queue_table_bytes', { group: 'backlog' }) ?? 0) > 0, 'the queue tables have a size');
-    const ferry = await run(file);
+    // The command line's --listen, with the queue's gauges on /metrics.
+    const bad = await cliRun(['run', '-c', file, '--listen', 'nowhere']);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /expected HOST:PORT/);
+    const port = await freePort();
+    const ferry = cli(['run', '-c', file, '--listen', `127.0.0.1:${port}`, '--log-format', 'json']);
     try {
+      await until('ferry run --listen to answer /healthz with 200', async () => (await get(`http://127.0.0.1:${port}/healthz`).catch(() => ({ status: 0 }))).status === 200);
       await catchUp(file);
-      await until('the backlog to drain', async () => (await collectStatus(config))[0]?.queue?.pendingEvents === 0, 20_000);
+      await until('the backlog to drain, as /metrics says', async () =>
+        metric((await get(`http://127.0.0.1:${port}/metrics`)).body, 'ferry_queue_pending_events', { group: 'backlog' }) === 0, 20_000);
     } finally {
-      assert.deepEqual(await ferry.stop(), []);
+      ferry.child.kill('SIGTERM');
+      const result = await ferry.result;
+      assert.equal(result.code, 0, result.stderr.slice(-2000));
+      assert.match(result.stderr, /serving \/metrics, \/status, \/healthz and the dashboard/);
     }
   });
 });
