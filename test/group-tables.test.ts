@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { assertSameRows, catchUp, cliRun, init, run, startPair, triggerConfig, writeUntilAborted, type Pair } from './support/harness.js';
+import { assertSameRows, catchUp, cliRun, init, run, startPair, triggerConfig, until, writeUntilAborted, type Pair } from './support/harness.js';
 
 /**
  * A streaming group's table list changes without re-copying the rest: `ferry
@@ -130,21 +130,26 @@ for (const capture of ['wal', 'trigger'] as const) {
       await gate.connect();
       await gate.query('SELECT pg_advisory_lock(4242)');
       const config = await configFor(['public.orders', 'public.items', 'public.notes']);
-      const ferry = await run(config);
+      let ferry = await run(config);
       let joined: Promise<unknown> | undefined;
       try {
         joined = init(config);
         joined.catch(() => undefined);
-        await until(async () => (await pair.sql('target', `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'`)).rows.length > 0,
-          'the copy of notes to wait for the lock');
+        await until('the copy of notes to wait for the lock',
+          async () => (await pair.sql('target', `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'`)).rows.length > 0);
         // Changes after the copy's snapshot: notes' first, then the other tables' in later transactions.
         await pair.sql('source', `UPDATE notes SET body = 'during' WHERE id <= 10; INSERT INTO notes VALUES (501, 'new'); DELETE FROM notes WHERE id = 20`);
         await pair.sql('source', `INSERT INTO orders (qty) VALUES (-4242); UPDATE items SET note = 'while notes copied' WHERE id = 5`);
-        await until(async () => (await pair.sql('target', `SELECT 1 FROM orders WHERE qty = -4242`)).rows.length > 0, 'the orders row to arrive while notes is copied');
+        await until('the orders row to arrive while notes is copied', async () => (await pair.sql('target', `SELECT 1 FROM orders WHERE qty = -4242`)).rows.length > 0);
         assert.equal((await pair.sql('target', `SELECT note FROM items WHERE id = 5`)).rows[0]?.note, 'while notes copied');
         const held = (await pair.sql('target', `SELECT count(*)::int AS n FROM ferry.held_changes WHERE table_name = 'public.notes'`)).rows[0]?.n as number;
         assert.ok(held >= 12, `notes' changes are held meanwhile (held: ${held})`);
         assert.equal((await pair.sql('target', `SELECT count(*)::int AS n FROM notes`)).rows[0]?.n, 0, 'and notes itself is not written yet');
+        // A restart meanwhile keeps what is held and goes on holding.
+        assert.deepEqual(await ferry.stop(), []);
+        ferry = await run(config);
+        await pair.sql('source', `UPDATE notes SET body = 'during, after a restart' WHERE id = 501; INSERT INTO orders (qty) VALUES (-4243)`);
+        await until('the orders row after the restart', async () => (await pair.sql('target', `SELECT 1 FROM orders WHERE qty = -4243`)).rows.length > 0);
       } finally {
         await gate.end();
         await joined?.catch(() => undefined);
@@ -162,9 +167,3 @@ for (const capture of ['wal', 'trigger'] as const) {
   });
 }
 
-async function until(condition: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  for (const deadline = Date.now() + timeoutMs; !(await condition());) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}

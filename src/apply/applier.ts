@@ -16,6 +16,8 @@ import { copyRows } from './copy-rows.js';
 import { displayValue } from '../pg/binary-format.js';
 import { isRetryable } from '../run/transient.js';
 import { encodeHeld, type HeldChange } from '../change/held-change.js';
+import type { SchemaEvolution } from './schema-evolution.js';
+import { DDL_PREFIX, decodeDdl, type DdlMessage } from '../change/ddl-message.js';
 
 export interface ApplyResult {
   /** Set when the batch committed: everything up to here is on the target. */
@@ -74,6 +76,8 @@ export class Applier {
   private readonly described = new Map<number, Relation>();
   private readonly relations = new Map<number, TargetRelation>();
   private readonly statementNames = new Map<string, string>();
+  /** Prepared statements made on this connection; names are never reused (the driver remembers each). */
+  private prepared = 0;
   private open = false;
   private rowsInTransaction = 0;
   /** Set-based apply reorders writes across tables, which is only safe without foreign-key and trigger checks. */
@@ -89,6 +93,8 @@ export class Applier {
     private readonly formatPosition: (position: Lsn) => string = formatLsn,
     /** Source catalog facts for partitions the target lacks; without them such a relation is a missing table. */
     private readonly partitions?: SourcePartitions,
+    /** Follows the source's column changes on the target; without it a column the target lacks is an error. */
+    private readonly schema?: SchemaEvolution,
   ) {}
 
   /**
@@ -110,7 +116,7 @@ export class Applier {
 
   async apply(batch: Batch, position: Lsn): Promise<ApplyResult> {
     if (batch.changes.length === 0 && !batch.commit && !batch.held) return {};
-    if (!batch.commit && !this.open && !batch.held && batch.changes.every((c) => c.kind === 'relation' || c.kind === 'message')) {
+    if (!batch.commit && !this.open && !batch.held && batch.changes.every((c) => c.kind === 'relation' || (c.kind === 'message' && !this.ddlFor(c)))) {
       // Descriptions alone (from a transaction skipped as already applied) need no target transaction.
       for (const c of batch.changes) if (c.kind === 'relation') this.describe(c.relation);
       return {};
@@ -197,11 +203,17 @@ export class Applier {
         this.describe(change.relation);
         continue;
       }
+      const ddl = this.ddlFor(change);
+      if (ddl) {
+        await this.settle(pending.splice(0), position);
+        await this.runDdl(ddl, position);
+        continue;
+      }
       const unbound = relationIds(change).filter((id) => !this.relations.has(id));
       if (unbound.length > 0) {
         // Binding reads the target catalog: wait for what is in flight first so errors stay in order.
         await this.settle(pending.splice(0), position);
-        for (const id of unbound) await this.bind(id);
+        for (const id of unbound) await this.bind(id, position);
       }
       pending.push(...this.statementsFor(change));
     }
@@ -219,6 +231,7 @@ export class Applier {
   private async planSet(batch: Batch, pending: Pending[], position: Lsn): Promise<SetStep[] | InOrderReason> {
     const touched = new Set<number>();
     for (const change of batch.changes) {
+      if (this.ddlFor(change)) return { reason: 'a schema change recorded with ferry ddl is run at its place in the batch' };
       if (change.kind === 'relation') {
         const { relationId, schema, table } = change.relation;
         if (touched.has(relationId)) return { reason: 'the table was described anew (its columns changed) inside the batch', table: `${schema}.${table}` };
@@ -230,7 +243,7 @@ export class Applier {
     const unbound = [...touched].filter((id) => !this.relations.has(id));
     if (unbound.length > 0) {
       await this.settle(pending.splice(0), position);
-      for (const id of unbound) await this.bind(id);
+      for (const id of unbound) await this.bind(id, position);
     }
     // Nothing is sent while planning: a plan may still be abandoned.
     const out: SetStep[] = [];
@@ -291,6 +304,40 @@ export class Applier {
     return out;
   }
 
+  /** A `ferry ddl` statement addressed to this group, if `change` is one. */
+  private ddlFor(change: BatchChange): DdlMessage | undefined {
+    if (change.kind !== 'message' || change.prefix !== DDL_PREFIX) return undefined;
+    const ddl = decodeDdl(change.content);
+    if (!ddl) {
+      throw new FerryError('FERRY_DDL_UNKNOWN', `a ferry ddl message in the stream of group ${this.group} has a form this version does not know`,
+        'run this group with the ferry version that wrote it (or a newer one)', { context: { group: this.group } });
+    }
+    return ddl.groups.includes(this.group) ? ddl : undefined;
+  }
+
+  /**
+   * Runs a `ferry ddl` statement in the open transaction, under the search
+   * path it was written for, and records it. Tables are bound again after
+   * it, and statements prepared anew: it may have changed any of them.
+   */
+  private async runDdl(ddl: DdlMessage, position: Lsn): Promise<void> {
+    const saved = (await this.client.query<{ path: string }>(`SELECT current_setting('search_path') AS path`)).rows[0]?.path ?? '';
+    await this.client.query(`SELECT set_config('search_path', $1, true)`, [ddl.searchPath]);
+    try {
+      await this.client.query(ddl.sql);
+    } catch (err) {
+      throw new FerryError('FERRY_DDL_APPLY', `the statement recorded with ferry ddl failed on the target: ${(err as Error).message} (statement: ${ddl.sql})`,
+        'make the target able to take it (or run an equivalent statement on the target yourself and mark it done by running ferry ddl with a statement that does nothing on the source); nothing at or after this position was applied',
+        { context: { group: this.group, position: this.formatPosition(position) }, cause: err });
+    }
+    await this.client.query(`SELECT set_config('search_path', $1, true)`, [saved]);
+    await this.client.query(sql.recordSchemaChange, [this.group, this.formatPosition(position), '', ddl.sql]);
+    this.log.info({ statement: ddl.sql, position: this.formatPosition(position) }, 'ran a statement recorded with ferry ddl');
+    this.relations.clear();
+    this.statementNames.clear();
+    this.schema?.forget();
+  }
+
   /** Stores changes of joining tables, in source order, until their copy is done. */
   private hold(held: readonly HeldChange[]): Pending {
     const tables = [...new Set(held.map((h) => h.table))].join(', ');
@@ -345,9 +392,11 @@ export class Applier {
    * A source partition the target lacks is created there, or written through
    * the root (see partition-placement.ts).
    */
-  private async bind(id: number): Promise<void> {
+  private async bind(id: number, position: Lsn): Promise<void> {
     const relation = this.described.get(id);
     if (!relation) throw new FerryError('FERRY_APPLY_UNKNOWN_RELATION', `change for relation ${id} arrived before its description`, undefined, { context: { group: this.group } });
+    // A statement prepared before a column changed type keeps the old parameter types: prepare anew.
+    if (await this.schema?.follow(relation, position)) this.statementNames.clear();
     this.relations.set(id, await bindPlaced(this.client, relation, this.group, this.partitions, this.log));
   }
 
@@ -408,7 +457,7 @@ export class Applier {
   private query(text: string, values: unknown[]): Promise<pg.QueryResult> {
     let name = this.statementNames.get(text);
     if (!name && values.length > 0) {
-      name = `ferry_${this.statementNames.size}`;
+      name = `ferry_${this.prepared++}`;
       this.statementNames.set(text, name);
     }
     const promise = name ? this.client.query({ name, text, values }) : this.client.query(text);

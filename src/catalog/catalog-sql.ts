@@ -280,3 +280,30 @@ export function rowFindingIndexesSql(version: number): string {
         WHERE k.n <= ${keyColumns} AND (NOT oc.opcdefault OR k.coll <> a.attcollation))
    ORDER BY i.indisunique DESC, ${keyColumns} DESC, i.indexrelid`;
 }
+
+/**
+ * The live columns of source relation $1 (by OID) as the catalog has them
+ * now: for a column added with a constant default, the value its existing
+ * rows read (`missing`, a one-element array literal, PostgreSQL 11+), and
+ * the default a new row gets. Generated columns are left out, as the stream
+ * leaves them out.
+ */
+export const sourceColumnsSql = `
+  SELECT a.attnum::int AS attnum, a.attname AS name, a.attnotnull AS not_null,
+         CASE WHEN a.atthasmissing THEN a.attmissingval::text END AS missing,
+         t.typcategory = 'A' AS is_array,
+         pg_get_expr(d.adbin, d.adrelid) AS default_expr
+    FROM pg_attribute a
+    JOIN pg_type t ON t.oid = a.atttypid
+    LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+   WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+   ORDER BY a.attnum`;
+
+/** SQL names of types ($1: OIDs, $2: type modifiers, pairwise), qualified when run under withQualifiedNames. */
+export const typeNamesSql = `SELECT format_type(o, m) AS name FROM unnest($1::oid[], $2::int[]) WITH ORDINALITY AS x(o, m, n) ORDER BY n`;
+
+/** The columns of target table $1 (qualified name) and their types; of its partition root when it is a partition. */
+export const targetColumnTypesSql = `
+  SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type
+    FROM pg_attribute a
+   WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`;

@@ -5,6 +5,7 @@ import { selectGroups } from '../config/select-groups.js';
 import { listenAddress, type FerryConfig } from '../config/schema.js';
 import { ExitCode, FerryError } from '../errors.js';
 import { dropGroups } from '../init/drop.js';
+import { runDdl } from '../ddl/run-ddl.js';
 import { initGroups } from '../init/init.js';
 import { resync } from '../init/resync.js';
 import { createLogger, type LogFormat, type LogLevel, type Logger } from '../observe/logger.js';
@@ -166,6 +167,17 @@ export function buildProgram(outcome: { exitCode: ExitCode } = { exitCode: ExitC
       const { config, log } = await setup(options);
       const summary = await resync(config, parseTableList(options.table), log);
       print(options, summary, formatTable(['group', 'tables', 'rows copied'], summary.map((s) => [s.group, s.tables.join(', '), String(s.rows)])));
+    });
+
+  withConfig(program.command('ddl'))
+    .description("run a schema change on the source and, at the same place in the group's stream, on the target (indexes, constraints, defaults)")
+    .argument('<statement>', 'the SQL to run, e.g. "CREATE INDEX ON orders (created_at)"')
+    .option('--group <name>', 'the group whose stream carries it (needed when the configuration has several)')
+    .option('--json', 'machine-readable output')
+    .action(async (statement: string, options: GlobalOptions) => {
+      const { config, log } = await setup(options);
+      const summary = await runDdl(config, statement, log);
+      print(options, summary, `ran on the source; group ${summary.groups.join(', ')} runs it on the target at the same place in its stream (ferry wait to see it applied)`);
     });
 
   withConfig(program.command('drop'))

@@ -26,6 +26,8 @@ export interface GroupConfig {
   readonly tables: readonly TableRef[];
   readonly slot: string;
   readonly publication: string;
+  /** What a change of a table's columns on the source does: applied on the target in stream order, or the group stops. */
+  readonly schemaChanges: 'apply' | 'stop';
 }
 
 export interface ApplyConfig {
@@ -154,11 +156,13 @@ const group = z.strictObject({
   publication: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, {
     error: 'is not a valid publication name: start with a-z or _, then a-z, 0-9 and _ (at most 63 characters)',
   }).optional(),
+  schema_changes: z.enum(['apply', 'stop'], { error: 'must be apply (follow the source\'s column changes on the target) or stop' }).default('apply'),
 }).transform((g): GroupConfig => ({
   name: g.name,
   tables: g.tables,
   slot: g.slot ?? `ferry_${g.name}`,
   publication: g.publication ?? `ferry_${g.name}`,
+  schemaChanges: g.schema_changes,
 }));
 
 const apply = z.strictObject({

@@ -19,7 +19,8 @@ import type { ChunkPlan } from '../copy/chunk-plan.js';
 import { skipCopiedChanges } from '../copy/overlap-filter.js';
 import type { ChangeStream, SourceEvent } from '../source/source.js';
 import { preparePublication } from '../source/pg-wal/partition-publishing.js';
-import { SourcePartitionCatalog } from './source-partitions.js';
+import { SourceCatalog } from './source-catalog.js';
+import { SchemaEvolution } from '../apply/schema-evolution.js';
 import type { ApplyMetrics } from '../observe/metrics.js';
 import { countRows } from './batch-counts.js';
 import { holdJoiningChanges, type JoiningTables } from '../copy/hold-joining-changes.js';
@@ -112,10 +113,12 @@ async function streamOnce(
 ): Promise<void> {
   const target = await connect(config.target.url, { role: 'target', applicationName: `ferry:${group.name}`, pipeline: true });
   let stream: ChangeStream | undefined;
-  const partitions = new SourcePartitionCatalog(config.source.url, group.name);
+  const catalog = new SourceCatalog(config.source.url, group.name);
   // Tables whose copied rows this stream's filter knows (see skipCopiedChanges), set once the stream starts.
   const filtered = new Set<string>();
-  const applier = new Applier(target, group.name, log, config.source.capture === 'trigger' ? formatTick : formatLsn, partitions);
+  const formatPosition = config.source.capture === 'trigger' ? formatTick : formatLsn;
+  const schema = new SchemaEvolution(target, group.name, group.schemaChanges, catalog, log, formatPosition);
+  const applier = new Applier(target, group.name, log, formatPosition, catalog, schema);
   try {
     const earlier = [...backends];
     const own = await ownBackend(target);
@@ -169,7 +172,7 @@ async function streamOnce(
   } finally {
     await applier.rollback();
     await stream?.close();
-    await partitions.close();
+    await catalog.close();
     await target.end().catch(() => undefined);
   }
 }

@@ -81,6 +81,27 @@ export const migrations: readonly string[] = [
   );
   CREATE INDEX ON ferry.held_changes (group_name, table_name, seq);
   `,
+  `
+  -- The columns of each source table as the stream last described them, with
+  -- their source attribute numbers, so that a rename is told from a drop and
+  -- an add. Written in the apply transaction that acts on a new description.
+  CREATE TABLE ferry.source_columns (
+    group_name   text NOT NULL REFERENCES ferry.groups ON DELETE CASCADE,
+    relation_id  bigint NOT NULL,
+    table_name   text NOT NULL,
+    columns      jsonb NOT NULL,
+    PRIMARY KEY (group_name, relation_id)
+  );
+  -- Every schema change of the source applied to the target, in stream order.
+  CREATE TABLE ferry.schema_changes (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    group_name   text NOT NULL REFERENCES ferry.groups ON DELETE CASCADE,
+    position     text NOT NULL,
+    table_name   text NOT NULL,
+    statement    text NOT NULL,
+    applied_at   timestamptz NOT NULL DEFAULT now()
+  );
+  `,
 ];
 
 export const sql = {
@@ -138,6 +159,16 @@ export const sql = {
   /** The next $4 held changes of tables $2 after sequence number $3. */
   heldChanges: `SELECT h.seq::text AS seq, h.position::text AS position, h.change FROM ferry.held_changes h
                  WHERE h.group_name = $1 AND h.table_name = ANY($2::text[]) AND h.seq > $3::bigint ORDER BY h.seq LIMIT $4`,
+  knownColumns: `SELECT table_name, columns FROM ferry.source_columns WHERE group_name = $1 AND relation_id = $2`,
+  recordColumns: `INSERT INTO ferry.source_columns (group_name, relation_id, table_name, columns) VALUES ($1, $2, $3, $4::jsonb)
+                  ON CONFLICT (group_name, relation_id) DO UPDATE SET table_name = EXCLUDED.table_name, columns = EXCLUDED.columns`,
+  /** A replicated table was renamed on the source (and so on the target): the group's record follows. */
+  renameGroupTable: `UPDATE ferry.groups SET tables = array_replace(tables, $2, $3) WHERE group_name = $1`,
+  recordSchemaChange: `INSERT INTO ferry.schema_changes (group_name, position, table_name, statement) VALUES ($1, $2, $3, $4)`,
+  /** Target table $1 (qualified), or the root of the partition tree it is in: where ALTER TABLE goes. NULL when there is no such table. */
+  targetPartitionRoot: `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS root
+                          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                         WHERE c.oid = COALESCE(pg_partition_root(to_regclass($1)), to_regclass($1))`,
   releaseHeld: `DELETE FROM ferry.held_changes WHERE group_name = $1 AND table_name = ANY($2::text[])`,
   /** Ends the target session applying group $1, so that it starts again and reads its tables' state anew. */
   restartGroupApply: `SELECT pg_terminate_backend(pid) FROM pg_stat_activity

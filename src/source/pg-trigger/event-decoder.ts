@@ -55,6 +55,10 @@ export class EventDecoder {
           out.push({ kind: 'delete', relationId: shape.relation.relationId, old, oldIsKeyOnly: shape.relation.replicaIdentity !== 'full' });
           break;
         }
+        case 'M':
+          // A message (see stream-message.ts): the prefix travels as the old row, the content as the new.
+          out.push({ kind: 'message', transactional: true, lsn: 0n, prefix: oldRow ?? '', content: Buffer.from(newRow ?? '') });
+          break;
         default:
           throw this.corrupt(`unknown event type '${op}'`);
       }

@@ -26,6 +26,7 @@ export const walSql = {
   currentLsnAndTime: `SELECT pg_current_wal_lsn()::text AS lsn, clock_timestamp() AS now`,
   /** A transactional marker: once a group has applied past it, it has applied everything committed before it. */
   emitMarker: `SELECT pg_logical_emit_message(true, 'ferry', $1)::text AS lsn`,
+  emitMessage: `SELECT pg_logical_emit_message(true, $1, $2)`,
   ownsTable: `SELECT pg_has_role(c.relowner, 'USAGE') AS owner FROM pg_class c WHERE c.oid = $1`,
   /** The tables publication $1 sends changes of, qualified and quoted. */
   publishedTables: `SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) AS name FROM pg_publication_tables WHERE pubname = $1`,

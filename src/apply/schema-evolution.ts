@@ -1,0 +1,218 @@
+import type pg from 'pg';
+import type { Lsn, Relation } from '../change/change.js';
+import { targetColumnTypesSql } from '../catalog/catalog-sql.js';
+import { FerryError } from '../errors.js';
+import type { Logger } from '../observe/logger.js';
+import { qualifiedName, quoteIdent, quoteLiteral } from '../pg/connect.js';
+import { sql } from '../target/control-sql.js';
+import { diffColumns, type ColumnChange, type LayoutColumn } from './column-diff.js';
+
+/** A live column of a source table, as its catalog has it now. */
+export interface SourceColumn {
+  readonly attnum: number;
+  readonly name: string;
+  readonly notNull: boolean;
+  /** For a column added with a constant default: the value existing rows read, as a one-element array literal. */
+  readonly missing: string | null;
+  readonly isArray: boolean;
+  readonly defaultExpr: string | null;
+}
+
+/**
+ * Source catalog facts the applier needs to follow a table's columns.
+ * Whoever runs the applier provides them (the group runner reads the
+ * source), so the apply stage never opens a source connection itself.
+ */
+export interface SourceSchema {
+  columns(relationId: number): Promise<readonly SourceColumn[]>;
+  /** SQL names of the types, schema-qualified where they are not built in. */
+  typeNames(types: readonly { readonly typeOid: number; readonly typeMod: number }[]): Promise<readonly string[]>;
+}
+
+export type SchemaChangePolicy = 'apply' | 'stop';
+
+interface KnownLayout {
+  readonly table_name: string;
+  readonly columns: LayoutColumn[];
+}
+
+/**
+ * Follows the source's table definitions on the target, in stream order:
+ * when a description of a table (a pgoutput Relation message, a queue's
+ * layout) differs from the one recorded for it, the columns are renamed,
+ * dropped, retyped or added on the target inside the apply transaction of
+ * the batch that carries it, before its first change is written, and the
+ * statements are recorded in `ferry.schema_changes`. The description
+ * recorded (`ferry.source_columns`) commits with them, so a crash neither
+ * loses nor repeats a change. What the stream cannot tell safely (values
+ * existing rows got from a volatile default) stops the group with the fix.
+ */
+export class SchemaEvolution {
+  /** Descriptions known to match the target and the committed record, by source relation. */
+  private readonly settled = new Map<number, string>();
+
+  constructor(
+    private readonly client: pg.Client,
+    private readonly group: string,
+    private readonly policy: SchemaChangePolicy,
+    private readonly source: SourceSchema,
+    private readonly log: Logger,
+    private readonly formatPosition: (position: Lsn) => string,
+  ) {}
+
+  /** Checks every table again at its next use (after a statement that may have changed any). */
+  forget(): void {
+    this.settled.clear();
+  }
+
+  /**
+   * Brings the target table of `relation` in line with it; `position` is
+   * where the batch carrying it starts. True when the target was changed.
+   */
+  async follow(relation: Relation, position: Lsn): Promise<boolean> {
+    const description = JSON.stringify([relation.schema, relation.table, relation.columns.map((c) => [c.name, c.typeOid, c.typeMod, c.isKey])]);
+    if (this.settled.get(relation.relationId) === description) return false;
+    const label = `${relation.schema}.${relation.table}`;
+    const known = (await this.client.query<KnownLayout>(sql.knownColumns, [this.group, relation.relationId])).rows[0];
+    const catalog = await this.source.columns(relation.relationId);
+    const byName = new Map(catalog.map((c) => [c.name, c]));
+    const after: LayoutColumn[] = relation.columns.map((c) => ({
+      attnum: byName.get(c.name)?.attnum ?? null, name: c.name, typeOid: c.typeOid, typeMod: c.typeMod, isKey: c.isKey,
+    }));
+    const statements: string[] = [];
+    const renamedFrom = known && known.table_name !== label ? known.table_name : undefined;
+    if (renamedFrom) statements.push(...await this.tableRename(renamedFrom, relation));
+    const table = qualifiedName(relation.schema, relation.table);
+    const root = renamedFrom && statements.length > 0 ? table : await this.partitionRoot(table);
+    if (root === undefined) return false; // No such target table: binding says so, or places a new partition.
+    const targetColumns = renamedFrom && statements.length > 0
+      ? await this.targetColumns(qualifiedName(...splitLabel(renamedFrom)))
+      : await this.targetColumns(root);
+    const changes = diffColumns(known?.columns, after);
+    const types = await this.source.typeNames(changes.flatMap((c) => (c.kind === 'type' || c.kind === 'add' ? [c.column] : [])));
+    let typeIndex = 0;
+    for (const change of changes) {
+      const type = change.kind === 'type' || change.kind === 'add' ? types[typeIndex++] as string : '';
+      statements.push(...await this.statementsFor(change, type, root, label, targetColumns, byName, known !== undefined, relation));
+    }
+    if (statements.length > 0) {
+      if (this.policy === 'stop') {
+        throw new FerryError('FERRY_SCHEMA_CHANGED', `source table ${label} changed (group ${this.group} has schema_changes: stop): ${statements.join('; ')}`,
+          `apply the change on the target yourself (${statements.join('; ')}) and set schema_changes: apply for the group, or set schema_changes: apply and run again`,
+          { exitCode: 2, context: { group: this.group, table: label, position: this.formatPosition(position) } });
+      }
+      for (const statement of statements) {
+        await this.client.query(statement).catch((err: unknown) => {
+          throw new FerryError('FERRY_SCHEMA_CHANGE_FAILED', `the schema change "${statement}" failed on the target: ${(err as Error).message}`,
+            'make the target able to take it (a view or rule that depends on the column, values the new type cannot hold), or re-copy the table with "ferry resync -c <config> --table ' + label + '"; nothing at or after this position was applied',
+            { context: { group: this.group, table: label, position: this.formatPosition(position) }, cause: err });
+        });
+        await this.client.query(sql.recordSchemaChange, [this.group, this.formatPosition(position), label, statement]);
+        this.log.info({ table: label, statement, position: this.formatPosition(position) }, 'applied a schema change of the source');
+      }
+      if (renamedFrom) await this.client.query(sql.renameGroupTable, [this.group, renamedFrom, label]);
+    }
+    const unchanged = known !== undefined && known.table_name === label && JSON.stringify(known.columns) === JSON.stringify(after);
+    if (!unchanged) await this.client.query(sql.recordColumns, [this.group, relation.relationId, label, JSON.stringify(after)]);
+    // Only what is committed already may be skipped next time: this transaction can still roll back.
+    if (unchanged && statements.length === 0) this.settled.set(relation.relationId, description);
+    return statements.length > 0;
+  }
+
+  private async statementsFor(
+    change: ColumnChange, type: string, root: string, label: string, target: ReadonlyMap<string, string>,
+    catalog: ReadonlyMap<string, SourceColumn>, recorded: boolean, relation: Relation,
+  ): Promise<string[]> {
+    const column = quoteIdent;
+    switch (change.kind) {
+      case 'rename':
+        return target.has(change.from) && !target.has(change.to) ? [`ALTER TABLE ${root} RENAME COLUMN ${column(change.from)} TO ${column(change.to)}`] : [];
+      case 'drop':
+        if (!target.has(change.column.name)) return [];
+        if (change.column.isKey) throw this.unsafe(label, `column ${change.column.name}, part of the table's replica identity, was dropped on the source`);
+        return [`ALTER TABLE ${root} DROP COLUMN ${column(change.column.name)}`];
+      case 'type': {
+        const now = target.get(change.column.name);
+        if (now === undefined || now === type) return [];
+        return [`ALTER TABLE ${root} ALTER COLUMN ${column(change.column.name)} TYPE ${type} USING ${column(change.column.name)}::${type}`];
+      }
+      case 'add': {
+        const name = change.column.name;
+        if (target.has(name)) return [];
+        const extra = [...target.keys()].filter((t) => !relation.columns.some((c) => c.name === t));
+        if (!recorded && extra.length > 0) {
+          throw this.unsafe(label, `the source has column ${name}, which the target lacks, and the target has columns the source does not (${extra.join(', ')}): `
+            + 'a column renamed on either side cannot be told from one dropped and another added');
+        }
+        return this.addColumn(root, label, name, type, catalog.get(name));
+      }
+    }
+  }
+
+  /** ADD COLUMN such that existing target rows read what the source's existing rows read. */
+  private async addColumn(root: string, label: string, name: string, type: string, source: SourceColumn | undefined): Promise<string[]> {
+    const col = quoteIdent(name);
+    const addIt = `add the column on the target (ALTER TABLE ${root} ADD COLUMN ${col} ${type})`;
+    if (!source) {
+      throw this.resync(label, `column ${name} was added and changed again on the source before this group reached it, so the values its existing rows have are unknown`, addIt);
+    }
+    const notNull = source.notNull ? ' NOT NULL' : '';
+    const then = source.defaultExpr === null ? [] : [`ALTER TABLE ${root} ALTER COLUMN ${col} SET DEFAULT ${source.defaultExpr}`];
+    if (source.missing !== null && !source.isArray) {
+      const literal = quoteLiteral(source.missing);
+      return [`ALTER TABLE ${root} ADD COLUMN ${col} ${type} DEFAULT (${literal}::${type}[])[1]${notNull}`,
+        source.defaultExpr === null ? `ALTER TABLE ${root} ALTER COLUMN ${col} DROP DEFAULT` : then[0] as string];
+    }
+    if (source.defaultExpr === null) return [`ALTER TABLE ${root} ADD COLUMN ${col} ${type}${notNull}`];
+    // A rewrite of the source table since (ALTER … TYPE) wrote the value into the rows and forgot it; a constant still tells it.
+    if (isConstant(source.defaultExpr)) return [`ALTER TABLE ${root} ADD COLUMN ${col} ${type} DEFAULT ${source.defaultExpr}${notNull}`];
+    // A default the source evaluated row by row (volatile), or once but forgot since: the values are only in the source's rows.
+    if ((await this.client.query(`SELECT 1 FROM ${root} LIMIT 1`)).rows.length > 0) {
+      throw this.resync(label, `column ${name} was added with the default ${source.defaultExpr}, whose value in the existing source rows (each its own, if volatile) the stream does not carry and the catalog no longer holds`, addIt);
+    }
+    return [`ALTER TABLE ${root} ADD COLUMN ${col} ${type}${notNull}`, ...then];
+  }
+
+  /** A table renamed (or moved to another schema) on the source: the same on the target, where the new name is free. */
+  private async tableRename(from: string, relation: Relation): Promise<string[]> {
+    const [fromSchema, fromName] = splitLabel(from);
+    const exists = async (schema: string, name: string) =>
+      (await this.client.query<{ ok: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS ok`, [qualifiedName(schema, name)])).rows[0]?.ok === true;
+    if (!await exists(fromSchema, fromName) || await exists(relation.schema, relation.table)) return [];
+    const out: string[] = [];
+    if (fromSchema !== relation.schema) out.push(`ALTER TABLE ${qualifiedName(fromSchema, fromName)} SET SCHEMA ${quoteIdent(relation.schema)}`);
+    if (fromName !== relation.table) out.push(`ALTER TABLE ${qualifiedName(relation.schema, fromName)} RENAME TO ${quoteIdent(relation.table)}`);
+    return out;
+  }
+
+  private async partitionRoot(table: string): Promise<string | undefined> {
+    return (await this.client.query<{ root: string | null }>(sql.targetPartitionRoot, [table])).rows[0]?.root ?? undefined;
+  }
+
+  private async targetColumns(table: string): Promise<Map<string, string>> {
+    const rows = (await this.client.query<{ name: string; type: string }>(targetColumnTypesSql, [table])).rows;
+    return new Map(rows.map((r) => [r.name, r.type]));
+  }
+
+  private unsafe(label: string, what: string): FerryError {
+    return new FerryError('FERRY_SCHEMA_UNSAFE', `${what} (table ${label}, group ${this.group})`,
+      `make the target table match the source by hand, or re-copy it with "ferry resync -c <config> --table ${label}", then run again`,
+      { exitCode: 2, context: { group: this.group, table: label } });
+  }
+
+  private resync(label: string, what: string, first: string): FerryError {
+    return new FerryError('FERRY_SCHEMA_RESYNC', `${what} (table ${label}, group ${this.group})`,
+      `${first}, then re-copy the table aligned with the stream: ferry resync -c <config> --table ${label}; then run again`,
+      { exitCode: 2, context: { group: this.group, table: label } });
+  }
+}
+
+function splitLabel(label: string): [string, string] {
+  const dot = label.indexOf('.');
+  return [label.slice(0, dot), label.slice(dot + 1)];
+}
+
+/** A literal, possibly cast (`7`, `'a'::text`, `'2026-01-01'::date`): the same value wherever and whenever it is evaluated. */
+function isConstant(expr: string): boolean {
+  return /^\(?('(?:[^']|'')*'|-?\d+(?:\.\d+)?|true|false)\)?(?:::[a-z_][a-z0-9_ ."]*(?:\(\d+(?:,\s*\d+)?\))?(?:\[\])*)*$/i.test(expr.trim());
+}

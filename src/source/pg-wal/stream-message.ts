@@ -1,0 +1,7 @@
+import type pg from 'pg';
+import { walSql } from './wal-setup-sql.js';
+
+/** A transactional logical message: every slot of the database decodes it at its place among the changes of its transaction. */
+export async function recordWalMessage(client: pg.Client, _group: string, prefix: string, content: string): Promise<void> {
+  await client.query(walSql.emitMessage, [prefix, content]);
+}

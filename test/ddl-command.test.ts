@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { assertSameRows, catchUp, cliRun, init, run, startPair, triggerConfig, writeUntilAborted, type Pair } from './support/harness.js';
+
+/**
+ * `ferry ddl` runs a statement on the source and records it in the group's
+ * stream in the same transaction, so the target runs it at that place:
+ * indexes, constraints, NOT NULL and defaults reach the target while
+ * writers write, and the target ends with the source's definition.
+ */
+
+/** Columns (with NOT NULL and defaults), indexes and constraints of a table, as text to compare. */
+const FINGERPRINT = `
+  SELECT (SELECT string_agg(format('%s %s%s%s', a.attname, format_type(a.atttypid, a.atttypmod), CASE WHEN a.attnotnull THEN ' not null' ELSE '' END,
+                                   COALESCE(' default ' || pg_get_expr(d.adbin, d.adrelid), '')), ', ' ORDER BY a.attnum)
+            FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+           WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
+         (SELECT string_agg(regexp_replace(pg_get_indexdef(i.indexrelid), ' ON \\S+', ''), '; ' ORDER BY 1) FROM pg_index i WHERE i.indrelid = to_regclass($1)) AS indexes,
+         (SELECT string_agg(format('%s %s', conname, pg_get_constraintdef(c.oid)), '; ' ORDER BY conname) FROM pg_constraint c WHERE c.conrelid = to_regclass($1)) AS constraints`;
+
+for (const capture of ['wal', 'trigger'] as const) {
+  describe(`ferry ddl (${capture} capture)`, () => {
+    let pair: Pair;
+    let config: string;
+
+    before(async () => {
+      pair = await startPair();
+      await pair.sql('source', `
+        CREATE TABLE orders (id bigint PRIMARY KEY, customer text, total numeric(10,2));
+        INSERT INTO orders SELECT i, 'c' || (i % 50), i FROM generate_series(1, 1000) i;`);
+      config = capture === 'wal' ? await pair.config({ shop: ['public.orders'] }) : await triggerConfig(pair, { shop: ['public.orders'] });
+      await init(config);
+    });
+
+    after(async () => {
+      await pair?.stop();
+    });
+
+    test('indexes, constraints, NOT NULL and defaults reach the target at their place in the stream while writers write', async () => {
+      const ferry = await run(config);
+      const stop = new AbortController();
+      const writing = writeUntilAborted(pair.source.url('app'), stop.signal, async (client, n) => {
+        await client.query(`INSERT INTO orders (id, customer, total) VALUES ($1, 'w', 1) ON CONFLICT (id) DO UPDATE SET total = orders.total + 1`, [2000 + (n % 300)]);
+      });
+      try {
+        for (const statement of [
+          'CREATE INDEX orders_customer ON orders (customer)',
+          'UPDATE orders SET customer = \'none\' WHERE customer IS NULL; ALTER TABLE orders ALTER COLUMN customer SET NOT NULL',
+          'ALTER TABLE orders ADD CONSTRAINT total_not_negative CHECK (total >= 0)',
+          'ALTER TABLE orders ALTER COLUMN total SET DEFAULT 0',
+          'CREATE UNIQUE INDEX orders_customer_id ON orders (customer, id) WHERE total > 100',
+        ]) {
+          const result = await cliRun(['ddl', '-c', config, statement]);
+          assert.equal(result.code, 0, result.stderr);
+          assert.match(result.stdout, /group shop runs it on the target at the same place in its stream/);
+        }
+        stop.abort();
+        assert.ok(await writing > 0);
+        await catchUp(config);
+      } finally {
+        stop.abort();
+        await writing.catch(() => undefined);
+        assert.deepEqual(await ferry.stop(), []);
+      }
+      await assertSameRows(pair, 'orders');
+      const [source, target] = await Promise.all([pair.sql('source', FINGERPRINT, ['public.orders']), pair.sql('target', FINGERPRINT, ['public.orders'])]);
+      assert.match(source.rows[0]?.indexes ?? '', /orders_customer_id/);
+      assert.deepEqual(target.rows[0], source.rows[0], 'the target has the source\'s columns, indexes and constraints');
+      const recorded = (await pair.sql('target', `SELECT count(*)::int AS n FROM ferry.schema_changes`)).rows[0]?.n;
+      assert.equal(recorded, 5);
+    });
+
+    test('a statement that fails on the source changes neither side; a configuration with several groups must name one', async () => {
+      const failed = await cliRun(['ddl', '-c', config, 'ALTER TABLE orders ADD CONSTRAINT never CHECK (total < 0)']);
+      assert.equal(failed.code, 2);
+      assert.match(failed.stderr, /FERRY_DDL_FAILED: the statement failed on the source: check constraint "never" .* is violated/);
+      const ferry = await run(config);
+      try {
+        await pair.sql('source', `INSERT INTO orders (id, customer) VALUES (5000, 'after')`);
+        await catchUp(config);
+      } finally {
+        assert.deepEqual(await ferry.stop(), []);
+      }
+      assert.equal((await pair.sql('target', `SELECT count(*)::int AS n FROM pg_constraint WHERE conname = 'never'`)).rows[0]?.n, 0);
+      const two = await pair.config({ shop: ['public.orders'], other: ['public.elsewhere'] });
+      const ambiguous = await cliRun(['ddl', '-c', two, 'CREATE INDEX ON orders (total)']);
+      assert.equal(ambiguous.code, 2);
+      assert.match(ambiguous.stderr, /name the group whose tables the statement changes: --group <name>/);
+    });
+  });
+}

@@ -1,0 +1,139 @@
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { after, before, describe, test } from 'node:test';
+import { collectStatus } from '../src/observe/status.js';
+import { loadConfig } from '../src/config/load.js';
+import { assertSameRows, catchUp, init, run, startPair, until, writeUntilAborted, type Pair } from './support/harness.js';
+
+/**
+ * Column changes on the source reach the target in stream order, inside the
+ * apply transaction of the batch that first uses them, while writers keep
+ * writing: added columns (existing rows get what the source's rows read),
+ * renamed, retyped and dropped columns, and a renamed table. What the stream
+ * cannot tell (values a volatile default gave existing rows) stops the group
+ * with the fix; `schema_changes: stop` stops at any change.
+ */
+
+/** The replicated table's columns as both sides must have them: name, type, NOT NULL, default. */
+const FINGERPRINT = `
+  SELECT string_agg(format('%s %s%s%s', a.attname, format_type(a.atttypid, a.atttypmod),
+                           CASE WHEN a.attnotnull THEN ' not null' ELSE '' END,
+                           COALESCE(' default ' || pg_get_expr(d.adbin, d.adrelid), '')), ', ' ORDER BY a.attname) AS columns
+    FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+   WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`;
+
+for (const sourceMajor of [18, 13] as const) {
+  describe(`schema changes while streaming (WAL capture, PostgreSQL ${sourceMajor} source)`, () => {
+    let pair: Pair;
+
+    before(async () => {
+      pair = await startPair({ sourceMajor });
+      await pair.sql('source', `
+        CREATE TABLE items (id bigint PRIMARY KEY, qty int NOT NULL, label varchar(10), note text);
+        INSERT INTO items SELECT i, i, 'l' || i, 'n' || i FROM generate_series(1, 2000) i;
+        CREATE TABLE other (id int PRIMARY KEY, v text);`);
+    });
+
+    after(async () => {
+      await pair?.stop();
+    });
+
+    test('added, renamed, retyped and dropped columns and a renamed table are applied in stream order while writers write', async () => {
+      const config = await pair.config({ shop: ['public.items', 'public.other'] });
+      await init(config);
+      const ferry = await run(config);
+      const stop = new AbortController();
+      // Writes the columns no change touches, in the same transactions as the other table.
+      const writing = writeUntilAborted(pair.source.url('app'), stop.signal, async (client, n) => {
+        await client.query('BEGIN');
+        await client.query(`UPDATE ${n % 2 ? 'items' : 'goods'} SET qty = qty + 1 WHERE id = $1`, [1 + (n * 7) % 2000]).catch(() => undefined);
+        await client.query('COMMIT').catch(() => client.query('ROLLBACK'));
+        await client.query(`INSERT INTO other VALUES ($1, 'w') ON CONFLICT (id) DO UPDATE SET v = 'w' || $1`, [n % 500]);
+      });
+      const releases = [
+        `ALTER TABLE items ADD COLUMN flag int NOT NULL DEFAULT 7`,
+        `UPDATE items SET flag = 8 WHERE id % 3 = 0`,
+        `ALTER TABLE items ADD COLUMN born timestamptz DEFAULT now()`,
+        `INSERT INTO items (id, qty) VALUES (3001, 1)`,
+        // Reached before the rewrite below: once the source table is rewritten its catalog no longer holds now()'s value.
+        'wait',
+        `ALTER TABLE items ADD COLUMN extra text`,
+        `UPDATE items SET extra = 'x' || id WHERE id % 10 = 0`,
+        `ALTER TABLE items RENAME COLUMN note TO remark`,
+        `UPDATE items SET remark = 'renamed' WHERE id < 50`,
+        `ALTER TABLE items ALTER COLUMN qty TYPE bigint`,
+        `UPDATE items SET qty = 5000000000 WHERE id = 2`,
+        `ALTER TABLE items ALTER COLUMN label TYPE text`,
+        `UPDATE items SET label = repeat('long', 10) WHERE id = 3`,
+        `ALTER TABLE items DROP COLUMN extra`,
+        `INSERT INTO items (id, qty, label) VALUES (3002, 2, 'after drop')`,
+        `ALTER TABLE items RENAME TO goods`,
+        `INSERT INTO goods (id, qty) VALUES (3003, 3)`,
+      ];
+      try {
+        for (const statement of releases) {
+          if (statement === 'wait') {
+            await catchUp(config);
+            continue;
+          }
+          await pair.sql('source', statement);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        stop.abort();
+        assert.ok(await writing > 0);
+        await catchUp(config);
+      } finally {
+        stop.abort();
+        await writing.catch(() => undefined);
+        assert.deepEqual(await ferry.stop(), []);
+      }
+      assert.equal(await assertSameRows(pair, 'goods'), 2003);
+      await assertSameRows(pair, 'other');
+      const [source, target] = await Promise.all([pair.sql('source', FINGERPRINT, ['public.goods']), pair.sql('target', FINGERPRINT, ['public.goods'])]);
+      assert.ok(source.rows[0]?.columns);
+      assert.equal(target.rows[0]?.columns, source.rows[0]?.columns, 'the target table has the source\'s columns, types, NOT NULL and defaults');
+      const recorded = (await pair.sql('target', `SELECT statement FROM ferry.schema_changes ORDER BY id`)).rows.map((r) => r.statement as string);
+      for (const expected of [/ADD COLUMN "flag" integer DEFAULT/, /ADD COLUMN "born"/, /ADD COLUMN "extra" text/, /RENAME COLUMN "note" TO "remark"/,
+        /ALTER COLUMN "qty" TYPE bigint/, /ALTER COLUMN "label" TYPE text/, /DROP COLUMN "extra"/, /RENAME TO "goods"/]) {
+        assert.ok(recorded.some((s) => expected.test(s)), `ferry.schema_changes records ${expected}: ${recorded.join('; ')}`);
+      }
+      const tables = (await pair.sql('target', `SELECT tables FROM ferry.groups WHERE group_name = 'shop'`)).rows[0]?.tables as string[];
+      assert.deepEqual([...tables].sort(), ['public.goods', 'public.other']);
+    });
+
+    test('a column added with a volatile default stops the group with the fix; schema_changes: stop stops at any change', async () => {
+      const config = await pair.config({ shop: ['public.goods', 'public.other'] });
+      await pair.sql('source', `ALTER TABLE goods ADD COLUMN r float8 DEFAULT random(); UPDATE goods SET qty = 0 WHERE id = 1`);
+      const ferry = await run(config);
+      const cfg = await loadConfig(config);
+      try {
+        await until('the group to stop', async () => (await collectStatus(cfg))[0]?.state === 'failed');
+        assert.match((await collectStatus(cfg))[0]?.lastError ?? '', /FERRY_SCHEMA_RESYNC: column r was added with the default random\(\)/);
+      } finally {
+        const errors = await ferry.stop();
+        assert.deepEqual(errors.map((e) => e.code), ['FERRY_SCHEMA_RESYNC']);
+        assert.match(errors[0]?.hint ?? '', /ALTER TABLE public\.goods ADD COLUMN "r" double precision\), then re-copy the table aligned with the stream: ferry resync/);
+      }
+      await pair.sql('source', `ALTER TABLE goods DROP COLUMN r; UPDATE goods SET qty = 1 WHERE id = 1`);
+      await pair.sql('target', `ALTER TABLE goods ADD COLUMN r float8`);
+      const stopping = `${config}.stop.yaml`;
+      await writeFile(stopping, (await readFile(config, 'utf8')).replace(/( {4}tables: .*\n)/, '$1    schema_changes: stop\n'));
+      const strict = await run(stopping);
+      try {
+        await until('the group to stop at the next change', async () => (await collectStatus(cfg))[0]?.state === 'failed');
+      } finally {
+        const errors = await strict.stop();
+        assert.deepEqual(errors.map((e) => e.code), ['FERRY_SCHEMA_CHANGED']);
+        assert.match(errors[0]?.message ?? '', /ALTER TABLE public\.goods DROP COLUMN "r"/);
+      }
+      const again = await run(config);
+      try {
+        await pair.sql('source', `INSERT INTO goods (id, qty) VALUES (3004, 4)`);
+        await catchUp(config);
+      } finally {
+        assert.deepEqual(await again.stop(), []);
+      }
+      await assertSameRows(pair, 'goods');
+    });
+  });
+}
