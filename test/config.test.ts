@@ -49,6 +49,7 @@ describe('parseConfig: defaults and shape', () => {
         tables: [{ schema: 'public', table: 'orders', pattern: false }],
         slot: 'ferry_orders',
         publication: 'ferry_orders',
+        schemaChanges: 'apply',
       }],
       apply: {
         batchMaxRows: 10_000,
@@ -70,7 +71,7 @@ describe('parseConfig: defaults and shape', () => {
   });
 
   it('maps every snake_case key to camelCase', () => {
-    const cfg = parseConfig(yaml('  - name: orders\n    tables: [public.orders]\n    slot: s1\n    publication: p1', [
+    const cfg = parseConfig(yaml('  - name: orders\n    tables: [public.orders]\n    slot: s1\n    publication: p1\n    schema_changes: stop', [
       'apply:',
       '  batch_max_rows: 5', '  batch_max_bytes: 512kB', '  batch_max_delay_ms: 0', '  status_interval_ms: 500',
       '  spill_dir: /var/spool/ferry', '  retry_initial_ms: 10', '  retry_max_ms: 20', '  retry_attempts: 3', '  lock_timeout_ms: 0', '  binary_transfer: false',
@@ -80,7 +81,7 @@ describe('parseConfig: defaults and shape', () => {
       'log:\n  level: debug\n  format: json',
     ].join('\n')).replace('  url: "postgres://ferry', '  capture: trigger\n  url: "postgres://ferry'), 'ferry.yaml', {});
     assert.equal(cfg.source.capture, 'trigger');
-    assert.deepEqual(cfg.groups[0], { name: 'orders', tables: [{ schema: 'public', table: 'orders', pattern: false }], slot: 's1', publication: 'p1' });
+    assert.deepEqual(cfg.groups[0], { name: 'orders', tables: [{ schema: 'public', table: 'orders', pattern: false }], slot: 's1', publication: 'p1', schemaChanges: 'stop' });
     assert.deepEqual(cfg.apply, {
       batchMaxRows: 5, batchMaxBytes: 524_288, batchMaxDelayMs: 0, statusIntervalMs: 500,
       spillDir: '/var/spool/ferry', retryInitialMs: 10, retryMaxMs: 20, retryAttempts: 3, lockTimeoutMs: 0, binaryTransfer: false,
@@ -118,6 +119,7 @@ describe('parseConfig: validation errors name the file and key path', () => {
       'ferry.yaml: logging: unknown key');
     assert.equal(message.split('\n').length, 2, 'one line per issue');
     fails(yaml('  - name: a\n    tables: [public.t]\n    slots: x'), {}, 'groups[0].slots: unknown key; did you mean slot?');
+    fails(yaml('  - name: a\n    tables: [public.t]\n    schema_changes: ignore'), {}, 'groups[0].schema_changes: must be apply (follow the source\'s column changes on the target) or stop');
     fails(yaml(undefined, 'copy:\n  paralel: 2'), {}, 'copy.paralel: unknown key; did you mean parallel?');
     fails(yaml().replace('target:', 'target:\n  password: x'), {}, 'target.password: unknown key');
   });

@@ -173,6 +173,9 @@ export class Applier {
     }
     this.rowsInTransaction += batch.rows;
     const mode = this.counts.inOrder > inOrderBefore ? 'in_order' : 'set_based';
+    for (const record of this.schema?.takeRecords() ?? []) {
+      pending.push({ promise: this.query(record.text, record.values), describe: () => `recording the columns of ${record.table}`, table: record.table });
+    }
     if (!batch.commit) {
       await this.settle(pending, position);
       return { mode };
@@ -371,6 +374,7 @@ export class Applier {
 
   /** Abandons an open transaction (after an error or on shutdown mid-transaction). */
   async rollback(): Promise<void> {
+    this.schema?.takeRecords();
     if (!this.open) return;
     this.open = false;
     await this.client.query('ROLLBACK').catch(() => undefined);

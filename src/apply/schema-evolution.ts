@@ -50,6 +50,8 @@ interface KnownLayout {
 export class SchemaEvolution {
   /** Descriptions known to match the target and the committed record, by source relation. */
   private readonly settled = new Map<number, string>();
+  /** Descriptions followed in the open transaction and not yet recorded (see takeRecords), by source relation. */
+  private records = new Map<number, KnownLayout>();
 
   constructor(
     private readonly client: pg.Client,
@@ -59,6 +61,13 @@ export class SchemaEvolution {
     private readonly log: Logger,
     private readonly formatPosition: (position: Lsn) => string,
   ) {}
+
+  /** The statements that record the descriptions followed since the last call, to send in the same transaction. */
+  takeRecords(): { readonly table: string; readonly text: string; readonly values: unknown[] }[] {
+    const out = [...this.records].map(([id, r]) => ({ table: r.table_name, text: sql.recordColumns, values: [this.group, id, r.table_name, JSON.stringify(r.columns)] }));
+    this.records = new Map();
+    return out;
+  }
 
   /** Checks every table again at its next use (after a statement that may have changed any). */
   forget(): void {
@@ -73,7 +82,9 @@ export class SchemaEvolution {
     const description = JSON.stringify([relation.schema, relation.table, relation.columns.map((c) => [c.name, c.typeOid, c.typeMod, c.isKey])]);
     if (this.settled.get(relation.relationId) === description) return false;
     const label = `${relation.schema}.${relation.table}`;
-    const known = (await this.client.query<KnownLayout>(sql.knownColumns, [this.group, relation.relationId])).rows[0];
+    // What this transaction followed already, else what is committed.
+    const pending = this.records.get(relation.relationId);
+    const known = pending ?? (await this.client.query<KnownLayout>(sql.knownColumns, [this.group, relation.relationId])).rows[0];
     const catalog = await this.source.columns(relation.relationId);
     const byName = new Map(catalog.map((c) => [c.name, c]));
     const after: LayoutColumn[] = relation.columns.map((c) => ({
@@ -113,9 +124,10 @@ export class SchemaEvolution {
       if (renamedFrom) await this.client.query(sql.renameGroupTable, [this.group, renamedFrom, label]);
     }
     const unchanged = known !== undefined && known.table_name === label && JSON.stringify(known.columns) === JSON.stringify(after);
-    if (!unchanged) await this.client.query(sql.recordColumns, [this.group, relation.relationId, label, JSON.stringify(after)]);
+    // Written with the batch's statements (a target that refuses writes then says so about the batch).
+    if (!unchanged) this.records.set(relation.relationId, { table_name: label, columns: after });
     // Only what is committed already may be skipped next time: this transaction can still roll back.
-    if (unchanged && statements.length === 0) this.settled.set(relation.relationId, description);
+    if (unchanged && !pending && statements.length === 0) this.settled.set(relation.relationId, description);
     return statements.length > 0;
   }
 
