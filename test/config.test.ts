@@ -61,6 +61,7 @@ describe('parseConfig: defaults and shape', () => {
         retryMaxMs: 30_000,
         retryAttempts: 10,
         lockTimeoutMs: 60_000,
+        newTableCheckMs: 10_000,
         binaryTransfer: true,
       },
       copy: { parallel: 4, chunkBytes: 67_108_864 },
@@ -74,7 +75,7 @@ describe('parseConfig: defaults and shape', () => {
     const cfg = parseConfig(yaml('  - name: orders\n    tables: [public.orders]\n    slot: s1\n    publication: p1\n    schema_changes: stop', [
       'apply:',
       '  batch_max_rows: 5', '  batch_max_bytes: 512kB', '  batch_max_delay_ms: 0', '  status_interval_ms: 500',
-      '  spill_dir: /var/spool/ferry', '  retry_initial_ms: 10', '  retry_max_ms: 20', '  retry_attempts: 3', '  lock_timeout_ms: 0', '  binary_transfer: false',
+      '  spill_dir: /var/spool/ferry', '  retry_initial_ms: 10', '  retry_max_ms: 20', '  retry_attempts: 3', '  lock_timeout_ms: 0', '  binary_transfer: false', '  new_table_check_ms: 0',
       'copy:\n  parallel: 64',
       'sequences:\n  sync_interval_ms: 250\n  headroom: 0',
       'observe:\n  listen: "[::1]:9187"\n  poll_interval_ms: 1000\n  lag_warn_seconds: 30\n  lag_limit_seconds: 90.5\n  slot_warn_share: 0.8\n  queue_warn_events: 500',
@@ -84,7 +85,7 @@ describe('parseConfig: defaults and shape', () => {
     assert.deepEqual(cfg.groups[0], { name: 'orders', tables: [{ schema: 'public', table: 'orders', pattern: false }], slot: 's1', publication: 'p1', schemaChanges: 'stop' });
     assert.deepEqual(cfg.apply, {
       batchMaxRows: 5, batchMaxBytes: 524_288, batchMaxDelayMs: 0, statusIntervalMs: 500,
-      spillDir: '/var/spool/ferry', retryInitialMs: 10, retryMaxMs: 20, retryAttempts: 3, lockTimeoutMs: 0, binaryTransfer: false,
+      spillDir: '/var/spool/ferry', retryInitialMs: 10, retryMaxMs: 20, retryAttempts: 3, lockTimeoutMs: 0, binaryTransfer: false, newTableCheckMs: 0,
     });
     assert.deepEqual(cfg.copy, { parallel: 64, chunkBytes: 67_108_864 });
     assert.deepEqual(cfg.sequences, { syncIntervalMs: 250, headroom: 0 });

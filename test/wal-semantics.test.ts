@@ -114,18 +114,14 @@ describe('WAL capture semantics (PostgreSQL 18 → 18, streaming of large transa
     assert.equal(await assertSameRows(pair, 'gen'), 2);
   });
 
-  test('columns dropped on the source, before init or while streaming, do not disturb apply', async () => {
+  test('columns dropped on the source, before init or while streaming, do not disturb apply; one dropped while streaming is dropped on the target too', async () => {
     await pair.sql('source', `INSERT INTO dropped VALUES (2, 'k2', 'l2')`);
     await pair.sql('source', 'ALTER TABLE dropped DROP COLUMN later');
     await pair.sql('source', `INSERT INTO dropped VALUES (3, 'k3')`);
     await pair.sql('source', `UPDATE dropped SET kept = 'K1' WHERE id = 1`);
     await catchUp(config);
-    const res = await pair.sql('target', 'SELECT id, kept, later FROM dropped ORDER BY id');
-    assert.deepEqual(res.rows, [
-      { id: 1, kept: 'K1', later: 'l1' },
-      { id: 2, kept: 'k2', later: 'l2' },
-      { id: 3, kept: 'k3', later: null },
-    ]);
+    const res = await pair.sql('target', 'SELECT * FROM dropped ORDER BY id');
+    assert.deepEqual(res.rows, [{ id: 1, kept: 'K1' }, { id: 2, kept: 'k2' }, { id: 3, kept: 'k3' }]);
   });
 
   test('identity columns keep the source values', async () => {

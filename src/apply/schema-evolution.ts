@@ -31,6 +31,13 @@ export interface SourceSchema {
 
 export type SchemaChangePolicy = 'apply' | 'stop';
 
+/** Where ALTER TABLE goes: a table, or the root of the partition tree it is in. */
+interface TargetTable {
+  readonly quoted: string;
+  /** schema.name, as a group names its tables. */
+  readonly label: string;
+}
+
 interface KnownLayout {
   readonly table_name: string;
   readonly columns: LayoutColumn[];
@@ -50,6 +57,8 @@ interface KnownLayout {
 export class SchemaEvolution {
   /** Descriptions known to match the target and the committed record, by source relation. */
   private readonly settled = new Map<number, string>();
+  /** Tables (as their groups name them) whose existing rows only a new copy can bring in line (see takeResyncs). */
+  private resyncs = new Set<string>();
   /** Descriptions followed in the open transaction and not yet recorded (see takeRecords), by source relation. */
   private records = new Map<number, KnownLayout>();
 
@@ -66,6 +75,16 @@ export class SchemaEvolution {
   takeRecords(): { readonly table: string; readonly text: string; readonly values: unknown[] }[] {
     const out = [...this.records].map(([id, r]) => ({ table: r.table_name, text: sql.recordColumns, values: [this.group, id, r.table_name, JSON.stringify(r.columns)] }));
     this.records = new Map();
+    return out;
+  }
+
+  /**
+   * Tables that a change followed in the last transaction left to be copied
+   * again: call after it committed (and drop them after a rollback).
+   */
+  takeResyncs(): string[] {
+    const out = [...this.resyncs];
+    this.resyncs = new Set();
     return out;
   }
 
@@ -94,11 +113,11 @@ export class SchemaEvolution {
     const renamedFrom = known && known.table_name !== label ? known.table_name : undefined;
     if (renamedFrom) statements.push(...await this.tableRename(renamedFrom, relation));
     const table = qualifiedName(relation.schema, relation.table);
-    const root = renamedFrom && statements.length > 0 ? table : await this.partitionRoot(table);
+    const root = renamedFrom && statements.length > 0 ? { quoted: table, label } : await this.partitionRoot(table);
     if (root === undefined) return false; // No such target table: binding says so, or places a new partition.
     const targetColumns = renamedFrom && statements.length > 0
       ? await this.targetColumns(qualifiedName(...splitLabel(renamedFrom)))
-      : await this.targetColumns(root);
+      : await this.targetColumns(root.quoted);
     const changes = diffColumns(known?.columns, after);
     const types = await this.source.typeNames(changes.flatMap((c) => (c.kind === 'type' || c.kind === 'add' ? [c.column] : [])));
     let typeIndex = 0;
@@ -132,21 +151,21 @@ export class SchemaEvolution {
   }
 
   private async statementsFor(
-    change: ColumnChange, type: string, root: string, label: string, target: ReadonlyMap<string, string>,
+    change: ColumnChange, type: string, root: TargetTable, label: string, target: ReadonlyMap<string, string>,
     catalog: ReadonlyMap<string, SourceColumn>, recorded: boolean, relation: Relation,
   ): Promise<string[]> {
     const column = quoteIdent;
     switch (change.kind) {
       case 'rename':
-        return target.has(change.from) && !target.has(change.to) ? [`ALTER TABLE ${root} RENAME COLUMN ${column(change.from)} TO ${column(change.to)}`] : [];
+        return target.has(change.from) && !target.has(change.to) ? [`ALTER TABLE ${root.quoted} RENAME COLUMN ${column(change.from)} TO ${column(change.to)}`] : [];
       case 'drop':
         if (!target.has(change.column.name)) return [];
         if (change.column.isKey) throw this.unsafe(label, `column ${change.column.name}, part of the table's replica identity, was dropped on the source`);
-        return [`ALTER TABLE ${root} DROP COLUMN ${column(change.column.name)}`];
+        return [`ALTER TABLE ${root.quoted} DROP COLUMN ${column(change.column.name)}`];
       case 'type': {
         const now = target.get(change.column.name);
         if (now === undefined || now === type) return [];
-        return [`ALTER TABLE ${root} ALTER COLUMN ${column(change.column.name)} TYPE ${type} USING ${column(change.column.name)}::${type}`];
+        return [`ALTER TABLE ${root.quoted} ALTER COLUMN ${column(change.column.name)} TYPE ${type} USING ${column(change.column.name)}::${type}`];
       }
       case 'add': {
         const name = change.column.name;
@@ -156,17 +175,18 @@ export class SchemaEvolution {
           throw this.unsafe(label, `the source has column ${name}, which the target lacks, and the target has columns the source does not (${extra.join(', ')}): `
             + 'a column renamed on either side cannot be told from one dropped and another added');
         }
-        return this.addColumn(root, label, name, type, catalog.get(name));
+        return this.addColumn(root.quoted, root.label, name, type, catalog.get(name));
       }
     }
   }
 
   /** ADD COLUMN such that existing target rows read what the source's existing rows read. */
-  private async addColumn(root: string, label: string, name: string, type: string, source: SourceColumn | undefined): Promise<string[]> {
+  private async addColumn(root: string, rootLabel: string, name: string, type: string, source: SourceColumn | undefined): Promise<string[]> {
     const col = quoteIdent(name);
-    const addIt = `add the column on the target (ALTER TABLE ${root} ADD COLUMN ${col} ${type})`;
     if (!source) {
-      throw this.resync(label, `column ${name} was added and changed again on the source before this group reached it, so the values its existing rows have are unknown`, addIt);
+      // Renamed or dropped again since: what existing rows hold comes with the copy.
+      this.resyncs.add(rootLabel);
+      return [`ALTER TABLE ${root} ADD COLUMN ${col} ${type}`];
     }
     const notNull = source.notNull ? ' NOT NULL' : '';
     const then = source.defaultExpr === null ? [] : [`ALTER TABLE ${root} ALTER COLUMN ${col} SET DEFAULT ${source.defaultExpr}`];
@@ -178,11 +198,10 @@ export class SchemaEvolution {
     if (source.defaultExpr === null) return [`ALTER TABLE ${root} ADD COLUMN ${col} ${type}${notNull}`];
     // A rewrite of the source table since (ALTER … TYPE) wrote the value into the rows and forgot it; a constant still tells it.
     if (isConstant(source.defaultExpr)) return [`ALTER TABLE ${root} ADD COLUMN ${col} ${type} DEFAULT ${source.defaultExpr}${notNull}`];
-    // A default the source evaluated row by row (volatile), or once but forgot since: the values are only in the source's rows.
-    if ((await this.client.query(`SELECT 1 FROM ${root} LIMIT 1`)).rows.length > 0) {
-      throw this.resync(label, `column ${name} was added with the default ${source.defaultExpr}, whose value in the existing source rows (each its own, if volatile) the stream does not carry and the catalog no longer holds`, addIt);
-    }
-    return [`ALTER TABLE ${root} ADD COLUMN ${col} ${type}${notNull}`, ...then];
+    // A default the source evaluated row by row (volatile), or once but forgot since: the values are only in
+    // the source's rows. The target evaluates it too, for now, and the table is copied again aligned with the stream.
+    if ((await this.client.query(`SELECT 1 FROM ${root} LIMIT 1`)).rows.length > 0) this.resyncs.add(rootLabel);
+    return [`ALTER TABLE ${root} ADD COLUMN ${col} ${type} DEFAULT ${source.defaultExpr}${notNull}`];
   }
 
   /** A table renamed (or moved to another schema) on the source: the same on the target, where the new name is free. */
@@ -197,8 +216,9 @@ export class SchemaEvolution {
     return out;
   }
 
-  private async partitionRoot(table: string): Promise<string | undefined> {
-    return (await this.client.query<{ root: string | null }>(sql.targetPartitionRoot, [table])).rows[0]?.root ?? undefined;
+  private async partitionRoot(table: string): Promise<TargetTable | undefined> {
+    const row = (await this.client.query<{ root: string; label: string }>(sql.targetPartitionRoot, [table])).rows[0];
+    return row ? { quoted: row.root, label: row.label } : undefined;
   }
 
   private async targetColumns(table: string): Promise<Map<string, string>> {
@@ -212,11 +232,6 @@ export class SchemaEvolution {
       { exitCode: 2, context: { group: this.group, table: label } });
   }
 
-  private resync(label: string, what: string, first: string): FerryError {
-    return new FerryError('FERRY_SCHEMA_RESYNC', `${what} (table ${label}, group ${this.group})`,
-      `${first}, then re-copy the table aligned with the stream: ferry resync -c <config> --table ${label}; then run again`,
-      { exitCode: 2, context: { group: this.group, table: label } });
-  }
 }
 
 function splitLabel(label: string): [string, string] {

@@ -44,6 +44,8 @@ export interface ApplyConfig {
   readonly lockTimeoutMs: number;
   /** Stream values in binary (PostgreSQL 14+ sources) where every column type allows it. */
   readonly binaryTransfer: boolean;
+  /** How often `ferry run` looks for new source tables matching a group's patterns, to copy them in (0: never). */
+  readonly newTableCheckMs: number;
 }
 
 export interface SequenceConfig {
@@ -176,6 +178,7 @@ const apply = z.strictObject({
   retry_attempts: integer(1).default(10),
   lock_timeout_ms: integer(0).default(60_000),
   binary_transfer: z.boolean().default(true),
+  new_table_check_ms: integer(0).default(10_000),
 }).transform((a): ApplyConfig => ({
   batchMaxRows: a.batch_max_rows,
   batchMaxBytes: a.batch_max_bytes,
@@ -187,6 +190,7 @@ const apply = z.strictObject({
   retryAttempts: a.retry_attempts,
   lockTimeoutMs: a.lock_timeout_ms,
   binaryTransfer: a.binary_transfer,
+  newTableCheckMs: a.new_table_check_ms,
 }));
 
 const sequences = z.strictObject({

@@ -25,6 +25,7 @@ import type { ApplyMetrics } from '../observe/metrics.js';
 import { countRows } from './batch-counts.js';
 import { holdJoiningChanges, type JoiningTables } from '../copy/hold-joining-changes.js';
 import { replayHeldChanges } from './replay-held-changes.js';
+import { resync } from '../init/resync.js';
 import type { HeldChange } from '../change/held-change.js';
 
 export interface GroupOutcome {
@@ -53,6 +54,19 @@ export async function runGroup(config: FerryConfig, group: GroupConfig, log: Log
   const transfer = { binary: config.apply.binaryTransfer };
   // The same conflict (deadlock, lock timeout, …) at the same place, again and again, is not transient after all.
   let conflict: { readonly key: string; readonly count: number } | undefined;
+  // Tables being copied again because a schema change left their rows unknown (see SchemaEvolution).
+  const resyncing = new Set<string>();
+  const startResync = (table: string) => {
+    if (resyncing.has(table)) return;
+    resyncing.add(table);
+    const [schema, name] = [table.slice(0, table.indexOf('.')), table.slice(table.indexOf('.') + 1)];
+    glog.info({ table }, 'a schema change left the existing rows of a table unknown on the target: copying it again, aligned with the stream');
+    resync({ ...config, groups: [group] }, [{ schema, table: name, pattern: false }], glog)
+      .then(() => glog.info({ table }, 'table copied again after a schema change'))
+      .catch((err: unknown) => glog.error({ table, err: inContext(err, 'FERRY_RESYNC', { group: group.name, table }).describe() },
+        `copying the table again failed; its changes are held meanwhile: run "ferry resync -c <config> --table ${table}"`))
+      .finally(() => resyncing.delete(table));
+  };
   const onProgress = (committed: boolean) => {
     delay = config.apply.retryInitialMs;
     slotBusySince = undefined;
@@ -60,7 +74,7 @@ export async function runGroup(config: FerryConfig, group: GroupConfig, log: Log
   };
   while (!signal.aborted) {
     try {
-      await streamOnce(config, group, glog, signal, onProgress, backends, transfer, metrics);
+      await streamOnce(config, group, glog, signal, onProgress, backends, transfer, startResync, metrics);
       return { group: group.name };
     } catch (err) {
       let error = inContext(err, 'FERRY_RUN', { group: group.name });
@@ -109,7 +123,7 @@ export async function runGroup(config: FerryConfig, group: GroupConfig, log: Log
 
 async function streamOnce(
   config: FerryConfig, group: GroupConfig, log: Logger, signal: AbortSignal, onProgress: (committed: boolean) => void, backends: Backend[],
-  transfer: { readonly binary: boolean }, metrics: ApplyMetrics | undefined,
+  transfer: { readonly binary: boolean }, startResync: (table: string) => void, metrics: ApplyMetrics | undefined,
 ): Promise<void> {
   const target = await connect(config.target.url, { role: 'target', applicationName: `ferry:${group.name}`, pipeline: true });
   let stream: ChangeStream | undefined;
@@ -117,7 +131,9 @@ async function streamOnce(
   // Tables whose copied rows this stream's filter knows (see skipCopiedChanges), set once the stream starts.
   const filtered = new Set<string>();
   const formatPosition = config.source.capture === 'trigger' ? formatTick : formatLsn;
-  const schema = new SchemaEvolution(target, group.name, group.schemaChanges, catalog, log, formatPosition);
+  // Queued rows are read with the table's layout of now, not of when they were captured: a description
+  // from the trigger queue cannot tell when a column changed, so its column changes are not followed.
+  const schema = config.source.capture === 'trigger' ? undefined : new SchemaEvolution(target, group.name, group.schemaChanges, catalog, log, formatPosition);
   const applier = new Applier(target, group.name, log, formatPosition, catalog, schema);
   try {
     const earlier = [...backends];
@@ -168,7 +184,10 @@ async function streamOnce(
     const held = holdJoiningChanges(stream.events(), joiningTables(target, group.name, start, filtered), group.name);
     const events = resumed.length === 0 ? held
       : skipCopiedChanges(held, resumed.map((r) => ({ table: r.table_name, plan: r.plan, snapshotLsn: parseLsn(r.snapshot_lsn) })), group.name);
-    await applyLoop(events, stream, applier, config, signal, start, onProgress, metrics && { metrics, group: group.name, names: new Map() });
+    await applyLoop(events, stream, applier, config, signal, start, () => {
+      onProgress(true);
+      for (const table of schema?.takeResyncs() ?? []) startResync(table);
+    }, onProgress, metrics && { metrics, group: group.name, names: new Map() });
   } finally {
     await applier.rollback();
     await stream?.close();
@@ -218,7 +237,8 @@ async function binaryAllowed(config: FerryConfig, group: GroupConfig, target: pg
 
 async function applyLoop(
   events: AsyncIterable<readonly (SourceEvent | HeldChange)[]>, stream: ChangeStream, applier: Applier, config: FerryConfig, signal: AbortSignal, start: Lsn,
-  onProgress: (committed: boolean) => void, observed: { readonly metrics: ApplyMetrics; readonly group: string; readonly names: Map<number, string> } | undefined,
+  onCommit: () => void, onProgress: (committed: boolean) => void,
+  observed: { readonly metrics: ApplyMetrics; readonly group: string; readonly names: Map<number, string> } | undefined,
 ): Promise<void> {
   const it = batches(events, {
     maxRows: config.apply.batchMaxRows,
@@ -246,7 +266,7 @@ async function applyLoop(
     if (committed !== undefined) {
       position = committed;
       stream.acknowledge(committed);
-      onProgress(true);
+      onCommit();
     } else if (batch.idle !== undefined && !applier.inTransaction) {
       if (batch.idle > position) {
         await applier.recordIdle(batch.idle, batch.idleTime);

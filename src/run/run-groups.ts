@@ -6,6 +6,7 @@ import { FerryMetrics } from '../observe/metrics.js';
 import { Monitor } from '../observe/monitor.js';
 import { syncSequencesPeriodically } from '../sequences/sync-sequences.js';
 import { runGroup } from './group-runner.js';
+import { addNewTablesPeriodically } from './new-tables.js';
 
 export interface RunOptions {
   /** Called with the dashboard's URL once the endpoint (observe.listen) is serving. */
@@ -28,6 +29,8 @@ export async function runGroups(config: FerryConfig, log: Logger, signal: AbortS
   const groupsDone = new AbortController();
   const until = AbortSignal.any([signal, groupsDone.signal]);
   const sequences = syncSequencesPeriodically(config, log, until);
+  // Tables created on the source that match a group's pattern join it without a restart.
+  const tables = addNewTablesPeriodically(config, log, until);
   const watching = monitor.run(until);
   try {
     const outcomes = await Promise.all(config.groups.map((group) => runGroup(config, group, log, signal, metrics)));
@@ -37,5 +40,7 @@ export async function runGroups(config: FerryConfig, log: Logger, signal: AbortS
     await sequences;
     await watching;
     await server?.close();
+    // A table still being copied in is not waited for: its copy resumes with the next "ferry run" or "ferry init".
+    if (!signal.aborted) await tables;
   }
 }

@@ -165,8 +165,8 @@ export const sql = {
   /** A replicated table was renamed on the source (and so on the target): the group's record follows. */
   renameGroupTable: `UPDATE ferry.groups SET tables = array_replace(tables, $2, $3) WHERE group_name = $1`,
   recordSchemaChange: `INSERT INTO ferry.schema_changes (group_name, position, table_name, statement) VALUES ($1, $2, $3, $4)`,
-  /** Target table $1 (qualified), or the root of the partition tree it is in: where ALTER TABLE goes. NULL when there is no such table. */
-  targetPartitionRoot: `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS root
+  /** Target table $1 (qualified), or the root of the partition tree it is in: where ALTER TABLE goes. No row when there is no such table. */
+  targetPartitionRoot: `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS root, n.nspname || '.' || c.relname AS label
                           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                          WHERE c.oid = COALESCE(pg_partition_root(to_regclass($1)), to_regclass($1))`,
   releaseHeld: `DELETE FROM ferry.held_changes WHERE group_name = $1 AND table_name = ANY($2::text[])`,
