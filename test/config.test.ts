@@ -66,6 +66,7 @@ describe('parseConfig: defaults and shape', () => {
       },
       copy: { parallel: 4, chunkBytes: 67_108_864 },
       sequences: { syncIntervalMs: 60_000, headroom: 1_000 },
+      observe: { listen: undefined, pollIntervalMs: 5_000, lagWarnSeconds: 60, lagLimitSeconds: 300, slotWarnShare: 0.5, queueWarnEvents: 1_000_000 },
       log: { level: 'info', format: 'auto' },
     });
   });
@@ -77,6 +78,7 @@ describe('parseConfig: defaults and shape', () => {
       '  spill_dir: /var/spool/ferry', '  retry_initial_ms: 10', '  retry_max_ms: 20', '  retry_attempts: 3', '  lock_timeout_ms: 0', '  binary_transfer: false', '  new_table_check_ms: 0',
       'copy:\n  parallel: 64',
       'sequences:\n  sync_interval_ms: 250\n  headroom: 0',
+      'observe:\n  listen: "[::1]:9187"\n  poll_interval_ms: 1000\n  lag_warn_seconds: 30\n  lag_limit_seconds: 90.5\n  slot_warn_share: 0.8\n  queue_warn_events: 500',
       'log:\n  level: debug\n  format: json',
     ].join('\n')).replace('  url: "postgres://ferry', '  capture: trigger\n  url: "postgres://ferry'), 'ferry.yaml', {});
     assert.equal(cfg.source.capture, 'trigger');
@@ -88,6 +90,13 @@ describe('parseConfig: defaults and shape', () => {
     assert.deepEqual(cfg.copy, { parallel: 64, chunkBytes: 67_108_864 });
     assert.deepEqual(cfg.sequences, { syncIntervalMs: 250, headroom: 0 });
     assert.deepEqual(cfg.log, { level: 'debug', format: 'json' });
+    assert.deepEqual(cfg.observe, { listen: '[::1]:9187', pollIntervalMs: 1000, lagWarnSeconds: 30, lagLimitSeconds: 90.5, slotWarnShare: 0.8, queueWarnEvents: 500 });
+  });
+
+  it('rejects an observe.listen that is not HOST:PORT and a slot_warn_share outside (0, 1]', () => {
+    fails(yaml() + 'observe:\n  listen: 9187\n', {}, 'observe.listen: ');
+    fails(yaml() + 'observe:\n  listen: "localhost"\n', {}, 'observe.listen: must be HOST:PORT');
+    fails(yaml() + 'observe:\n  slot_warn_share: 1.5\n', {}, 'observe.slot_warn_share: must be a share above 0 and at most 1');
   });
 });
 

@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../src/config/load.js';
 import { collectStatus, type GroupStatus } from '../src/observe/status.js';
 import { catchUp, init, run, startPair, until, type Pair } from './support/harness.js';
+import { freePort, get, metric } from './support/observe.js';
 
 /**
  * PostgreSQL 15+ sends no empty transactions: a group whose tables are quiet
@@ -13,6 +14,7 @@ import { catchUp, init, run, startPair, until, type Pair } from './support/harne
 describe('a quiet group reads lag 0 while the rest of the source is busy', () => {
   let pair: Pair;
   let config: string;
+  let metricsUrl: string;
 
   before(async () => {
     pair = await startPair();
@@ -20,7 +22,10 @@ describe('a quiet group reads lag 0 while the rest of the source is busy', () =>
       CREATE TABLE quiet (id int PRIMARY KEY, v int NOT NULL);
       CREATE TABLE busy (id int PRIMARY KEY, v int NOT NULL);`);
     // Only `quiet` is replicated; `busy` stands for the rest of the application.
-    config = await pair.config({ calm: ['public.quiet'] });
+    // With the endpoint on, so that the lag Prometheus scrapes is checked as well as `ferry status`'s.
+    const port = await freePort();
+    metricsUrl = `http://127.0.0.1:${port}/metrics`;
+    config = await pair.config({ calm: ['public.quiet'] }, `observe:\n  listen: 127.0.0.1:${port}\n  poll_interval_ms: 200`);
     await init(config);
   });
 
@@ -51,6 +56,9 @@ describe('a quiet group reads lag 0 while the rest of the source is busy', () =>
         const again = (await collectStatus(cfg))[0];
         assert.equal(again?.lagBytes, 0, `lag in bytes stays 0 (check ${i + 1})`);
         assert.equal(again?.lagSeconds, 0, `lag in seconds stays 0 (check ${i + 1})`);
+        const scraped = (await get(metricsUrl)).body;
+        assert.equal(metric(scraped, 'ferry_lag_seconds', { group: 'calm' }), 0, `/metrics: lag in seconds stays 0 (check ${i + 1})`);
+        assert.equal(metric(scraped, 'ferry_lag_bytes', { group: 'calm' }), 0, `/metrics: lag in bytes stays 0 (check ${i + 1})`);
       }
     } finally {
       assert.deepEqual(await ferry.stop(), []);

@@ -22,6 +22,8 @@ import { DDL_PREFIX, decodeDdl, type DdlMessage } from '../change/ddl-message.js
 export interface ApplyResult {
   /** Set when the batch committed: everything up to here is on the target. */
   readonly committed?: Lsn;
+  /** How the batch was written, when it wrote anything: for metrics. */
+  readonly mode?: 'set_based' | 'in_order';
 }
 
 interface Pending {
@@ -129,6 +131,7 @@ export class Applier {
     }
     if (batch.held) pending.push(this.hold(batch.held));
     const planned = this.setBased ? await this.planSet(batch, pending, position) : undefined;
+    const inOrderBefore = this.counts.inOrder;
     if (Array.isArray(planned)) {
       pending.push(this.send({ text: 'SAVEPOINT ferry_batch', values: [] }, () => 'SAVEPOINT'));
       try {
@@ -170,12 +173,13 @@ export class Applier {
       await this.applyInOrder(batch, pending, position);
     }
     this.rowsInTransaction += batch.rows;
+    const mode = this.counts.inOrder > inOrderBefore ? 'in_order' : 'set_based';
     for (const record of this.schema?.takeRecords() ?? []) {
       pending.push({ promise: this.query(record.text, record.values), describe: () => `recording the columns of ${record.table}`, table: record.table });
     }
     if (!batch.commit) {
       await this.settle(pending, position);
-      return {};
+      return { mode };
     }
     const commitTime = batch.commit.commitTime === 0n ? null : pgTimestampToDate(batch.commit.commitTime).toISOString();
     const part = batch.commit.part;
@@ -188,7 +192,7 @@ export class Applier {
     } finally {
       this.open = false;
     }
-    return { committed: batch.commit.position };
+    return { committed: batch.commit.position, mode };
   }
 
   /** A batch that set-based apply could not take is worth knowing about: it is slower, and says something about the table. */

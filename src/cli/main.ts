@@ -2,7 +2,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { selectGroups } from '../config/select-groups.js';
-import type { FerryConfig } from '../config/schema.js';
+import { listenAddress, type FerryConfig } from '../config/schema.js';
 import { ExitCode, FerryError } from '../errors.js';
 import { dropGroups } from '../init/drop.js';
 import { runDdl } from '../ddl/run-ddl.js';
@@ -52,6 +52,12 @@ function positiveNumber(value: string): number {
   return n;
 }
 
+function listenOption(value: string): string {
+  const parsed = listenAddress.safeParse(value);
+  if (!parsed.success) throw new InvalidArgumentError('expected HOST:PORT, e.g. 127.0.0.1:9187');
+  return parsed.data;
+}
+
 /** SIGINT/SIGTERM end the run gracefully; a second one exits at once (the target's position is exact anyway). */
 function stopSignal(log: Logger): AbortSignal {
   const controller = new AbortController();
@@ -91,8 +97,10 @@ export function buildProgram(outcome: { exitCode: ExitCode } = { exitCode: ExitC
   withConfig(program.command('run'))
     .description('stream every group (or those --group names) until SIGINT or SIGTERM')
     .option('--group <list>', 'only these groups, comma-separated (another process may run the others)')
-    .action(async (options: GlobalOptions) => {
-      const { config, log } = await setup(options);
+    .option('--listen <host:port>', 'serve /metrics, /status, /healthz and the dashboard here (overrides observe.listen)', listenOption)
+    .action(async (options: GlobalOptions & { listen?: string }) => {
+      const { config: loaded, log } = await setup(options);
+      const config = options.listen === undefined ? loaded : { ...loaded, observe: { ...loaded.observe, listen: options.listen } };
       const failed = await runGroups(config, log, stopSignal(log));
       if (failed.length > 0) {
         throw new FerryError('FERRY_RUN_FAILED', `${failed.length} group(s) stopped with an error:\n  ${failed.map((e) => e.describe()).join('\n  ')}`);

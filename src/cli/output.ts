@@ -32,8 +32,15 @@ export function formatStatus(groups: readonly GroupStatus[]): string {
   });
   const held = groups.filter((g) => g.heldChanges > 0)
     .map((g) => `${g.group}: ${g.heldChanges} change(s) of tables joining the group held, applied once their copy is done`);
+  // A slot past `reserved` is on its way to being lost: say so where people look.
+  const slots = groups.filter((g) => g.slot?.walStatus && g.slot.walStatus !== 'reserved').map((g) => {
+    const slot = g.slot as NonNullable<GroupStatus['slot']>;
+    return `${g.group}: slot ${slot.name} wal_status ${slot.walStatus}, ${formatBytes(slot.retainedBytes ?? 0)} retained`
+      + `${slot.safeWalSize === null ? '' : `, ${formatBytes(Math.max(0, slot.safeWalSize))} more before it is at risk`}`;
+  });
   const errors = groups.filter((g) => g.lastError).map((g) => `${g.group}: last error at ${g.lastErrorAt}: ${g.lastError}`);
-  return [table, ...(copying.length > 0 ? ['', ...copying] : []), ...(parted.length > 0 ? ['', ...parted] : []), ...(held.length > 0 ? ['', ...held] : []), ...(errors.length > 0 ? ['', ...errors] : [])].join('\n');
+  return [table, ...(copying.length > 0 ? ['', ...copying] : []), ...(parted.length > 0 ? ['', ...parted] : []), ...(held.length > 0 ? ['', ...held] : []),
+    ...(slots.length > 0 ? ['', ...slots] : []), ...(errors.length > 0 ? ['', ...errors] : [])].join('\n');
 }
 
 export function formatBytes(n: number): string {

@@ -65,6 +65,26 @@ export interface TriggerConfig {
   readonly rotateIntervalMs: number;
 }
 
+/** `ferry run`'s HTTP endpoint, health limit and early warnings. */
+export interface ObserveConfig {
+  /** HOST:PORT for /metrics, /status, /healthz and the dashboard; unset: no endpoint. */
+  readonly listen: string | undefined;
+  /** How often the run reads every group's status for gauges, the dashboard, health and warnings. */
+  readonly pollIntervalMs: number;
+  /** Lag above this is logged once per episode. */
+  readonly lagWarnSeconds: number;
+  /** /healthz answers 503 while a group's lag is above this. */
+  readonly lagLimitSeconds: number;
+  /** A slot holding this share of what it may retain (retained WAL + safe_wal_size) is logged as a warning. */
+  readonly slotWarnShare: number;
+  /** Trigger capture: a queue with more events than this waiting while no ferry process consumes it is logged as a warning. */
+  readonly queueWarnEvents: number;
+}
+
+export const OBSERVE_DEFAULTS: ObserveConfig = {
+  listen: undefined, pollIntervalMs: 5_000, lagWarnSeconds: 60, lagLimitSeconds: 300, slotWarnShare: 0.5, queueWarnEvents: 1_000_000,
+};
+
 export const TRIGGER_DEFAULTS: TriggerConfig = { tickIntervalMs: 100, idleTickMs: 10_000, rotateIntervalMs: 60_000 };
 
 export interface FerryConfig {
@@ -77,6 +97,7 @@ export interface FerryConfig {
   readonly sequences: SequenceConfig;
   /** Absent unless the file has a `trigger:` section; `triggerConfig()` fills in the defaults. */
   readonly trigger?: TriggerConfig;
+  readonly observe: ObserveConfig;
   readonly log: { readonly level: LogLevel; readonly format: LogFormat };
 }
 
@@ -190,6 +211,28 @@ const trigger = z.strictObject({
   rotateIntervalMs: t.rotate_interval_ms,
 }));
 
+/** HOST:PORT, where HOST may be a name, an IPv4 address or a bracketed IPv6 address; port 0 picks a free port. */
+export const listenAddress = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, {
+  error: 'must be HOST:PORT, e.g. 127.0.0.1:9187 or 0.0.0.0:9187 ([::1]:9187 for IPv6)',
+});
+
+const observe = z.strictObject({
+  listen: listenAddress.optional(),
+  poll_interval_ms: integer(100).default(OBSERVE_DEFAULTS.pollIntervalMs),
+  lag_warn_seconds: z.number().positive({ error: 'must be a positive number of seconds' }).default(OBSERVE_DEFAULTS.lagWarnSeconds),
+  lag_limit_seconds: z.number().positive({ error: 'must be a positive number of seconds' }).default(OBSERVE_DEFAULTS.lagLimitSeconds),
+  slot_warn_share: z.number().gt(0, { error: 'must be a share above 0 and at most 1, e.g. 0.5' }).max(1, { error: 'must be a share above 0 and at most 1, e.g. 0.5' })
+    .default(OBSERVE_DEFAULTS.slotWarnShare),
+  queue_warn_events: integer(1).default(OBSERVE_DEFAULTS.queueWarnEvents),
+}).transform((o): ObserveConfig => ({
+  listen: o.listen,
+  pollIntervalMs: o.poll_interval_ms,
+  lagWarnSeconds: o.lag_warn_seconds,
+  lagLimitSeconds: o.lag_limit_seconds,
+  slotWarnShare: o.slot_warn_share,
+  queueWarnEvents: o.queue_warn_events,
+}));
+
 export const configSchema: z.ZodType<FerryConfig> = z.strictObject({
   source: z.strictObject({ url, capture: z.enum(['wal', 'trigger']).default('wal') }),
   target: z.strictObject({ url }),
@@ -200,6 +243,7 @@ export const configSchema: z.ZodType<FerryConfig> = z.strictObject({
     .prefault({}),
   sequences: sequences.prefault({}),
   trigger: trigger.optional(),
+  observe: observe.prefault({}),
   log: z.strictObject({
     level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
     format: z.enum(['auto', 'json', 'pretty']).default('auto'),

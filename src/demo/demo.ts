@@ -28,7 +28,8 @@ export async function runDemo(options: { seconds: number }): Promise<void> {
   const log = createLogger('warn');
   try {
     say('Starting two throwaway PostgreSQL 18 servers (source and target)...');
-    const source = await startCluster({ major: 18 });
+    // A limit on what a slot may retain, as a production source should have: the dashboard shows the slot against it.
+    const source = await startCluster({ major: 18, settings: { max_slot_wal_keep_size: "'1GB'" } });
     clusters.push(source);
     const target = await startCluster({ major: 18 });
     clusters.push(target);
@@ -48,6 +49,9 @@ export async function runDemo(options: { seconds: number }): Promise<void> {
       '    tables: [public.accounts, public.orders]',
       '  - name: catalog',
       '    tables: [public.products]',
+      'observe:',
+      '  listen: 127.0.0.1:0           # any free port; ferry run --listen HOST:PORT does the same',
+      '  poll_interval_ms: 1000',
       '',
     ].join('\n'));
     const config = await loadConfig(configPath);
@@ -60,7 +64,9 @@ export async function runDemo(options: { seconds: number }): Promise<void> {
 
     say(`\n$ ferry run    # streaming both groups while a live workload runs on the source for ${options.seconds} s`);
     const stopFerry = new AbortController();
-    const running = runGroups(config, log, stopFerry.signal);
+    const running = runGroups(config, log, stopFerry.signal, {
+      onListening: (url) => say(`  dashboard ${url}  (also ${url}metrics, ${url}status, ${url}healthz)`),
+    });
     const stopWorkload = new AbortController();
     const workload = runWorkload(source.url('shop'), stopWorkload.signal);
     const deadline = Date.now() + options.seconds * 1000;

@@ -7,7 +7,7 @@ import { FerryError, PrerequisiteError } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
 import { connect } from '../pg/connect.js';
 import { formatLsn, parseLsn } from '../source/pg-wal/lsn.js';
-import { readWalSettings, walProblems, type WalSettings } from '../source/pg-wal/prerequisites.js';
+import { readWalSettings, unlimitedSlotWalWarning, walProblems, type WalSettings } from '../source/pg-wal/prerequisites.js';
 import { copyGroupSequences } from '../sequences/sync-sequences.js';
 import { ReplicationConnection, type CreatedSlot } from '../source/pg-wal/replication-connection.js';
 import { copyPendingChunks, recordChunkPlan, resetPartialTables } from './group-copy.js';
@@ -51,6 +51,10 @@ export async function initGroups(config: FerryConfig, log: Logger): Promise<Init
     const settings = config.source.capture === 'trigger' ? await readTriggerSettings(source) : await readWalSettings(source);
     const plan = await planGroups(config, source, target);
     await checkPrerequisites(config, source, target, settings, plan);
+    if (!('plpgsql' in settings)) {
+      const warning = await unlimitedSlotWalWarning(source);
+      if (warning !== undefined) log.warn({ code: 'FERRY_SLOT_WAL_UNLIMITED' }, warning);
+    }
     await ensureControlSchema(target);
     if ('plpgsql' in settings) await ensureTriggerSchema(source);
     const summaries: InitSummary[] = [];

@@ -8,6 +8,25 @@ import { formatTick } from '../source/pg-trigger/ticks.js';
 import { readGroups, type GroupRow } from '../target/control-schema.js';
 import { sql } from '../target/control-sql.js';
 
+export interface CopyProgress {
+  readonly chunks: number;
+  readonly chunksDone: number;
+  readonly rows: number;
+  readonly bytes: number;
+  readonly estimatedBytes: number;
+}
+
+export interface SlotStatus {
+  readonly name: string;
+  readonly exists: boolean;
+  readonly active: boolean;
+  readonly retainedBytes: number | null;
+  /** PostgreSQL 13+: reserved | extended | unreserved | lost (null before 13). */
+  readonly walStatus: string | null;
+  /** PostgreSQL 13+: WAL that may still be written before the slot is in danger of being lost (null: no limit, or before 13). */
+  readonly safeWalSize: number | null;
+}
+
 export interface GroupStatus {
   readonly group: string;
   /** not initialised | copying | streaming | stopped | failed */
@@ -21,13 +40,17 @@ export interface GroupStatus {
   /** Batches applied set-based, and change by change in source order (the fallback; the log says why). */
   readonly batches: { readonly setBased: number; readonly inOrder: number };
   readonly lastAppliedAt: string | null;
-  readonly slot: { readonly name: string; readonly exists: boolean; readonly active: boolean; readonly retainedBytes: number | null } | null;
+  readonly slot: SlotStatus | null;
   readonly lastError: string | null;
   readonly lastErrorAt: string | null;
   /** The initial copy: chunks finished, rows and bytes moved, estimated bytes in all. */
-  readonly copy: { readonly chunks: number; readonly chunksDone: number; readonly rows: number; readonly bytes: number; readonly estimatedBytes: number } | null;
+  readonly copy: (CopyProgress & { readonly tables: readonly (CopyProgress & { readonly table: string })[] }) | null;
   /** Trigger capture: the queue's newest tick, how many ticks the target is behind, and whether untaken events wait. */
-  readonly queue?: { readonly latestTick: number | null; readonly lagTicks: number | null; readonly eventsAfterLatestTick: boolean } | null;
+  readonly queue?: {
+    readonly latestTick: number | null; readonly lagTicks: number | null; readonly eventsAfterLatestTick: boolean;
+    /** Events queued and not yet applied (approximate: ids of rolled-back writes count), and the queue tables' size on disk. */
+    readonly pendingEvents: number | null; readonly queueBytes: number;
+  } | null;
   /**
    * Trigger capture: the target stands inside the batch after the applied
    * tick, which is applied in parts (a backlog queued while `ferry run` was
@@ -51,14 +74,16 @@ export async function collectStatus(config: FerryConfig): Promise<GroupStatus[]>
     if (config.source.capture === 'trigger') return await triggerStatus(config, source, target, rows);
     const now = (await source.query<{ lsn: string; now: Date }>(walSql.currentLsnAndTime)).rows[0];
     const current = now?.lsn ?? null;
-    const copies = new Map(rows.size === 0 ? [] : (await target.query(sql.copyProgress)).rows.map((r) => [r.group_name as string, {
-      chunks: r.chunks as number, chunksDone: r.chunks_done as number, rows: Number(r.rows), bytes: Number(r.bytes), estimatedBytes: Number(r.estimated_bytes),
-    }]));
+    const copies = await copyProgress(target, rows.size);
     const out: GroupStatus[] = [];
     for (const group of config.groups) {
       const row = rows.get(group.name);
       const slotRow = (await source.query(walSql.slot, [group.slot])).rows[0];
-      const slot = { name: group.slot, exists: Boolean(slotRow), active: Boolean(slotRow?.active), retainedBytes: slotRow ? Number(slotRow.retained_bytes) : null };
+      const slot: SlotStatus = {
+        name: group.slot, exists: Boolean(slotRow), active: Boolean(slotRow?.active), retainedBytes: slotRow ? Number(slotRow.retained_bytes) : null,
+        walStatus: (slotRow?.wal_status as string | null | undefined) ?? null,
+        safeWalSize: slotRow?.safe_wal_size == null ? null : Number(slotRow.safe_wal_size),
+      };
       if (!row) {
         out.push({
           group: group.name, state: 'not initialised', appliedPosition: null, sourcePosition: current, lagBytes: null, lagSeconds: null,
@@ -107,9 +132,7 @@ export async function collectStatus(config: FerryConfig): Promise<GroupStatus[]>
  */
 async function triggerStatus(config: FerryConfig, source: pg.Client, target: pg.Client, rows: Map<string, GroupRow>): Promise<GroupStatus[]> {
   const now = (await source.query<{ now: Date }>(walSql.currentLsnAndTime)).rows[0]?.now.getTime() ?? Date.now();
-  const copies = new Map(rows.size === 0 ? [] : (await target.query(sql.copyProgress)).rows.map((r) => [r.group_name as string, {
-    chunks: r.chunks as number, chunksDone: r.chunks_done as number, rows: Number(r.rows), bytes: Number(r.bytes), estimatedBytes: Number(r.estimated_bytes),
-  }]));
+  const copies = await copyProgress(target, rows.size);
   const out: GroupStatus[] = [];
   for (const group of config.groups) {
     const row = rows.get(group.name);
@@ -135,7 +158,10 @@ async function triggerStatus(config: FerryConfig, source: pg.Client, target: pg.
       lastErrorAt: row?.last_error_at?.toISOString() ?? null,
       copy: copies.get(group.name) ?? null,
       heldChanges: Number(row?.held_changes ?? 0),
-      queue: queue ? { latestTick: latest === null ? null : Number(latest), lagTicks, eventsAfterLatestTick: queue.eventsAfter } : null,
+      queue: queue ? {
+        latestTick: latest === null ? null : Number(latest), lagTicks, eventsAfterLatestTick: queue.eventsAfter,
+        pendingEvents: queue.pendingEvents, queueBytes: queue.queueBytes,
+      } : null,
       batchInParts: applied !== null && row?.position_part != null
         ? { toTick: Number(applied + 1n), eventsApplied: Number(row.part_events ?? 0), events: Number(row.part_events_total ?? 0) } : null,
     });
@@ -145,4 +171,18 @@ async function triggerStatus(config: FerryConfig, source: pg.Client, target: pg.
 
 function batchCounts(row: GroupRow): GroupStatus['batches'] {
   return { setBased: Number(row.batches_set_based), inOrder: Number(row.batches_in_order) };
+}
+
+/** Per group, the initial copy's progress in all and per table (tables joining later included). */
+async function copyProgress(target: pg.Client, groups: number): Promise<Map<string, NonNullable<GroupStatus['copy']>>> {
+  const out = new Map<string, NonNullable<GroupStatus['copy']>>();
+  if (groups === 0) return out;
+  const progress = (r: Record<string, unknown>): CopyProgress => ({
+    chunks: r.chunks as number, chunksDone: r.chunks_done as number, rows: Number(r.rows), bytes: Number(r.bytes), estimatedBytes: Number(r.estimated_bytes),
+  });
+  for (const r of (await target.query(sql.copyProgress)).rows) out.set(r.group_name as string, { ...progress(r), tables: [] });
+  for (const r of (await target.query(sql.copyProgressByTable)).rows) {
+    (out.get(r.group_name as string)?.tables as (CopyProgress & { table: string })[] | undefined)?.push({ table: r.table_name as string, ...progress(r) });
+  }
+  return out;
 }

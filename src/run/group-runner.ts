@@ -21,6 +21,8 @@ import type { ChangeStream, SourceEvent } from '../source/source.js';
 import { preparePublication } from '../source/pg-wal/partition-publishing.js';
 import { SourceCatalog } from './source-catalog.js';
 import { SchemaEvolution } from '../apply/schema-evolution.js';
+import type { ApplyMetrics } from '../observe/metrics.js';
+import { countRows } from './batch-counts.js';
 import { holdJoiningChanges, type JoiningTables } from '../copy/hold-joining-changes.js';
 import { replayHeldChanges } from './replay-held-changes.js';
 import { resync } from '../init/resync.js';
@@ -42,7 +44,7 @@ const SLOT_BUSY_LIMIT_MS = 5 * 60_000;
  * position, which is always exact.
  */
 
-export async function runGroup(config: FerryConfig, group: GroupConfig, log: Logger, signal: AbortSignal): Promise<GroupOutcome> {
+export async function runGroup(config: FerryConfig, group: GroupConfig, log: Logger, signal: AbortSignal, metrics?: ApplyMetrics): Promise<GroupOutcome> {
   const glog = log.child({ group: group.name });
   let delay = config.apply.retryInitialMs;
   // Target backends of earlier attempts, which a lost connection may have left holding the group.
@@ -72,7 +74,7 @@ export async function runGroup(config: FerryConfig, group: GroupConfig, log: Log
   };
   while (!signal.aborted) {
     try {
-      await streamOnce(config, group, glog, signal, onProgress, backends, transfer, startResync);
+      await streamOnce(config, group, glog, signal, onProgress, backends, transfer, startResync, metrics);
       return { group: group.name };
     } catch (err) {
       let error = inContext(err, 'FERRY_RUN', { group: group.name });
@@ -101,6 +103,7 @@ export async function runGroup(config: FerryConfig, group: GroupConfig, log: Log
         }
       }
       await recordError(config, group.name, error, !transient);
+      metrics?.failed(group.name, error.code, transient);
       if (!transient) {
         glog.error({ code: error.code, err: error.describe() }, 'group stopped');
         return { group: group.name, error };
@@ -120,7 +123,7 @@ export async function runGroup(config: FerryConfig, group: GroupConfig, log: Log
 
 async function streamOnce(
   config: FerryConfig, group: GroupConfig, log: Logger, signal: AbortSignal, onProgress: (committed: boolean) => void, backends: Backend[],
-  transfer: { readonly binary: boolean }, startResync: (table: string) => void,
+  transfer: { readonly binary: boolean }, startResync: (table: string) => void, metrics: ApplyMetrics | undefined,
 ): Promise<void> {
   const target = await connect(config.target.url, { role: 'target', applicationName: `ferry:${group.name}`, pipeline: true });
   let stream: ChangeStream | undefined;
@@ -185,7 +188,7 @@ async function streamOnce(
     await applyLoop(events, stream, applier, config, signal, start, () => {
       onProgress(true);
       for (const table of schema?.takeResyncs() ?? []) startResync(table);
-    }, onProgress);
+    }, onProgress, metrics && { metrics, group: group.name, names: new Map() });
   } finally {
     await applier.rollback();
     await stream?.close();
@@ -236,6 +239,7 @@ async function binaryAllowed(config: FerryConfig, group: GroupConfig, target: pg
 async function applyLoop(
   events: AsyncIterable<readonly (SourceEvent | HeldChange)[]>, stream: ChangeStream, applier: Applier, config: FerryConfig, signal: AbortSignal, start: Lsn,
   onCommit: () => void, onProgress: (committed: boolean) => void,
+  observed: { readonly metrics: ApplyMetrics; readonly group: string; readonly names: Map<number, string> } | undefined,
 ): Promise<void> {
   // Whether the applier waits for the next batch (then it is cut at the next commit).
   let applying = false;
@@ -256,7 +260,14 @@ async function applyLoop(
     next = it.next();
     next.catch(() => undefined);
     const batch: Batch = result.value;
-    const { committed } = await applier.apply(batch, position).finally(() => { applying = false; });
+    const started = observed && performance.now();
+    const { committed, mode } = await applier.apply(batch, position).finally(() => { applying = false; });
+    if (observed && started !== undefined) {
+      // Counted even when nothing was written: the batch may name tables (relation descriptions) later batches use.
+      const rows = countRows(batch, observed.names);
+      if (mode) observed.metrics.batchApplied(observed.group, rows, mode, (performance.now() - started) / 1000);
+      if (committed !== undefined) observed.metrics.committed(observed.group, batch.commit?.transactions ?? 0);
+    }
     if (committed !== undefined) {
       position = committed;
       stream.acknowledge(committed);

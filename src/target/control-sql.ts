@@ -189,6 +189,11 @@ export const sql = {
                         COALESCE(sum(rows), 0)::bigint AS rows, COALESCE(sum(bytes), 0)::bigint AS bytes,
                         COALESCE(sum(estimated_bytes), 0)::bigint AS estimated_bytes
                    FROM ferry.copy_chunks GROUP BY group_name`,
+  /** The same per table, for metrics and the dashboard. */
+  copyProgressByTable: `SELECT group_name, table_name, count(*)::int AS chunks, count(copied_at)::int AS chunks_done,
+                               COALESCE(sum(rows), 0)::bigint AS rows, COALESCE(sum(bytes), 0)::bigint AS bytes,
+                               COALESCE(sum(estimated_bytes), 0)::bigint AS estimated_bytes
+                          FROM ferry.copy_chunks GROUP BY group_name, table_name ORDER BY group_name, table_name`,
   /** The slot exists from here on; the position is where streaming will start. */
   recordSlot: `UPDATE ferry.groups SET position_lsn = $2::pg_lsn, position_part = NULL, part_events = NULL, part_events_total = NULL WHERE group_name = $1`,
   addCreatedTables: `UPDATE ferry.groups SET created_tables = ARRAY(SELECT DISTINCT unnest(created_tables || $2::text[])) WHERE group_name = $1`,

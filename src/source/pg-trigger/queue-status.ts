@@ -11,11 +11,15 @@ export interface QueueStatus {
   readonly ackedTick: bigint;
   /** Events were queued after the newest tick (ferry run ticks them next). */
   readonly eventsAfter: boolean;
+  /** Events queued after the acknowledged tick, i.e. not yet on the target (null when that tick is no longer known). */
+  readonly pendingEvents: number | null;
+  /** Bytes on disk of the group's queue tables. */
+  readonly queueBytes: number;
 }
 
 export async function queueStatus(client: pg.Client, group: string): Promise<QueueStatus | undefined> {
   if (!(await queueExists(client, group))) return undefined;
-  const row = (await client.query<{ acked_tick: string; latest_tick: string | null; latest_tick_at: Date | null; events_after: boolean }>(
+  const row = (await client.query<{ acked_tick: string; latest_tick: string | null; latest_tick_at: Date | null; events_after: boolean; pending_events: string | null; queue_bytes: string }>(
     triggerSql.status(queueNames(group)), [group])).rows[0];
   if (!row) return undefined;
   return {
@@ -23,5 +27,7 @@ export async function queueStatus(client: pg.Client, group: string): Promise<Que
     latestTickAt: row.latest_tick_at,
     ackedTick: BigInt(row.acked_tick),
     eventsAfter: row.events_after,
+    pendingEvents: row.pending_events === null ? null : Math.max(0, Number(row.pending_events)),
+    queueBytes: Number(row.queue_bytes),
   };
 }

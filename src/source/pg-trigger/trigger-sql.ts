@@ -1,4 +1,4 @@
-import { qualifiedName, quoteIdent } from '../../pg/connect.js';
+import { qualifiedName, quoteIdent, quoteLiteral } from '../../pg/connect.js';
 
 /**
  * Every statement trigger capture runs on the source lives here: the
@@ -462,7 +462,15 @@ export const triggerSql = {
 
   status(names: QueueNames): string {
     return `SELECT q.acked_tick::text AS acked_tick, t.tick_id::text AS latest_tick, t.created_at AS latest_tick_at,
-                   COALESCE(${lastEventId(names)} > t.last_event_id, false) AS events_after
+                   COALESCE(${lastEventId(names)} > t.last_event_id, false) AS events_after,
+                   -- Event ids drawn after the acknowledged tick (before the first acknowledgement: the initial copy's tick):
+                   -- the events waiting, ids of rolled-back writes included.
+                   (${lastEventId(names)} - (SELECT a.last_event_id FROM ferry.ticks a
+                                              WHERE a.group_name = q.group_name
+                                                AND a.tick_id <= GREATEST(q.acked_tick, (SELECT min(m.tick_id) FROM ferry.ticks m WHERE m.group_name = q.group_name))
+                                              ORDER BY a.tick_id DESC LIMIT 1))::text AS pending_events,
+                   (${Array.from({ length: QUEUE_TABLES }, (_, n) => `COALESCE(pg_total_relation_size(to_regclass(${quoteLiteral(names.slot(n))})), 0)`).join(' + ')})::text
+                     AS queue_bytes
               FROM ferry.queues q LEFT JOIN LATERAL (
                      SELECT tick_id, created_at, last_event_id FROM ferry.ticks WHERE group_name = q.group_name ORDER BY tick_id DESC LIMIT 1) t ON true
              WHERE q.group_name = $1`;

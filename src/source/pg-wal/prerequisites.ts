@@ -56,3 +56,17 @@ export async function walProblems(
   }
   return problems;
 }
+
+/**
+ * Not a problem that stops `init`, but the one setting that decides whether a
+ * stopped ferry can fill the source's disk: with max_slot_wal_keep_size = -1
+ * (the default) a slot keeps WAL without limit. Returns the warning to log,
+ * or undefined when a limit is set (or the server predates the setting, 13).
+ */
+export async function unlimitedSlotWalWarning(client: pg.Client): Promise<string | undefined> {
+  const row = (await client.query<{ value: string }>(walSql.maxSlotWalKeepSize)).rows[0];
+  if (!row || Number(row.value) !== -1) return undefined;
+  return 'the source has max_slot_wal_keep_size = -1: a replication slot retains WAL without limit, so a ferry that stops (or falls far behind) '
+    + 'can fill the source\'s disk. Set a limit the disk can hold, e.g. ALTER SYSTEM SET max_slot_wal_keep_size = \'50GB\'; SELECT pg_reload_conf(); '
+    + '(on RDS: the max_slot_wal_keep_size parameter). A slot past the limit is lost and its group must be initialised again, which ferry says clearly.';
+}

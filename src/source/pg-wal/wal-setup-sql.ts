@@ -12,8 +12,12 @@ export const walSql = {
                FROM pg_roles r WHERE r.rolname = current_user`,
   slot: `SELECT slot_name, plugin, database = current_database() AS same_database, active, active_pid,
                 confirmed_flush_lsn::text AS confirmed_flush, restart_lsn::text AS restart_lsn,
-                (pg_current_wal_lsn() - restart_lsn)::bigint AS retained_bytes
-           FROM pg_replication_slots WHERE slot_name = $1`,
+                (pg_current_wal_lsn() - restart_lsn)::bigint AS retained_bytes,
+                -- PostgreSQL 13+ only: read through jsonb so that older servers answer null instead of failing.
+                to_jsonb(s) ->> 'wal_status' AS wal_status, (to_jsonb(s) ->> 'safe_wal_size')::bigint AS safe_wal_size
+           FROM pg_replication_slots s WHERE slot_name = $1`,
+  /** The source's cap on what a slot may retain (PostgreSQL 13+; -1: none, null: an older server without the setting). */
+  maxSlotWalKeepSize: `SELECT setting::bigint AS value, unit FROM pg_settings WHERE name = 'max_slot_wal_keep_size'`,
   dropSlot: `SELECT pg_drop_replication_slot($1)`,
   /** A slot held by a dead walsender is released after wal_sender_timeout; ask it to go now. */
   terminateSlotHolder: `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL`,

@@ -276,6 +276,14 @@ export class WalStream implements ChangeStream {
         `the slot was dropped; changes since ${formatLsn(this.flushed)} are lost to this group: run "ferry drop" and "ferry init" again for group ${this.options.group}`,
         { context: this.context(), cause: err });
     }
+    if (pgErr.code === '55000' && /invalidated/i.test(`${message} ${(err as { detail?: string }).detail ?? ''}`)) {
+      // The source removed WAL the slot still needed (max_slot_wal_keep_size): the changes since are gone for good.
+      return new FerryError('FERRY_SLOT_LOST', `replication slot ${this.options.slot} was invalidated by the source (wal_status lost): `
+        + `the WAL this group still needed after ${formatLsn(this.flushed)} is gone`,
+        `re-initialise only this group: "ferry drop -c <config> --group ${this.options.group}" then "ferry init -c <config>" `
+        + '(the other groups keep streaming); to keep it from happening again raise max_slot_wal_keep_size on the source or keep ferry run from stopping for long',
+        { context: this.context(), cause: err });
+    }
     if (pgErr.code === '55006') {
       // Often our own earlier connection, cut without the source noticing: its walsender ends after wal_sender_timeout.
       return new FerryError('FERRY_SLOT_ACTIVE', `replication slot ${this.options.slot} is in use by another connection: ${message}`,
