@@ -152,7 +152,10 @@ async function streamOnce(
     }
     const start = parseLsn(row.position);
     await applier.prepareSession(config.apply.lockTimeoutMs);
-    await replayHeldChanges(target, applier, group.name, start, config.apply.batchMaxRows, log);
+    const observed = metrics && { metrics, group: group.name, names: new Map<number, string>() };
+    await replayHeldChanges(target, applier, group.name, start, config.apply.batchMaxRows, log, observed && ((batch, mode, seconds) => {
+      if (mode) observed.metrics.batchApplied(observed.group, countRows(batch, observed.names), mode, seconds);
+    }));
     // Read after the replay (a copy that finished since has held changes, which the hold sees and starts again for),
     // and before the stream starts: a backlog then keeps this process busy, and every round trip waits longer.
     const resumed = (await target.query<{ table_name: string; plan: ChunkPlan; snapshot_lsn: string }>(sql.chunksIfResumed, [group.name, formatLsn(start)])).rows;
@@ -188,7 +191,7 @@ async function streamOnce(
     await applyLoop(events, stream, applier, config, signal, start, () => {
       onProgress(true);
       for (const table of schema?.takeResyncs() ?? []) startResync(table);
-    }, onProgress, metrics && { metrics, group: group.name, names: new Map() });
+    }, onProgress, observed);
   } finally {
     await applier.rollback();
     await stream?.close();

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { Lsn } from '../change/change.js';
 import { decodeHeld } from '../change/held-change.js';
 import type { Applier } from '../apply/applier.js';
-import type { BatchChange } from '../apply/batch.js';
+import type { Batch, BatchChange } from '../apply/batch.js';
 import type { ChunkPlan } from '../copy/chunk-plan.js';
 import { skipCopiedChanges } from '../copy/overlap-filter.js';
 import type { Logger } from '../observe/logger.js';
@@ -21,11 +21,18 @@ const PAGE = 5_000;
  */
 export async function replayHeldChanges(
   target: pg.Client, applier: Applier, group: string, position: Lsn, maxRows: number, log: Logger,
+  /** Told of each batch applied and how, for metrics. */
+  onApplied?: (batch: Batch, mode: 'set_based' | 'in_order' | undefined, seconds: number) => void,
 ): Promise<void> {
   const tables = (await target.query<{ table_name: string }>(sql.heldTablesCopied, [group])).rows.map((r) => r.table_name);
   if (tables.length === 0) return;
   const chunks = (await target.query<{ table_name: string; plan: ChunkPlan; snapshot_lsn: string }>(sql.copiedChunks, [group, tables])).rows
     .map((r) => ({ table: r.table_name, plan: r.plan, snapshotLsn: parseLsn(r.snapshot_lsn) }));
+  const apply = async (batch: Batch) => {
+    const started = performance.now();
+    const { mode } = await applier.apply(batch, position);
+    onApplied?.(batch, mode, (performance.now() - started) / 1000);
+  };
   let changes: BatchChange[] = [];
   let rows = 0;
   let held = 0;
@@ -38,13 +45,13 @@ export async function replayHeldChanges(
       rows++;
       applied++;
       if (rows >= maxRows) {
-        await applier.apply({ changes, rows }, position);
+        await apply({ changes, rows });
         changes = [];
         rows = 0;
       }
     }
   }
-  if (rows > 0) await applier.apply({ changes, rows }, position);
+  if (rows > 0) await apply({ changes, rows });
   await applier.releaseHeld(tables, position);
   log.info({ tables, held, applied, skipped: held - applied }, 'applied the changes held while the tables were copied (those the copy did not have)');
 }
