@@ -139,5 +139,21 @@ for (const sourceMajor of [18, 13] as const) {
       }
       await assertSameRows(pair, 'goods');
     });
+
+    test('a column renamed before the group first changes its table is renamed on the target, from the description recorded at the copy', async () => {
+      await pair.sql('source', `CREATE TABLE late (id int PRIMARY KEY, a text); INSERT INTO late SELECT i, 'v' || i FROM generate_series(1, 100) i`);
+      const config = await pair.config({ shop: ['public.goods', 'public.other', 'public.late'] });
+      await init(config);
+      await pair.sql('source', `ALTER TABLE late RENAME COLUMN a TO b; INSERT INTO late VALUES (101, 'new')`);
+      const ferry = await run(config);
+      try {
+        await catchUp(config);
+      } finally {
+        assert.deepEqual(await ferry.stop(), []);
+      }
+      assert.equal(await assertSameRows(pair, 'late'), 101);
+      const columns = (await pair.sql('target', `SELECT string_agg(attname, ',' ORDER BY attnum) AS c FROM pg_attribute WHERE attrelid = 'late'::regclass AND attnum > 0 AND NOT attisdropped`)).rows[0]?.c;
+      assert.equal(columns, 'id,b');
+    });
   });
 }

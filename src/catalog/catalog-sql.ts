@@ -288,16 +288,23 @@ export function rowFindingIndexesSql(version: number): string {
  * the default a new row gets. Generated columns are left out, as the stream
  * leaves them out.
  */
-export const sourceColumnsSql = `
+export function sourceColumnsSql(version: number): string {
+  return `
   SELECT a.attnum::int AS attnum, a.attname AS name, a.attnotnull AS not_null,
-         CASE WHEN a.atthasmissing THEN a.attmissingval::text END AS missing,
+         ${version >= 110000 ? 'CASE WHEN a.atthasmissing THEN a.attmissingval::text END' : 'NULL'} AS missing,
          t.typcategory = 'A' AS is_array,
          pg_get_expr(d.adbin, d.adrelid) AS default_expr
     FROM pg_attribute a
     JOIN pg_type t ON t.oid = a.atttypid
     LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-   WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+   WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ${notGenerated(version)}
    ORDER BY a.attnum`;
+}
+
+/** Generated columns (PostgreSQL 12+) are not in the stream. */
+function notGenerated(version: number): string {
+  return version >= 120000 ? `AND a.attgenerated = ''` : '';
+}
 
 /** SQL names of types ($1: OIDs, $2: type modifiers, pairwise), qualified when run under withQualifiedNames. */
 export const typeNamesSql = `SELECT format_type(o, m) AS name FROM unnest($1::oid[], $2::int[]) WITH ORDINALITY AS x(o, m, n) ORDER BY n`;
@@ -307,3 +314,20 @@ export const targetColumnTypesSql = `
   SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type
     FROM pg_attribute a
    WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`;
+
+/**
+ * The columns of source relation $1 as pgoutput describes them (live, not
+ * generated, in attribute order), with their attribute numbers and whether
+ * each is part of the replica identity, as its Relation message flags them.
+ */
+export function describedColumnsSql(version: number): string {
+  return `
+  SELECT a.attnum::int AS attnum, a.attname AS name, a.atttypid::int AS type_oid, a.atttypmod AS type_mod,
+         CASE c.relreplident WHEN 'f' THEN true WHEN 'n' THEN false
+           ELSE EXISTS (SELECT 1 FROM pg_index i
+                         WHERE i.indrelid = c.oid AND (CASE c.relreplident WHEN 'd' THEN i.indisprimary ELSE i.indisreplident END)
+                           AND a.attnum = ANY (i.indkey)) END AS is_key
+    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+   WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ${notGenerated(version)}
+   ORDER BY a.attnum`;
+}

@@ -13,6 +13,7 @@ import { ReplicationConnection, type CreatedSlot } from '../source/pg-wal/replic
 import { sql } from '../target/control-sql.js';
 import { copyPendingChunks, recordChunkPlan, resetPartialTables } from './group-copy.js';
 import { buildIndexesAndConstraints, prepareTargetTables } from './target-tables.js';
+import { recordDescriptions } from './record-descriptions.js';
 
 /** A copy snapshot whose position is in the group's own terms (an LSN, a tick). */
 interface JoinSnapshot extends CreatedSlot {
@@ -94,6 +95,7 @@ export async function changeGroupTables(
     const created = new Set((await target.query<{ created_tables: string[] }>(sql.createdTables, [group.name])).rows[0]?.created_tables ?? []);
     await buildIndexesAndConstraints(target, added.filter((t) => created.has(tableLabel(t))), log);
     await copyGroupSequences(source, target, group.name, added.map((t) => t.oid), log);
+    await recordDescriptions(source, target, group.name, added);
     log.info({ tables: added.map(tableLabel), rows }, 'tables joined the group');
   }
   await target.query(sql.setGroupTables, [group.name, configured.map(tableLabel)]);

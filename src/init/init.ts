@@ -19,6 +19,7 @@ import { walSql } from '../source/pg-wal/wal-setup-sql.js';
 import { ensureControlSchema, readGroup, type GroupRow } from '../target/control-schema.js';
 import { sql } from '../target/control-sql.js';
 import { buildIndexesAndConstraints, prepareTargetTables, targetTableProblems } from './target-tables.js';
+import { recordDescriptions } from './record-descriptions.js';
 import { changeGroupTables } from './group-tables.js';
 
 interface PlannedGroup {
@@ -314,6 +315,7 @@ async function copyAndFinish(
   const createdLabels = new Set((await target.query<{ created_tables: string[] }>(sql.createdTables, [name])).rows[0]?.created_tables ?? []);
   await buildIndexesAndConstraints(target, group.tables.filter((t) => createdLabels.has(tableLabel(t))), log);
   await copyGroupSequences(source, target, name, group.tables.map((t) => t.oid), log);
+  await recordDescriptions(source, target, name, group.tables);
   await target.query(sql.startStreaming, [name]);
   log.info({ rows, seconds: (Date.now() - started) / 1000, position }, 'initialised');
   return rows;

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { SourcePartitions } from '../apply/partition-placement.js';
 import type { SourceColumn, SourceSchema } from '../apply/schema-evolution.js';
-import { sourceColumnsSql, typeNamesSql } from '../catalog/catalog-sql.js';
+import { serverVersionSql, sourceColumnsSql, typeNamesSql } from '../catalog/catalog-sql.js';
 import { partitionLineage, type PartitionLineage } from '../catalog/partition-lineage.js';
 import { withQualifiedNames } from '../catalog/qualified-names.js';
 import { connect } from '../pg/connect.js';
@@ -25,7 +25,7 @@ export class SourceCatalog implements SourcePartitions, SourceSchema {
     // Defaults come back with the names they use qualified: the target's search_path may differ.
     const rows = await withQualifiedNames(client, async () => (await client.query<{
       attnum: number; name: string; not_null: boolean; missing: string | null; is_array: boolean; default_expr: string | null;
-    }>(sourceColumnsSql, [relationId])).rows);
+    }>(sourceColumnsSql(await this.version(client)), [relationId])).rows);
     return rows.map((r) => ({ attnum: r.attnum, name: r.name, notNull: r.not_null, missing: r.missing, isArray: r.is_array, defaultExpr: r.default_expr }));
   }
 
@@ -40,6 +40,13 @@ export class SourceCatalog implements SourcePartitions, SourceSchema {
     const client = this.client;
     this.client = undefined;
     if (client) await (await client.catch(() => undefined))?.end().catch(() => undefined);
+  }
+
+  private serverVersion: number | undefined;
+
+  private async version(client: pg.Client): Promise<number> {
+    this.serverVersion ??= (await client.query<{ version: number }>(serverVersionSql)).rows[0]?.version ?? 0;
+    return this.serverVersion;
   }
 
   private connection(): Promise<pg.Client> {

@@ -166,9 +166,14 @@ export const sql = {
   renameGroupTable: `UPDATE ferry.groups SET tables = array_replace(tables, $2, $3) WHERE group_name = $1`,
   recordSchemaChange: `INSERT INTO ferry.schema_changes (group_name, position, table_name, statement) VALUES ($1, $2, $3, $4)`,
   /** Target table $1 (qualified), or the root of the partition tree it is in: where ALTER TABLE goes. No row when there is no such table. */
-  targetPartitionRoot: `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS root, n.nspname || '.' || c.relname AS label
-                          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                         WHERE c.oid = COALESCE(pg_partition_root(to_regclass($1)), to_regclass($1))`,
+  targetPartitionRoot: `WITH RECURSIVE up(oid, depth) AS (
+                           SELECT to_regclass($1)::oid, 0
+                            UNION ALL
+                           SELECT i.inhparent, up.depth + 1 FROM pg_inherits i JOIN up ON i.inhrelid = up.oid
+                             JOIN pg_class child ON child.oid = up.oid AND child.relispartition)
+                        SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS root, n.nspname || '.' || c.relname AS label
+                          FROM (SELECT oid FROM up WHERE oid IS NOT NULL ORDER BY depth DESC LIMIT 1) top
+                          JOIN pg_class c ON c.oid = top.oid JOIN pg_namespace n ON n.oid = c.relnamespace`,
   releaseHeld: `DELETE FROM ferry.held_changes WHERE group_name = $1 AND table_name = ANY($2::text[])`,
   /** Ends the target session applying group $1, so that it starts again and reads its tables' state anew. */
   restartGroupApply: `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
