@@ -159,6 +159,8 @@ export const sql = {
   /** The next $4 held changes of tables $2 after sequence number $3. */
   heldChanges: `SELECT h.seq::text AS seq, h.position::text AS position, h.change FROM ferry.held_changes h
                  WHERE h.group_name = $1 AND h.table_name = ANY($2::text[]) AND h.seq > $3::bigint ORDER BY h.seq LIMIT $4`,
+  /** The source tables (by oid) a group has a description of, whatever their names are now. */
+  describedTables: `SELECT relation_id::bigint AS relation_id FROM ferry.source_columns WHERE group_name = $1`,
   knownColumns: `SELECT table_name, columns FROM ferry.source_columns WHERE group_name = $1 AND relation_id = $2`,
   recordColumns: `INSERT INTO ferry.source_columns (group_name, relation_id, table_name, columns) VALUES ($1, $2, $3, $4::jsonb)
                   ON CONFLICT (group_name, relation_id) DO UPDATE SET table_name = EXCLUDED.table_name, columns = EXCLUDED.columns`,
