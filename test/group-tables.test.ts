@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { assertSameRows, catchUp, cliRun, init, run, startPair, triggerConfig, until, writeUntilAborted, type Pair } from './support/harness.js';
+import { assertSameRows, catchUp, cli, cliRun, init, run, startPair, triggerConfig, until, writeUntilAborted, type Pair } from './support/harness.js';
 
 /**
  * A streaming group's table list changes without re-copying the rest: `ferry
@@ -163,6 +163,35 @@ for (const capture of ['wal', 'trigger'] as const) {
       }
       for (const table of ['orders', 'items', 'notes']) await assertSameRows(pair, table);
       assert.equal((await pair.sql('target', `SELECT count(*)::int AS n FROM ferry.held_changes`)).rows[0]?.n, 0, 'the held changes are applied and gone');
+    });
+
+    test('a copy killed half way (ferry resync, kill -9) is taken up again by ferry run, and its held changes applied', async () => {
+      const config = await configFor(['public.orders', 'public.items', 'public.notes']);
+      const gate = new pg.Client({ connectionString: pair.target.url('app') });
+      await gate.connect();
+      // The target's copy of notes (its trigger from the test above) waits for this lock.
+      await gate.query('SELECT pg_advisory_lock(4242)');
+      const ferry = await run(config);
+      const resync = cli(['resync', '-c', config, '--table', 'public.notes']);
+      try {
+        await until('the copy of notes to wait for the lock',
+          async () => (await pair.sql('target', `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'`)).rows.length > 0);
+        await pair.sql('source', `UPDATE notes SET body = 'while the copy hangs' WHERE id <= 40; INSERT INTO notes VALUES (600, 'new')`);
+        resync.child.kill('SIGKILL');
+        assert.equal((await resync.result).code, null);
+      } finally {
+        await gate.end();
+      }
+      try {
+        await until('ferry run to copy notes again', async () => (await pair.sql('target', `
+          SELECT NOT EXISTS (SELECT 1 FROM ferry.copy_chunks WHERE table_name = 'public.notes' AND copied_at IS NULL)
+             AND NOT EXISTS (SELECT 1 FROM ferry.held_changes) AS done`)).rows[0]?.done === true, 60_000);
+        await pair.sql('source', `UPDATE notes SET body = 'after' WHERE id = 600`);
+        await catchUp(config);
+      } finally {
+        assert.deepEqual(await ferry.stop(), []);
+      }
+      assert.ok(await assertSameRows(pair, 'notes') >= 500);
     });
   });
 }

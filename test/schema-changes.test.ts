@@ -140,6 +140,29 @@ for (const sourceMajor of [18, 13] as const) {
       await assertSameRows(pair, 'goods');
     });
 
+    test('a type change whose values the target cannot convert as the source did has the table copied again', async () => {
+      const config = await pair.config({ shop: ['public.goods', 'public.other'] });
+      const cfg = await loadConfig(config);
+      // The source converts with its own USING; the target's plain cast of 'l…' to integer fails, so the rows come from a new copy.
+      await pair.sql('source', `UPDATE goods SET label = 'l' || id WHERE label IS NULL;
+        ALTER TABLE goods ALTER COLUMN label TYPE int USING length(label); UPDATE goods SET qty = 7 WHERE id = 5`);
+      const ferry = await run(config);
+      try {
+        await until('goods to be copied again', async () => (await pair.sql('target', `
+          SELECT EXISTS (SELECT 1 FROM ferry.schema_changes WHERE statement LIKE '%TYPE integer USING NULL::integer%')
+             AND NOT EXISTS (SELECT 1 FROM ferry.copy_chunks WHERE table_name = 'public.goods' AND copied_at IS NULL)
+             AND NOT EXISTS (SELECT 1 FROM ferry.held_changes) AS done`)).rows[0]?.done === true, 60_000);
+        await pair.sql('source', `UPDATE goods SET label = label + 100 WHERE id <= 3`);
+        await catchUp(config);
+        assert.equal((await collectStatus(cfg))[0]?.lastError, null);
+      } finally {
+        assert.deepEqual(await ferry.stop(), []);
+      }
+      assert.equal(await assertSameRows(pair, 'goods'), 2004, 'every row has the value the source\'s USING gave it');
+      const label = (await pair.sql('target', `SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = 'goods'::regclass AND attname = 'label'`)).rows[0]?.t;
+      assert.equal(label, 'integer');
+    });
+
     test('a column renamed before the group first changes its table is renamed on the target, from the description recorded at the copy', async () => {
       await pair.sql('source', `CREATE TABLE late (id int PRIMARY KEY, a text); INSERT INTO late SELECT i, 'v' || i FROM generate_series(1, 100) i`);
       const config = await pair.config({ shop: ['public.goods', 'public.other', 'public.late'] });

@@ -98,6 +98,9 @@ describe('ten releases while streaming (WAL capture, PostgreSQL 18 source)', () 
       await until('customers to be copied again', async () => (await pair.sql('target', `
         SELECT NOT EXISTS (SELECT 1 FROM ferry.copy_chunks WHERE copied_at IS NULL) AND NOT EXISTS (SELECT 1 FROM ferry.held_changes) AS done`)).rows[0]?.done === true, 60_000);
       await catchUp(config);
+    } catch (err) {
+      ferry.child.kill('SIGTERM');
+      throw new Error(`${(err as Error).message}; ferry run logged:\n${(await ferry.result).stderr.slice(-20000)}`);
     } finally {
       stop.abort();
       await writing.catch(() => undefined);

@@ -382,7 +382,6 @@ export class Applier {
   /** Abandons an open transaction (after an error or on shutdown mid-transaction). */
   async rollback(): Promise<void> {
     this.schema?.takeRecords();
-    this.schema?.takeResyncs();
     if (!this.open) return;
     this.open = false;
     await this.client.query('ROLLBACK').catch(() => undefined);

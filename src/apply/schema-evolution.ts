@@ -57,8 +57,8 @@ interface KnownLayout {
 export class SchemaEvolution {
   /** Descriptions known to match the target and the committed record, by source relation. */
   private readonly settled = new Map<number, string>();
-  /** Tables (as their groups name them) whose existing rows only a new copy can bring in line (see takeResyncs). */
-  private resyncs = new Set<string>();
+  /** Statements that convert existing values: where the values do not convert, the table is copied again. */
+  private readonly converting = new Set<string>();
   /** Descriptions followed in the open transaction and not yet recorded (see takeRecords), by source relation. */
   private records = new Map<number, KnownLayout>();
 
@@ -75,16 +75,6 @@ export class SchemaEvolution {
   takeRecords(): { readonly table: string; readonly text: string; readonly values: unknown[] }[] {
     const out = [...this.records].map(([id, r]) => ({ table: r.table_name, text: sql.recordColumns, values: [this.group, id, r.table_name, JSON.stringify(r.columns)] }));
     this.records = new Map();
-    return out;
-  }
-
-  /**
-   * Tables that a change followed in the last transaction left to be copied
-   * again: call after it committed (and drop them after a rollback).
-   */
-  takeResyncs(): string[] {
-    const out = [...this.resyncs];
-    this.resyncs = new Set();
     return out;
   }
 
@@ -123,7 +113,7 @@ export class SchemaEvolution {
     let typeIndex = 0;
     for (const change of changes) {
       const type = change.kind === 'type' || change.kind === 'add' ? types[typeIndex++] as string : '';
-      statements.push(...await this.statementsFor(change, type, root, label, targetColumns, byName, known !== undefined, relation));
+      statements.push(...await this.statementsFor(change, type, root, label, targetColumns, byName, known !== undefined, relation, position));
     }
     if (statements.length > 0) {
       if (this.policy === 'stop') {
@@ -133,6 +123,9 @@ export class SchemaEvolution {
       }
       for (const statement of statements) {
         await this.client.query(statement).catch((err: unknown) => {
+          if (this.converting.has(statement) && valuesDoNotConvert(err)) {
+            throw this.recopy(label, `the target cannot convert the existing values as the source did (${(err as Error).message})`, position);
+          }
           throw new FerryError('FERRY_SCHEMA_CHANGE_FAILED', `the schema change "${statement}" failed on the target: ${(err as Error).message}`,
             'make the target able to take it (a view or rule that depends on the column, values the new type cannot hold), or re-copy the table with "ferry resync -c <config> --table ' + label + '"; nothing at or after this position was applied',
             { context: { group: this.group, table: label, position: this.formatPosition(position) }, cause: err });
@@ -152,7 +145,7 @@ export class SchemaEvolution {
 
   private async statementsFor(
     change: ColumnChange, type: string, root: TargetTable, label: string, target: ReadonlyMap<string, string>,
-    catalog: ReadonlyMap<string, SourceColumn>, recorded: boolean, relation: Relation,
+    catalog: ReadonlyMap<string, SourceColumn>, recorded: boolean, relation: Relation, position: Lsn,
   ): Promise<string[]> {
     const column = quoteIdent;
     switch (change.kind) {
@@ -165,7 +158,11 @@ export class SchemaEvolution {
       case 'type': {
         const now = target.get(change.column.name);
         if (now === undefined || now === type) return [];
-        return [`ALTER TABLE ${root.quoted} ALTER COLUMN ${column(change.column.name)} TYPE ${type} USING ${column(change.column.name)}::${type}`];
+        // The plain cast is what ALTER … TYPE without USING does on the source; an empty table has nothing to convert.
+        const using = await this.isEmpty(root.quoted) ? `NULL::${type}` : `${column(change.column.name)}::${type}`;
+        const statement = `ALTER TABLE ${root.quoted} ALTER COLUMN ${column(change.column.name)} TYPE ${type} USING ${using}`;
+        this.converting.add(statement);
+        return [statement];
       }
       case 'add': {
         const name = change.column.name;
@@ -175,17 +172,17 @@ export class SchemaEvolution {
           throw this.unsafe(label, `the source has column ${name}, which the target lacks, and the target has columns the source does not (${extra.join(', ')}): `
             + 'a column renamed on either side cannot be told from one dropped and another added');
         }
-        return this.addColumn(root.quoted, root.label, name, type, catalog.get(name));
+        return this.addColumn(root.quoted, root.label, name, type, catalog.get(name), position);
       }
     }
   }
 
   /** ADD COLUMN such that existing target rows read what the source's existing rows read. */
-  private async addColumn(root: string, rootLabel: string, name: string, type: string, source: SourceColumn | undefined): Promise<string[]> {
+  private async addColumn(root: string, rootLabel: string, name: string, type: string, source: SourceColumn | undefined, position: Lsn): Promise<string[]> {
     const col = quoteIdent(name);
     if (!source) {
       // Renamed or dropped again since: what existing rows hold comes with the copy.
-      this.resyncs.add(rootLabel);
+      if (!await this.isEmpty(root)) throw this.recopy(rootLabel, `column ${name} was added and has been renamed or dropped on the source since`, position);
       return [`ALTER TABLE ${root} ADD COLUMN ${col} ${type}`];
     }
     const notNull = source.notNull ? ' NOT NULL' : '';
@@ -198,10 +195,25 @@ export class SchemaEvolution {
     if (source.defaultExpr === null) return [`ALTER TABLE ${root} ADD COLUMN ${col} ${type}${notNull}`];
     // A rewrite of the source table since (ALTER … TYPE) wrote the value into the rows and forgot it; a constant still tells it.
     if (isConstant(source.defaultExpr)) return [`ALTER TABLE ${root} ADD COLUMN ${col} ${type} DEFAULT ${source.defaultExpr}${notNull}`];
-    // A default the source evaluated row by row (volatile), or once but forgot since: the values are only in
-    // the source's rows. The target evaluates it too, for now, and the table is copied again aligned with the stream.
-    if ((await this.client.query(`SELECT 1 FROM ${root} LIMIT 1`)).rows.length > 0) this.resyncs.add(rootLabel);
+    // A default the source evaluated row by row (volatile), or once but forgot since: the values are only in the source's rows.
+    if (!await this.isEmpty(root)) throw this.recopy(rootLabel, `column ${name} was added with the default ${source.defaultExpr}, whose values for the existing rows only the source has`, position);
     return [`ALTER TABLE ${root} ADD COLUMN ${col} ${type} DEFAULT ${source.defaultExpr}${notNull}`];
+  }
+
+  private async isEmpty(table: string): Promise<boolean> {
+    return (await this.client.query(`SELECT 1 FROM ${table} LIMIT 1`)).rows.length === 0;
+  }
+
+  /**
+   * The table's existing rows can only come from a new copy: thrown before
+   * anything of the batch is applied (the batch rolls back). The group runner
+   * copies the table again aligned with the stream (see resync), which first
+   * gives the emptied target table the source's columns.
+   */
+  private recopy(label: string, why: string, position: Lsn): FerryError {
+    return new FerryError('FERRY_TABLE_RECOPY', `${why} (table ${label}, group ${this.group}): the table is copied again, aligned with the stream`,
+      `if copying it fails, run "ferry resync -c <config> --table ${label}"`,
+      { context: { group: this.group, table: label, position: this.formatPosition(position) } });
   }
 
   /** A table renamed (or moved to another schema) on the source: the same on the target, where the new name is free. */
@@ -237,6 +249,12 @@ export class SchemaEvolution {
 function splitLabel(label: string): [string, string] {
   const dot = label.indexOf('.');
   return [label.slice(0, dot), label.slice(dot + 1)];
+}
+
+/** Values the new type cannot take (data exceptions), or a type with no cast from the old one. */
+function valuesDoNotConvert(err: unknown): boolean {
+  const code = (err as { code?: string }).code ?? '';
+  return code.startsWith('22') || code === '42804' || code === '42846';
 }
 
 /** A literal, possibly cast (`7`, `'a'::text`, `'2026-01-01'::date`): the same value wherever and whenever it is evaluated. */

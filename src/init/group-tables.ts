@@ -13,6 +13,7 @@ import { ReplicationConnection, type CreatedSlot } from '../source/pg-wal/replic
 import { sql } from '../target/control-sql.js';
 import { copyPendingChunks, recordChunkPlan, resetPartialTables } from './group-copy.js';
 import { buildIndexesAndConstraints, prepareTargetTables } from './target-tables.js';
+import { alignEmptiedTables } from './align-emptied-tables.js';
 import { recordDescriptions } from './record-descriptions.js';
 
 /** A copy snapshot whose position is in the group's own terms (an LSN, a tick). */
@@ -71,16 +72,21 @@ export async function changeGroupTables(
   config: FerryConfig, group: GroupConfig, configured: readonly SourceTable[], recorded: readonly string[],
   source: pg.Client, target: pg.Client, serverVersion: number, log: Logger,
 ): Promise<{ added: number; removed: number; rows: number }> {
+  return withGroupCopyLock(target, group.name, () => changeTables(config, group, configured, recorded, source, target, serverVersion, log));
+}
+
+async function changeTables(
+  config: FerryConfig, group: GroupConfig, configured: readonly SourceTable[], recorded: readonly string[],
+  source: pg.Client, target: pg.Client, serverVersion: number, log: Logger,
+): Promise<{ added: number; removed: number; rows: number }> {
   const capture = tableCapture(config, group, source, log);
-  const names = new Set(configured.map(tableLabel));
-  const removed = recorded.filter((label) => !names.has(label));
+  const { joining: added, leaving: removed } = await tableChanges(target, group.name, configured, recorded);
   if (removed.length > 0) {
     await capture.remove(removed.map(quotedLabel));
     await target.query(sql.forgetTables, [group.name, removed]);
+    await target.query(sql.forgetDescriptions, [group.name, removed]);
     log.info({ tables: removed }, 'tables no longer replicated by this group; their rows stay on the target');
   }
-  const known = new Set(recorded);
-  const added = configured.filter((t) => !known.has(tableLabel(t)));
   let rows = 0;
   if (added.length > 0) {
     const planned = new Set((await target.query<{ table_name: string }>(sql.chunks, [group.name])).rows.map((r) => r.table_name));
@@ -98,7 +104,7 @@ export async function changeGroupTables(
     await recordDescriptions(source, target, group.name, added);
     log.info({ tables: added.map(tableLabel), rows }, 'tables joined the group');
   }
-  await target.query(sql.setGroupTables, [group.name, configured.map(tableLabel)]);
+  await target.query(sql.changeGroupTables, [group.name, removed, added.map(tableLabel)]);
   return { added: added.length, removed: removed.length, rows };
 }
 
@@ -111,6 +117,12 @@ export async function changeGroupTables(
 export async function resyncTables(
   config: FerryConfig, group: GroupConfig, tables: readonly SourceTable[], source: pg.Client, target: pg.Client, serverVersion: number, log: Logger,
 ): Promise<number> {
+  return withGroupCopyLock(target, group.name, () => copyAgain(config, group, tables, source, target, serverVersion, log));
+}
+
+async function copyAgain(
+  config: FerryConfig, group: GroupConfig, tables: readonly SourceTable[], source: pg.Client, target: pg.Client, serverVersion: number, log: Logger,
+): Promise<number> {
   const capture = tableCapture(config, group, source, log);
   const labels = tables.map(tableLabel);
   await target.query(sql.forgetTables, [group.name, labels]);
@@ -118,6 +130,7 @@ export async function resyncTables(
   await target.query(sql.restartGroupApply, [group.name]);
   // Waits for the restarted session's open transaction, if it still had one, to end.
   await target.query(targetTableSql.truncate(tables.map((t) => qualifiedName(t.schema, t.name))));
+  await alignEmptiedTables(config.source.url, source, target, group, tables, log);
   const rows = await copyUnderSnapshot(config, group, capture, tables, source, target, log);
   await copyGroupSequences(source, target, group.name, tables.map((t) => t.oid), log);
   log.info({ tables: labels, rows }, 'tables copied again');
@@ -136,6 +149,37 @@ async function copyUnderSnapshot(
 }
 
 /** `schema.name` as recorded → the quoted, qualified form SQL takes. */
+/**
+ * The configured tables that join a streaming group, and the recorded ones
+ * that leave it. A table renamed on the source keeps its oid, which the
+ * group has a description of: the stream renames it on the target at its
+ * place, so it neither leaves nor joins.
+ */
+export async function tableChanges(
+  target: pg.Client, group: string, configured: readonly SourceTable[], recorded: readonly string[],
+): Promise<{ joining: SourceTable[]; leaving: string[] }> {
+  const described = new Map((await target.query<{ relation_id: string; table_name: string }>(sql.describedTables, [group])).rows
+    .map((r) => [r.table_name, Number(r.relation_id)]));
+  const describedOids = new Set(described.values());
+  const recordedLabels = new Set(recorded);
+  const configuredLabels = new Set(configured.map(tableLabel));
+  const configuredOids = new Set(configured.map((t) => t.oid));
+  return {
+    joining: configured.filter((t) => !recordedLabels.has(tableLabel(t)) && !describedOids.has(t.oid)),
+    leaving: recorded.filter((label) => !configuredLabels.has(label) && !configuredOids.has(described.get(label) ?? -1)),
+  };
+}
+
+/** Runs `copy` holding the group's copy lock (see control-sql.ts, lockGroupCopy). */
+async function withGroupCopyLock<T>(target: pg.Client, group: string, copy: () => Promise<T>): Promise<T> {
+  await target.query(sql.lockGroupCopy, [group]);
+  try {
+    return await copy();
+  } finally {
+    await target.query(sql.unlockGroupCopy, [group]).catch(() => undefined);
+  }
+}
+
 function quotedLabel(label: string): string {
   const dot = label.indexOf('.');
   return qualifiedName(label.slice(0, dot), label.slice(dot + 1));

@@ -20,12 +20,14 @@ import { ensureControlSchema, readGroup, type GroupRow } from '../target/control
 import { sql } from '../target/control-sql.js';
 import { buildIndexesAndConstraints, prepareTargetTables, targetTableProblems } from './target-tables.js';
 import { recordDescriptions } from './record-descriptions.js';
-import { changeGroupTables } from './group-tables.js';
+import { changeGroupTables, tableChanges } from './group-tables.js';
 
 interface PlannedGroup {
   readonly config: GroupConfig;
   readonly tables: SourceTable[];
   readonly existing: GroupRow | undefined;
+  /** Tables the configuration adds to a group that is streaming already. */
+  readonly joining: SourceTable[];
 }
 
 export interface InitSummary {
@@ -88,7 +90,9 @@ async function planGroups(config: FerryConfig, source: pg.Client, target: pg.Cli
       if (other && other !== group.name) problems.push(`table ${tableLabel(t)} is in groups ${other} and ${group.name}: a table can belong to one group only`);
       owner.set(t.oid, group.name);
     }
-    plan.push({ config: group, tables, existing: await readGroup(target, group.name) });
+    const existing = await readGroup(target, group.name);
+    const joining = existing?.state === 'streaming' ? (await tableChanges(target, group.name, tables, existing.tables)).joining : [];
+    plan.push({ config: group, tables, existing, joining });
   }
   if (problems.length > 0) throw new PrerequisiteError(problems);
   return plan;
@@ -103,7 +107,7 @@ async function checkPrerequisites(
   }
   const pendingGroups = plan.filter((g) => g.existing?.state !== 'streaming');
   const user = (await source.query<{ u: string; d: string }>('SELECT current_user AS u, current_database() AS d')).rows[0] as { u: string; d: string };
-  const allTables = [...pendingGroups.flatMap((g) => g.tables), ...plan.flatMap((g) => joiningTables(g))];
+  const allTables = [...pendingGroups.flatMap((g) => g.tables), ...plan.flatMap((g) => g.joining)];
   const problems = await walProblems(source, settings, user.u, user.d, allTables, pendingGroups.filter((g) => !g.existing).length);
   for (const table of allTables) problems.push(...identityProblems(table));
   for (const group of pendingGroups) {
@@ -122,18 +126,11 @@ async function checkPrerequisites(
   if (problems.length > 0) throw new PrerequisiteError(problems);
 }
 
-/** Tables the configuration adds to a group that is streaming already. */
-function joiningTables(group: PlannedGroup): SourceTable[] {
-  if (group.existing?.state !== 'streaming') return [];
-  const recorded = new Set(group.existing.tables);
-  return group.tables.filter((t) => !recorded.has(tableLabel(t)));
-}
-
 /** The target side of joining tables; one that an interrupted attempt planned (and partly copied) may have rows. */
 async function joiningTableProblems(target: pg.Client, plan: readonly PlannedGroup[]): Promise<string[]> {
   const problems: string[] = [];
   for (const group of plan) {
-    const joining = joiningTables(group);
+    const joining = group.joining;
     if (joining.length === 0) continue;
     const planned = new Set((await target.query<{ table_name: string }>(sql.chunks, [group.config.name])).rows.map((r) => r.table_name));
     problems.push(...await targetTableProblems(target, group.config.name, joining.filter((t) => !planned.has(tableLabel(t))), false));
@@ -147,7 +144,7 @@ async function checkTriggerPrerequisites(
   config: FerryConfig, source: pg.Client, target: pg.Client, settings: TriggerSettings, plan: readonly PlannedGroup[],
 ): Promise<void> {
   const pendingGroups = plan.filter((g) => g.existing?.state !== 'streaming');
-  const problems = await triggerProblems(source, settings, [...pendingGroups.flatMap((g) => g.tables), ...plan.flatMap((g) => joiningTables(g))],
+  const problems = await triggerProblems(source, settings, [...pendingGroups.flatMap((g) => g.tables), ...plan.flatMap((g) => g.joining)],
     pendingGroups.filter((g) => !g.existing).map((g) => g.config.name));
   for (const group of pendingGroups) {
     problems.push(...await targetTableProblems(target, group.config.name, group.tables, group.existing !== undefined));

@@ -56,11 +56,11 @@ export async function runGroup(config: FerryConfig, group: GroupConfig, log: Log
   let conflict: { readonly key: string; readonly count: number } | undefined;
   // Tables being copied again because a schema change left their rows unknown (see SchemaEvolution).
   const resyncing = new Set<string>();
-  const startResync = (table: string) => {
+  const startResync = (table: string, reason: string) => {
     if (resyncing.has(table)) return;
     resyncing.add(table);
     const [schema, name] = [table.slice(0, table.indexOf('.')), table.slice(table.indexOf('.') + 1)];
-    glog.info({ table }, 'a schema change left the existing rows of a table unknown on the target: copying it again, aligned with the stream');
+    glog.info({ table, reason }, 'copying the table again, aligned with the stream');
     resync({ ...config, groups: [group] }, [{ schema, table: name, pattern: false }], glog)
       .then(() => glog.info({ table }, 'table copied again after a schema change'))
       .catch((err: unknown) => glog.error({ table, err: inContext(err, 'FERRY_RESYNC', { group: group.name, table }).describe() },
@@ -82,6 +82,13 @@ export async function runGroup(config: FerryConfig, group: GroupConfig, log: Log
         // Nothing of the batch committed; the same changes come again, as text.
         transfer.binary = false;
         glog.info({ reason: error.message }, 'reconnecting to read this group as text');
+        continue;
+      }
+      if (error.code === 'FERRY_TABLE_RECOPY' && error.context.table) {
+        // Nothing of the batch committed. Once the copy has started, the stream holds the table's changes and passes this point.
+        startResync(error.context.table, error.message);
+        await sleep(delay, signal);
+        delay = Math.min(delay * 2, config.apply.retryMaxMs);
         continue;
       }
       if (error.code === 'FERRY_TABLE_JOINED') {
@@ -123,7 +130,7 @@ export async function runGroup(config: FerryConfig, group: GroupConfig, log: Log
 
 async function streamOnce(
   config: FerryConfig, group: GroupConfig, log: Logger, signal: AbortSignal, onProgress: (committed: boolean) => void, backends: Backend[],
-  transfer: { readonly binary: boolean }, startResync: (table: string) => void, metrics: ApplyMetrics | undefined,
+  transfer: { readonly binary: boolean }, startResync: (table: string, reason: string) => void, metrics: ApplyMetrics | undefined,
 ): Promise<void> {
   const target = await connect(config.target.url, { role: 'target', applicationName: `ferry:${group.name}`, pipeline: true });
   let stream: ChangeStream | undefined;
@@ -156,6 +163,7 @@ async function streamOnce(
     await replayHeldChanges(target, applier, group.name, start, config.apply.batchMaxRows, log, observed && ((batch, mode, seconds) => {
       if (mode) observed.metrics.batchApplied(observed.group, countRows(batch, observed.names), mode, seconds);
     }));
+    await resumeInterruptedCopies(target, group.name, row.tables, startResync);
     // Read after the replay (a copy that finished since has held changes, which the hold sees and starts again for),
     // and before the stream starts: a backlog then keeps this process busy, and every round trip waits longer.
     const resumed = (await target.query<{ table_name: string; plan: ChunkPlan; snapshot_lsn: string }>(sql.chunksIfResumed, [group.name, formatLsn(start)])).rows;
@@ -185,13 +193,11 @@ async function streamOnce(
         binary,
       });
     log.info({ position: trigger ? formatTick(start, row.position_part) : formatLsn(start), ...(trigger ? {} : { transfer: binary ? 'binary' : 'text' }) }, 'streaming');
-    const held = holdJoiningChanges(stream.events(), joiningTables(target, group.name, start, filtered), group.name);
+    const resume = () => resumeInterruptedCopies(target, group.name, row.tables, startResync);
+    const held = holdJoiningChanges(stream.events(), joiningTables(target, group.name, start, filtered, resume), group.name);
     const events = resumed.length === 0 ? held
       : skipCopiedChanges(held, resumed.map((r) => ({ table: r.table_name, plan: r.plan, snapshotLsn: parseLsn(r.snapshot_lsn) })), group.name);
-    await applyLoop(events, stream, applier, config, signal, start, () => {
-      onProgress(true);
-      for (const table of schema?.takeResyncs() ?? []) startResync(table);
-    }, onProgress, observed);
+    await applyLoop(events, stream, applier, config, signal, start, () => onProgress(true), onProgress, observed);
   } finally {
     await applier.rollback();
     await stream?.close();
@@ -201,13 +207,26 @@ async function streamOnce(
 }
 
 /**
+ * A copy of a joining table that no process holds the copy lock for was
+ * interrupted (a crash, a kill): its changes would be held for ever. It is
+ * copied again from the start, as `ferry resync` does. Checked when the
+ * stream starts and while it holds changes.
+ */
+async function resumeInterruptedCopies(target: pg.Client, group: string, tables: readonly string[], startResync: (table: string, reason: string) => void): Promise<void> {
+  const unfinished = (await target.query<{ table_name: string }>(sql.unfinishedCopies, [group])).rows.map((r) => r.table_name).filter((t) => tables.includes(t));
+  if (unfinished.length === 0 || (await target.query<{ locked: boolean }>(sql.tryLockGroupCopy, [group])).rows[0]?.locked !== true) return;
+  await target.query(sql.unlockGroupCopy, [group]);
+  for (const table of unfinished) startResync(table, 'an earlier copy of the table was interrupted');
+}
+
+/**
  * The target's view of tables joining the group (`ferry init` after one was
  * added to the configuration, or `ferry resync`): a table whose copy runs has
  * its changes held; one copied since this stream started (under a snapshot
  * newer than its start, which the stream's filter does not know) or with
  * changes still held needs the stream to start again.
  */
-function joiningTables(target: pg.Client, group: string, start: Lsn, filtered: ReadonlySet<string>): JoiningTables {
+function joiningTables(target: pg.Client, group: string, start: Lsn, filtered: ReadonlySet<string>, resumeInterrupted: () => Promise<void>): JoiningTables {
   return {
     async holding(relation: Relation) {
       const rows = (await target.query<{ table_name: string; pending: boolean; newer: boolean; held: boolean }>(sql.joiningTable,
@@ -222,6 +241,7 @@ function joiningTables(target: pg.Client, group: string, start: Lsn, filtered: R
       return undefined;
     },
     async copied(tables: readonly string[]) {
+      await resumeInterrupted();
       return (await target.query<{ table_name: string }>(sql.copiedTables, [group, tables])).rows.map((r) => r.table_name);
     },
   };

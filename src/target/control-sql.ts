@@ -140,7 +140,10 @@ export const sql = {
                           WITH RECURSIVE up(oid) AS (SELECT to_regclass($3)::oid UNION ALL SELECT i.inhparent FROM pg_inherits i JOIN up ON i.inhrelid = up.oid)
                           SELECT n.nspname || '.' || c.relname FROM up JOIN pg_class c ON c.oid = up.oid JOIN pg_namespace n ON n.oid = c.relnamespace))
                   GROUP BY table_name`,
-  setGroupTables: `UPDATE ferry.groups SET tables = $2 WHERE group_name = $1`,
+  /** Tables $2 leave the group, tables $3 join it; a rename the stream records meanwhile stays. */
+  changeGroupTables: `UPDATE ferry.groups SET tables = ARRAY(SELECT t FROM unnest(tables) t WHERE t <> ALL ($2::text[]))
+                                                || ARRAY(SELECT t FROM unnest($3::text[]) t WHERE t <> ALL (tables))
+                       WHERE group_name = $1`,
   forgetTables: `WITH held AS (DELETE FROM ferry.held_changes WHERE group_name = $1 AND table_name = ANY($2::text[]))
                  DELETE FROM ferry.copy_chunks WHERE group_name = $1 AND table_name = ANY($2::text[])`,
   /** Of the tables in $2, those whose copy is finished. */
@@ -159,8 +162,10 @@ export const sql = {
   /** The next $4 held changes of tables $2 after sequence number $3. */
   heldChanges: `SELECT h.seq::text AS seq, h.position::text AS position, h.change FROM ferry.held_changes h
                  WHERE h.group_name = $1 AND h.table_name = ANY($2::text[]) AND h.seq > $3::bigint ORDER BY h.seq LIMIT $4`,
+  /** Tables $2 left the group: a table of the same oid joining again later is new to it. */
+  forgetDescriptions: `DELETE FROM ferry.source_columns WHERE group_name = $1 AND table_name = ANY($2::text[])`,
   /** The source tables (by oid) a group has a description of, whatever their names are now. */
-  describedTables: `SELECT relation_id::bigint AS relation_id FROM ferry.source_columns WHERE group_name = $1`,
+  describedTables: `SELECT relation_id::bigint AS relation_id, table_name FROM ferry.source_columns WHERE group_name = $1`,
   knownColumns: `SELECT table_name, columns FROM ferry.source_columns WHERE group_name = $1 AND relation_id = $2`,
   recordColumns: `INSERT INTO ferry.source_columns (group_name, relation_id, table_name, columns) VALUES ($1, $2, $3, $4::jsonb)
                   ON CONFLICT (group_name, relation_id) DO UPDATE SET table_name = EXCLUDED.table_name, columns = EXCLUDED.columns`,
@@ -242,6 +247,17 @@ export const sql = {
                      WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
                        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
                        AND l.classid::int = hashtext('ferry.group') AND l.objid::int = hashtext($1)`,
+  /**
+   * Session-level lock held while a table joins a streaming group or is
+   * copied again (init, resync, or ferry run itself): one such copy per
+   * group at a time, and a copy left unfinished with no one holding this
+   * lock was interrupted.
+   */
+  lockGroupCopy: `SELECT pg_advisory_lock(hashtext('ferry.copy'), hashtext($1))`,
+  tryLockGroupCopy: `SELECT pg_try_advisory_lock(hashtext('ferry.copy'), hashtext($1)) AS locked`,
+  unlockGroupCopy: `SELECT pg_advisory_unlock(hashtext('ferry.copy'), hashtext($1))`,
+  /** Tables of the group with chunks still to copy. */
+  unfinishedCopies: `SELECT DISTINCT table_name FROM ferry.copy_chunks WHERE group_name = $1 AND copied_at IS NULL`,
   /** This connection's backend, named by pid and start time (a pid alone may be reused). */
   ownBackend: `SELECT pid, backend_start::text AS backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()`,
   /** Ends an earlier backend of this process that a lost connection left behind, and only that one. */

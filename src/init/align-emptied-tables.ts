@@ -1,0 +1,46 @@
+import type pg from 'pg';
+import { SchemaEvolution } from '../apply/schema-evolution.js';
+import { describedColumnsSql, serverVersionSql } from '../catalog/catalog-sql.js';
+import type { SourceTable } from '../catalog/source-tables.js';
+import type { ReplicaIdentity } from '../change/change.js';
+import type { GroupConfig } from '../config/schema.js';
+import type { Logger } from '../observe/logger.js';
+import { SourceCatalog } from '../run/source-catalog.js';
+import { readGroup } from '../target/control-schema.js';
+
+const IDENTITY: Record<SourceTable['replicaIdentity'], ReplicaIdentity> = { d: 'default', i: 'index', f: 'full', n: 'nothing' };
+
+/**
+ * Before tables are copied again (emptied on the target): each gets the
+ * source's columns as they are now, changed the way the stream would have
+ * changed it (renames by attribute number, types, added and dropped
+ * columns), with the description and the statements recorded. On an empty
+ * table every change can be made, including those whose existing values
+ * only a copy could bring (a volatile default, a type the old values do
+ * not convert to), which is why such a table is copied again.
+ */
+export async function alignEmptiedTables(
+  sourceUrl: string, source: pg.Client, target: pg.Client, group: GroupConfig, tables: readonly SourceTable[], log: Logger,
+): Promise<void> {
+  const position = (await readGroup(target, group.name))?.position ?? '';
+  const catalog = new SourceCatalog(sourceUrl, group.name);
+  const schema = new SchemaEvolution(target, group.name, group.schemaChanges, catalog, log, () => position);
+  const version = (await source.query<{ version: number }>(serverVersionSql)).rows[0]?.version ?? 0;
+  try {
+    for (const table of tables) {
+      const columns = (await source.query<{ name: string; type_oid: number; type_mod: number; is_key: boolean }>(describedColumnsSql(version), [table.oid])).rows
+        .map((r) => ({ name: r.name, typeOid: r.type_oid, typeMod: r.type_mod, isKey: r.is_key }));
+      await target.query('BEGIN');
+      try {
+        await schema.follow({ relationId: table.oid, schema: table.schema, table: table.name, replicaIdentity: IDENTITY[table.replicaIdentity], columns }, 0n);
+        for (const record of schema.takeRecords()) await target.query(record.text, record.values);
+        await target.query('COMMIT');
+      } catch (err) {
+        await target.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    }
+  } finally {
+    await catalog.close();
+  }
+}
