@@ -100,7 +100,7 @@ describe('ten releases while streaming (WAL capture, PostgreSQL 18 source)', () 
       await catchUp(config);
     } catch (err) {
       ferry.child.kill('SIGTERM');
-      throw new Error(`${(err as Error).message}; ferry run logged:\n${(await ferry.result).stderr.slice(-20000)}`);
+      throw new Error(`${(err as Error).message}; ferry run logged:\n${(await ferry.result).stderr.slice(-20000)}`, { cause: err });
     } finally {
       stop.abort();
       await writing.catch(() => undefined);
