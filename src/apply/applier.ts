@@ -17,6 +17,7 @@ import { displayValue } from '../pg/binary-format.js';
 import { isRetryable } from '../run/transient.js';
 import { encodeHeld, type HeldChange } from '../change/held-change.js';
 import type { SchemaEvolution } from './schema-evolution.js';
+import { withoutTables } from './unreadable-changes.js';
 import { DDL_PREFIX, decodeDdl, type DdlMessage } from '../change/ddl-message.js';
 
 export interface ApplyResult {
@@ -82,6 +83,13 @@ export class Applier {
   private rowsInTransaction = 0;
   /** Set-based apply reorders writes across tables, which is only safe without foreign-key and trigger checks. */
   private setBased = false;
+  /**
+   * Source relations with a change that could not be read, and the
+   * description their target table was last made to match: nothing more of
+   * theirs is written by this session (their copy, started after the
+   * commit, restarts it).
+   */
+  private readonly unreadable = new Map<number, Relation>();
   /** Batches of the open target transaction, by how they were applied; stored with its position. */
   private readonly counts: ApplyCounts = { setBased: 0, inOrder: 0 };
 
@@ -114,11 +122,11 @@ export class Applier {
     }
   }
 
-  async apply(batch: Batch, position: Lsn): Promise<ApplyResult> {
-    if (batch.changes.length === 0 && !batch.commit && !batch.held) return {};
-    if (!batch.commit && !this.open && !batch.held && batch.changes.every((c) => c.kind === 'relation' || (c.kind === 'message' && !this.ddlFor(c)))) {
+  async apply(whole: Batch, position: Lsn): Promise<ApplyResult> {
+    if (whole.changes.length === 0 && !whole.commit && !whole.held) return {};
+    if (!whole.commit && !this.open && !whole.held && whole.changes.every((c) => c.kind === 'relation' || (c.kind === 'message' && !this.ddlFor(c)))) {
       // Descriptions alone (from a transaction skipped as already applied) need no target transaction.
-      for (const c of batch.changes) if (c.kind === 'relation') this.describe(c.relation);
+      for (const c of whole.changes) if (c.kind === 'relation') this.describe(c.relation);
       return {};
     }
     const pending: Pending[] = [];
@@ -129,7 +137,8 @@ export class Applier {
       this.counts.setBased = 0;
       this.counts.inOrder = 0;
     }
-    if (batch.held) pending.push(this.hold(batch.held));
+    if (whole.held) pending.push(this.hold(whole.held));
+    const batch = await this.setAsideUnreadable(whole, pending, position);
     const planned = this.setBased ? await this.planSet(batch, pending, position) : undefined;
     const inOrderBefore = this.counts.inOrder;
     if (Array.isArray(planned)) {
@@ -193,6 +202,30 @@ export class Applier {
       this.open = false;
     }
     return { committed: batch.commit.position, mode };
+  }
+
+  /**
+   * A change that could not be read: its table's target columns are made
+   * those of the source now (what its copy will fill), the table is to be
+   * copied again after this transaction commits (see SchemaEvolution), and
+   * from here on none of its changes is written by this session.
+   */
+  private async setAsideUnreadable(batch: Batch, pending: Pending[], position: Lsn): Promise<Batch> {
+    for (const change of batch.changes) {
+      if (change.kind !== 'unreadable' || this.unreadable.get(change.relation.relationId) === change.relation) continue;
+      const { relation } = change;
+      if (!this.schema) {
+        throw new FerryError('FERRY_ROWS_UNREADABLE', `a change of ${relation.schema}.${relation.table} cannot be read (${change.reason}) and this applier cannot copy the table again`,
+          `re-copy it with "ferry resync -c <config> --table ${relation.schema}.${relation.table}"`,
+          { context: { group: this.group, table: `${relation.schema}.${relation.table}`, position: this.formatPosition(position) } });
+      }
+      await this.settle(pending.splice(0), position);
+      await this.schema.copyAgain(relation, change.reason, position);
+      this.statementNames.clear();
+      this.relations.delete(relation.relationId);
+      this.unreadable.set(relation.relationId, relation);
+    }
+    return withoutTables(batch, new Set(this.unreadable.keys()));
   }
 
   /** A batch that set-based apply could not take is worth knowing about: it is slower, and says something about the table. */
@@ -273,7 +306,8 @@ export class Applier {
     let table: string | undefined;
     try {
       for (const change of batch.changes) {
-        if (change.kind === 'relation' || change.kind === 'message') continue;
+        // (Unreadable changes were set aside before planning.)
+        if (change.kind === 'relation' || change.kind === 'message' || change.kind === 'unreadable') continue;
         if (change.kind === 'truncate') {
           flush();
           out.push({ kind: 'send', send: () => this.statementsFor(change) });

@@ -10,6 +10,7 @@ import { formatLsn, parseLsn } from '../source/pg-wal/lsn.js';
 import { WalStream } from '../source/pg-wal/wal-stream.js';
 import { binaryTransferBlocker } from '../source/pg-wal/binary-transfer.js';
 import { TriggerStream } from '../source/pg-trigger/trigger-stream.js';
+import type { KnownColumn } from '../source/pg-trigger/relation-layouts.js';
 import { formatTick } from '../source/pg-trigger/ticks.js';
 import { readGroup } from '../target/control-schema.js';
 import { sql } from '../target/control-sql.js';
@@ -56,8 +57,13 @@ export async function runGroup(config: FerryConfig, group: GroupConfig, log: Log
   let conflict: { readonly key: string; readonly count: number } | undefined;
   // Tables being copied again because a schema change left their rows unknown (see SchemaEvolution).
   const resyncing = new Set<string>();
+  // Asked for again while a copy ran: that copy may have been read before what asked for it.
+  const again = new Set<string>();
   const startResync = (table: string) => {
-    if (resyncing.has(table)) return;
+    if (resyncing.has(table)) {
+      again.add(table);
+      return;
+    }
     resyncing.add(table);
     const [schema, name] = [table.slice(0, table.indexOf('.')), table.slice(table.indexOf('.') + 1)];
     glog.info({ table }, 'a schema change left the existing rows of a table unknown on the target: copying it again, aligned with the stream');
@@ -65,7 +71,10 @@ export async function runGroup(config: FerryConfig, group: GroupConfig, log: Log
       .then(() => glog.info({ table }, 'table copied again after a schema change'))
       .catch((err: unknown) => glog.error({ table, err: inContext(err, 'FERRY_RESYNC', { group: group.name, table }).describe() },
         `copying the table again failed; its changes are held meanwhile: run "ferry resync -c <config> --table ${table}"`))
-      .finally(() => resyncing.delete(table));
+      .finally(() => {
+        resyncing.delete(table);
+        if (again.delete(table)) startResync(table);
+      });
   };
   const onProgress = (committed: boolean) => {
     delay = config.apply.retryInitialMs;
@@ -131,9 +140,7 @@ async function streamOnce(
   // Tables whose copied rows this stream's filter knows (see skipCopiedChanges), set once the stream starts.
   const filtered = new Set<string>();
   const formatPosition = config.source.capture === 'trigger' ? formatTick : formatLsn;
-  // Queued rows are read with the table's layout of now, not of when they were captured: a description
-  // from the trigger queue cannot tell when a column changed, so its column changes are not followed.
-  const schema = config.source.capture === 'trigger' ? undefined : new SchemaEvolution(target, group.name, group.schemaChanges, catalog, log, formatPosition);
+  const schema = new SchemaEvolution(target, group.name, group.schemaChanges, catalog, log, formatPosition);
   const applier = new Applier(target, group.name, log, formatPosition, catalog, schema);
   try {
     const earlier = [...backends];
@@ -172,6 +179,7 @@ async function streamOnce(
         tickIntervalMs: trigger.tickIntervalMs,
         idleTickMs: trigger.idleTickMs,
         rotateIntervalMs: trigger.rotateIntervalMs,
+        knownColumns: await knownColumns(target, group.name),
         log,
       })
       : await WalStream.open({
@@ -190,7 +198,7 @@ async function streamOnce(
       : skipCopiedChanges(held, resumed.map((r) => ({ table: r.table_name, plan: r.plan, snapshotLsn: parseLsn(r.snapshot_lsn) })), group.name);
     await applyLoop(events, stream, applier, config, signal, start, () => {
       onProgress(true);
-      for (const table of schema?.takeResyncs() ?? []) startResync(table);
+      for (const table of schema.takeResyncs()) startResync(table);
     }, onProgress, observed);
   } finally {
     await applier.rollback();
@@ -198,6 +206,15 @@ async function streamOnce(
     await catalog.close();
     await target.end().catch(() => undefined);
   }
+}
+
+/**
+ * The columns the target last recorded for each source table of the group:
+ * where a trigger queue's rows after the group's position start from.
+ */
+async function knownColumns(target: pg.Client, group: string): Promise<Map<number, readonly KnownColumn[]>> {
+  const rows = (await target.query<{ relation_id: string; columns: KnownColumn[] }>(sql.groupKnownColumns, [group])).rows;
+  return new Map(rows.map((r) => [Number(r.relation_id), r.columns]));
 }
 
 /**
