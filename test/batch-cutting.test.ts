@@ -45,6 +45,7 @@ function label(change: Batch['changes'][number]): string {
     case 'insert': return `i${String(change.values[0])}`;
     case 'update': return `u${String(change.values[0])}`;
     case 'delete': return `d${String(change.old[0])}`;
+    case 'unreadable': return `x${change.relation.relationId}`;
   }
 }
 

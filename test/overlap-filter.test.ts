@@ -68,6 +68,7 @@ function label(event: SourceEvent): string {
     case 'insert': return `i${event.relationId}:${key(event.relationId, event.values)}`;
     case 'delete': return `d${event.relationId}:${key(event.relationId, event.old)}`;
     case 'update': return `u${event.relationId}:${event.old ? `${key(event.relationId, event.old)}>` : ''}${key(event.relationId, event.values)}`;
+    case 'unreadable': return `x${event.relation.relationId}`;
   }
 }
 

@@ -116,6 +116,7 @@ export class Applier {
 
   async apply(batch: Batch, position: Lsn): Promise<ApplyResult> {
     if (batch.changes.length === 0 && !batch.commit && !batch.held) return {};
+    this.checkReadable(batch, position);
     if (!batch.commit && !this.open && !batch.held && batch.changes.every((c) => c.kind === 'relation' || (c.kind === 'message' && !this.ddlFor(c)))) {
       // Descriptions alone (from a transaction skipped as already applied) need no target transaction.
       for (const c of batch.changes) if (c.kind === 'relation') this.describe(c.relation);
@@ -193,6 +194,23 @@ export class Applier {
       this.open = false;
     }
     return { committed: batch.commit.position, mode };
+  }
+
+  /**
+   * A change that could not be read: its table is copied again, before
+   * anything of this batch commits (see SchemaEvolution.copyAgain).
+   */
+  private checkReadable(batch: Batch, position: Lsn): void {
+    for (const change of batch.changes) {
+      if (change.kind !== 'unreadable') continue;
+      const { relation } = change;
+      if (!this.schema) {
+        throw new FerryError('FERRY_ROWS_UNREADABLE', `a change of ${relation.schema}.${relation.table} cannot be read (${change.reason}) and this applier cannot copy the table again`,
+          `re-copy it with "ferry resync -c <config> --table ${relation.schema}.${relation.table}"`,
+          { context: { group: this.group, table: `${relation.schema}.${relation.table}`, position: this.formatPosition(position) } });
+      }
+      this.schema.copyAgain(relation, change.reason, position);
+    }
   }
 
   /** A batch that set-based apply could not take is worth knowing about: it is slower, and says something about the table. */
@@ -273,7 +291,8 @@ export class Applier {
     let table: string | undefined;
     try {
       for (const change of batch.changes) {
-        if (change.kind === 'relation' || change.kind === 'message') continue;
+        // (Unreadable changes were set aside before planning.)
+        if (change.kind === 'relation' || change.kind === 'message' || change.kind === 'unreadable') continue;
         if (change.kind === 'truncate') {
           flush();
           out.push({ kind: 'send', send: () => this.statementsFor(change) });

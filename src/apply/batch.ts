@@ -2,7 +2,7 @@ import type { Lsn, PgTimestamp } from '../change/change.js';
 import type { HeldChange } from '../change/held-change.js';
 import type { BatchPart, SourceEvent } from '../source/source.js';
 
-export type BatchChange = Extract<SourceEvent, { kind: 'relation' | 'insert' | 'update' | 'delete' | 'truncate' | 'message' }>;
+export type BatchChange = Extract<SourceEvent, { kind: 'relation' | 'insert' | 'update' | 'delete' | 'truncate' | 'message' | 'unreadable' }>;
 
 /**
  * A slice of the source stream applied in one go. Only a batch with `commit`

@@ -88,7 +88,7 @@ export class SchemaEvolution {
    * where the batch carrying it starts. True when the target was changed.
    */
   async follow(relation: Relation, position: Lsn): Promise<boolean> {
-    const description = JSON.stringify([relation.schema, relation.table, relation.columns.map((c) => [c.name, c.typeOid, c.typeMod, c.isKey])]);
+    const description = JSON.stringify([relation.schema, relation.table, relation.columns.map((c) => [c.name, c.typeOid, c.typeMod, c.isKey, c.attnum])]);
     if (this.settled.get(relation.relationId) === description) return false;
     const label = `${relation.schema}.${relation.table}`;
     // What this transaction followed already, else what is committed.
@@ -96,8 +96,15 @@ export class SchemaEvolution {
     const known = pending ?? (await this.client.query<KnownLayout>(sql.knownColumns, [this.group, relation.relationId])).rows[0];
     const catalog = await this.source.columns(relation.relationId);
     const byName = new Map(catalog.map((c) => [c.name, c]));
+    // A description that carries attribute numbers (trigger capture) is matched by them; pgoutput's by the catalog's names now.
     const after: LayoutColumn[] = relation.columns.map((c) => ({
-      attnum: byName.get(c.name)?.attnum ?? null, name: c.name, typeOid: c.typeOid, typeMod: c.typeMod, isKey: c.isKey,
+      attnum: c.attnum ?? byName.get(c.name)?.attnum ?? null, name: c.name, typeOid: c.typeOid, typeMod: c.typeMod, isKey: c.isKey,
+    }));
+    // What the catalog says of each described column (its default, the value existing rows read): by number where it is known.
+    const byAttnum = new Map(catalog.map((c) => [c.attnum, c]));
+    const sourceOf = new Map(after.flatMap((c) => {
+      const found = c.attnum !== null ? byAttnum.get(c.attnum) : byName.get(c.name);
+      return found ? [[c.name, found] as const] : [];
     }));
     const statements: string[] = [];
     const renamedFrom = known && known.table_name !== label ? known.table_name : undefined;
@@ -113,7 +120,7 @@ export class SchemaEvolution {
     let typeIndex = 0;
     for (const change of changes) {
       const type = change.kind === 'type' || change.kind === 'add' ? types[typeIndex++] as string : '';
-      statements.push(...await this.statementsFor(change, type, root, label, targetColumns, byName, known !== undefined, relation, position));
+      statements.push(...await this.statementsFor(change, type, root, label, targetColumns, sourceOf, known !== undefined, relation, position));
     }
     if (statements.length > 0) {
       if (this.policy === 'stop') {
@@ -143,21 +150,44 @@ export class SchemaEvolution {
     return statements.length > 0;
   }
 
+  /**
+   * A change of `relation` could not be read (see the change model's
+   * `unreadable`): the table is copied again, aligned with the stream,
+   * before anything of this batch commits (see recopy).
+   */
+  copyAgain(relation: Relation, reason: string, position: Lsn): never {
+    const label = `${relation.schema}.${relation.table}`;
+    if (this.policy === 'stop') {
+      throw new FerryError('FERRY_SCHEMA_CHANGED', `changes of source table ${label} cannot be read (${reason}); group ${this.group} has schema_changes: stop`,
+        `copy the table again with "ferry resync -c <config> --table ${label}" while the group runs with schema_changes: apply`,
+        { exitCode: 2, context: { group: this.group, table: label, position: this.formatPosition(position) } });
+    }
+    throw this.recopy(label, `changes of the table cannot be read (${reason})`, position);
+  }
+
   private async statementsFor(
-    change: ColumnChange, type: string, root: TargetTable, label: string, target: ReadonlyMap<string, string>,
+    change: ColumnChange, type: string, root: TargetTable, label: string, target: Map<string, string>,
     catalog: ReadonlyMap<string, SourceColumn>, recorded: boolean, relation: Relation, position: Lsn,
   ): Promise<string[]> {
     const column = quoteIdent;
+    // `target` follows the statements made, so that a column dropped and another of its name added are both done.
     switch (change.kind) {
-      case 'rename':
-        return target.has(change.from) && !target.has(change.to) ? [`ALTER TABLE ${root.quoted} RENAME COLUMN ${column(change.from)} TO ${column(change.to)}`] : [];
+      case 'rename': {
+        const type = target.get(change.from);
+        if (type === undefined || target.has(change.to)) return [];
+        target.delete(change.from);
+        target.set(change.to, type);
+        return [`ALTER TABLE ${root.quoted} RENAME COLUMN ${column(change.from)} TO ${column(change.to)}`];
+      }
       case 'drop':
         if (!target.has(change.column.name)) return [];
         if (change.column.isKey) throw this.unsafe(label, `column ${change.column.name}, part of the table's replica identity, was dropped on the source`);
+        target.delete(change.column.name);
         return [`ALTER TABLE ${root.quoted} DROP COLUMN ${column(change.column.name)}`];
       case 'type': {
         const now = target.get(change.column.name);
         if (now === undefined || now === type) return [];
+        target.set(change.column.name, type);
         // The plain cast is what ALTER … TYPE without USING does on the source; an empty table has nothing to convert.
         const using = await this.isEmpty(root.quoted) ? `NULL::${type}` : `${column(change.column.name)}::${type}`;
         const statement = `ALTER TABLE ${root.quoted} ALTER COLUMN ${column(change.column.name)} TYPE ${type} USING ${using}`;
@@ -172,6 +202,7 @@ export class SchemaEvolution {
           throw this.unsafe(label, `the source has column ${name}, which the target lacks, and the target has columns the source does not (${extra.join(', ')}): `
             + 'a column renamed on either side cannot be told from one dropped and another added');
         }
+        target.set(name, type);
         return this.addColumn(root.quoted, root.label, name, type, catalog.get(name), position);
       }
     }

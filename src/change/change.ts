@@ -83,6 +83,8 @@ export interface Column {
   readonly typeMod: number;
   /** Part of the replica identity (key) used to find the row on the target. */
   readonly isKey: boolean;
+  /** The source's attribute number, where the description carries it (trigger capture); else the catalog tells it. */
+  readonly attnum?: number;
 }
 
 export interface Relation {
@@ -148,6 +150,13 @@ export type Change =
       readonly prefix: string;
       readonly content: Buffer;
     }
+  /**
+   * A change of a table whose values could not be read (trigger capture: a
+   * queued row whose columns cannot be told). Nothing of it is written; the
+   * table is copied again, aligned with the stream, and the target's columns
+   * made those of `relation` (the table as its catalog has it now) first.
+   */
+  | { readonly kind: 'unreadable'; readonly xid?: number; readonly relation: Relation; readonly reason: string }
   | { readonly kind: 'origin'; readonly lsn: Lsn; readonly name: string }
   | { readonly kind: 'stream-start'; readonly xid: number; readonly firstSegment: boolean }
   | { readonly kind: 'stream-stop' }

@@ -2,7 +2,7 @@ import { BinaryValue, type Lsn, type Relation, type Tuple, type Value } from './
 import type { SourceEvent } from '../source/source.js';
 
 /** A change of a table that joins a streaming group, kept on the target until the table is copied. */
-export type HoldableChange = Extract<SourceEvent, { kind: 'relation' | 'insert' | 'update' | 'delete' | 'truncate' }>;
+export type HoldableChange = Extract<SourceEvent, { kind: 'relation' | 'insert' | 'update' | 'delete' | 'truncate' | 'unreadable' }>;
 
 export interface HeldChange {
   readonly kind: 'held';
@@ -24,7 +24,8 @@ type StoredChange =
   | { readonly k: 'i'; readonly id: number; readonly v: StoredValue[] }
   | { readonly k: 'u'; readonly id: number; readonly o: StoredValue[] | null; readonly key: boolean; readonly v: StoredValue[] }
   | { readonly k: 'd'; readonly id: number; readonly o: StoredValue[]; readonly key: boolean }
-  | { readonly k: 't'; readonly ids: readonly number[]; readonly cascade: boolean; readonly restart: boolean };
+  | { readonly k: 't'; readonly ids: readonly number[]; readonly cascade: boolean; readonly restart: boolean }
+  | { readonly k: 'x'; readonly relation: Relation; readonly reason: string };
 
 export function encodeHeld(change: HoldableChange): string {
   return JSON.stringify(toStored(change));
@@ -37,6 +38,7 @@ function toStored(change: HoldableChange): StoredChange {
     case 'update': return { k: 'u', id: change.relationId, o: change.old ? storeTuple(change.old) : null, key: change.oldIsKeyOnly, v: storeTuple(change.values) };
     case 'delete': return { k: 'd', id: change.relationId, o: storeTuple(change.old), key: change.oldIsKeyOnly };
     case 'truncate': return { k: 't', ids: change.relationIds, cascade: change.cascade, restart: change.restartIdentity };
+    case 'unreadable': return { k: 'x', relation: change.relation, reason: change.reason };
   }
 }
 
@@ -48,6 +50,7 @@ export function decodeHeld(stored: unknown): HoldableChange {
     case 'u': return { kind: 'update', relationId: s.id, ...(s.o ? { old: loadTuple(s.o) } : {}), oldIsKeyOnly: s.key, values: loadTuple(s.v) };
     case 'd': return { kind: 'delete', relationId: s.id, old: loadTuple(s.o), oldIsKeyOnly: s.key };
     case 't': return { kind: 'truncate', relationIds: s.ids, cascade: s.cascade, restartIdentity: s.restart };
+    case 'x': return { kind: 'unreadable', relation: s.relation, reason: s.reason };
   }
 }
 

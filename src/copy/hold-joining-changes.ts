@@ -99,6 +99,12 @@ export async function* holdJoiningChanges(
           out.push(table === undefined ? event : { kind: 'held', table, position, change: event });
           break;
         }
+        case 'unreadable': {
+          // Announced just before: held with its table's changes, if they are.
+          const table = holders.get(event.relation.relationId);
+          out.push(table === undefined ? event : { kind: 'held', table, position, change: event });
+          break;
+        }
         case 'truncate': {
           const applied = event.relationIds.filter((id) => holders.get(id) === undefined);
           if (applied.length > 0) out.push(applied.length === event.relationIds.length ? event : { ...event, relationIds: applied });

@@ -18,8 +18,10 @@ export interface CopiedChunk {
  * that chunk and must not be applied again; everything else is applied as
  * usual. For an update, the old and the new row are judged separately: a row
  * that moved out of a chunk that already holds the move is only deleted where
- * it was, one that moved into such a chunk only inserted where it is. Once
- * the stream passes the newest snapshot, events pass through untouched.
+ * it was, one that moved into such a chunk only inserted where it is. A
+ * change before every chunk of its table was read is skipped without
+ * reading its values (those of a row that could not be read are unknown).
+ * Once the stream passes the newest snapshot, events pass through untouched.
  */
 export async function* skipCopiedChanges(
   events: AsyncIterable<readonly (SourceEvent | HeldChange)[]>, chunks: readonly CopiedChunk[], group: string,
@@ -37,12 +39,19 @@ export async function* skipCopiedChanges(
   let commitPosition: Lsn = 0n;
   let passThrough = false;
 
+  /** A change before every chunk of its table was read is in whichever chunk holds its row: no need to read its key. */
+  const beforeEveryChunk = (relation: Relation): boolean => {
+    const table = byTable.get(`${relation.schema}.${relation.table}`);
+    return table !== undefined && table.every((c) => commitPosition < c.snapshotLsn);
+  };
+
   // Is this row, as of this transaction, already in the copied data?
   const copied = (relationId: number, tuple: Tuple): boolean => {
     const relation = relations.get(relationId);
     if (!relation) return false;
     const table = byTable.get(`${relation.schema}.${relation.table}`);
     if (!table) return false;
+    if (beforeEveryChunk(relation)) return true;
     const chunk = table.find((c) => inChunk(c.plan, relation, tuple));
     if (!chunk) return false;
     return commitPosition < chunk.snapshotLsn;
@@ -88,6 +97,10 @@ export async function* skipCopiedChanges(
           }
           break;
         }
+        case 'unreadable':
+          // What it changed is in the copy; a later one needs a copy after it.
+          if (!beforeEveryChunk(event.relation)) yield event;
+          break;
         case 'truncate': {
           const affected = event.relationIds.map((id) => relations.get(id)).filter((r): r is Relation => r !== undefined)
             .flatMap((r) => byTable.get(`${r.schema}.${r.table}`) ?? []);

@@ -10,6 +10,7 @@ import { formatLsn, parseLsn } from '../source/pg-wal/lsn.js';
 import { WalStream } from '../source/pg-wal/wal-stream.js';
 import { binaryTransferBlocker } from '../source/pg-wal/binary-transfer.js';
 import { TriggerStream } from '../source/pg-trigger/trigger-stream.js';
+import type { KnownColumn } from '../source/pg-trigger/relation-layouts.js';
 import { formatTick } from '../source/pg-trigger/ticks.js';
 import { readGroup } from '../target/control-schema.js';
 import { sql } from '../target/control-sql.js';
@@ -138,9 +139,7 @@ async function streamOnce(
   // Tables whose copied rows this stream's filter knows (see skipCopiedChanges), set once the stream starts.
   const filtered = new Set<string>();
   const formatPosition = config.source.capture === 'trigger' ? formatTick : formatLsn;
-  // Queued rows are read with the table's layout of now, not of when they were captured: a description
-  // from the trigger queue cannot tell when a column changed, so its column changes are not followed.
-  const schema = config.source.capture === 'trigger' ? undefined : new SchemaEvolution(target, group.name, group.schemaChanges, catalog, log, formatPosition);
+  const schema = new SchemaEvolution(target, group.name, group.schemaChanges, catalog, log, formatPosition);
   const applier = new Applier(target, group.name, log, formatPosition, catalog, schema);
   try {
     const earlier = [...backends];
@@ -180,6 +179,7 @@ async function streamOnce(
         tickIntervalMs: trigger.tickIntervalMs,
         idleTickMs: trigger.idleTickMs,
         rotateIntervalMs: trigger.rotateIntervalMs,
+        knownColumns: await knownColumns(target, group.name),
         log,
       })
       : await WalStream.open({
@@ -217,6 +217,15 @@ async function resumeInterruptedCopies(target: pg.Client, group: string, tables:
   if (unfinished.length === 0 || (await target.query<{ locked: boolean }>(sql.tryLockGroupCopy, [group])).rows[0]?.locked !== true) return;
   await target.query(sql.unlockGroupCopy, [group]);
   for (const table of unfinished) startResync(table, 'an earlier copy of the table was interrupted');
+}
+
+/**
+ * The columns the target last recorded for each source table of the group:
+ * where a trigger queue's rows after the group's position start from.
+ */
+async function knownColumns(target: pg.Client, group: string): Promise<Map<number, readonly KnownColumn[]>> {
+  const rows = (await target.query<{ relation_id: string; columns: KnownColumn[] }>(sql.groupKnownColumns, [group])).rows;
+  return new Map(rows.map((r) => [Number(r.relation_id), r.columns]));
 }
 
 /**

@@ -39,7 +39,8 @@ export async function replayHeldChanges(
   let applied = 0;
   for await (const run of skipCopiedChanges(readHeld(target, group, tables, () => held++), chunks, group)) {
     for (const event of run) {
-      if (event.kind !== 'relation' && event.kind !== 'insert' && event.kind !== 'update' && event.kind !== 'delete' && event.kind !== 'truncate') continue;
+      if (event.kind !== 'relation' && event.kind !== 'insert' && event.kind !== 'update' && event.kind !== 'delete' && event.kind !== 'truncate'
+        && event.kind !== 'unreadable') continue;
       changes.push(event);
       if (event.kind === 'relation') continue;
       rows++;

@@ -8,7 +8,7 @@ import type { Change, Lsn, PgTimestamp } from '../change/change.js';
 export type SourceEvent =
   /** `commitPosition` orders the transaction among all others (for WAL: its commit record's LSN). */
   | { readonly kind: 'begin'; readonly xid: number; readonly commitTime: PgTimestamp; readonly commitPosition: Lsn }
-  | Extract<Change, { kind: 'relation' | 'insert' | 'update' | 'delete' | 'truncate' | 'message' }>
+  | Extract<Change, { kind: 'relation' | 'insert' | 'update' | 'delete' | 'truncate' | 'message' | 'unreadable' }>
   | { readonly kind: 'commit'; readonly position: Lsn; readonly commitTime: PgTimestamp; readonly part?: BatchPart }
   /**
    * Nothing is in flight: every transaction before `position` has been

@@ -167,6 +167,7 @@ export const sql = {
   /** The source tables (by oid) a group has a description of, whatever their names are now. */
   describedTables: `SELECT relation_id::bigint AS relation_id, table_name FROM ferry.source_columns WHERE group_name = $1`,
   knownColumns: `SELECT table_name, columns FROM ferry.source_columns WHERE group_name = $1 AND relation_id = $2`,
+  groupKnownColumns: `SELECT relation_id::text AS relation_id, columns FROM ferry.source_columns WHERE group_name = $1`,
   recordColumns: `INSERT INTO ferry.source_columns (group_name, relation_id, table_name, columns) VALUES ($1, $2, $3, $4::jsonb)
                   ON CONFLICT (group_name, relation_id) DO UPDATE SET table_name = EXCLUDED.table_name, columns = EXCLUDED.columns`,
   /** A replicated table was renamed on the source (and so on the target): the group's record follows. */

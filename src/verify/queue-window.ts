@@ -125,7 +125,7 @@ export class QueueWindow {
     part?: TickWindow['part']): Promise<void> {
     const names = queueNames(group);
     const roots = await queuedTables(this.holder, group);
-    const decoder = new EventDecoder(new RelationLayouts(this.holder, group, roots, true), group);
+    const decoder = new EventDecoder(new RelationLayouts(this.holder, group, roots, new Map(), true), group);
     const window = new TriggerWindowChanges(tables, out);
     await this.fold(decoder, window, triggerSql.openBatch(names), [from.xmax.toString(), to.xmax.toString(), from.xip.map(String), to.text, from.text]);
     if (part) {

@@ -56,6 +56,15 @@ export class TriggerWindowChanges {
           if (f) f.changes.delete(project(f, event.old));
           break;
         }
+        case 'unreadable': {
+          const table = this.byLabel.get(`${event.relation.schema}.${event.relation.table}`);
+          if (table) {
+            throw new FerryError('FERRY_VERIFY_UNRESOLVED', `changes of ${table.label} queued on the source cannot be read (${event.reason})`,
+              'they were queued while its columns changed: run "ferry verify" again once "ferry run" has applied them',
+              { exitCode: ExitCode.usage, context: { group: table.group, table: table.label } });
+          }
+          break;
+        }
         case 'truncate': {
           const folded = event.relationIds.map((id) => this.relations.get(id));
           const alongside = new Set(folded.filter((f) => f).map((f) => (f as Folded).table.label));

@@ -9,9 +9,9 @@ export type EventRow = [txid: string, rel: string, op: string, newRow: string | 
 
 /**
  * Turns queued events into the shared change model: rows parsed from their
- * composite text (see RelationLayouts for partitions), a relation
- * description sent before its first use (and again when it changes), the
- * TRUNCATEs of one statement merged.
+ * composite text in the layout they were queued in (see RelationLayouts), a
+ * relation description sent before its first use (and again when it
+ * changes), the TRUNCATEs of one statement merged.
  */
 export class EventDecoder {
   private readonly announced = new Map<number, Relation>();
@@ -29,30 +29,33 @@ export class EventDecoder {
       this.flushTruncate(out);
       switch (op) {
         case 'I': {
-          const [shape, values] = await this.parse(oid, newRow);
-          this.announce(shape.relation, out);
-          out.push({ kind: 'insert', relationId: shape.relation.relationId, values });
+          const row = await this.parse(oid, newRow, out);
+          if (row) out.push({ kind: 'insert', relationId: row.shape.relation.relationId, values: row.values });
           break;
         }
         case 'U': {
           if (oldRow === null) throw this.corrupt(`an update of table ${oid} has no old row`);
-          const [shape, values] = await this.parse(oid, newRow);
-          this.announce(shape.relation, out);
+          const row = await this.parse(oid, newRow, out);
+          if (!row) break;
+          const { shape, values } = row;
           const full = shape.relation.replicaIdentity === 'full';
           // Most updates keep their key: then only the old row's leading fields are read, to see that.
           if (!full && !keyChanged(shape, parseRecord(oldRow, shape.keyFields), values)) {
             out.push({ kind: 'update', relationId: shape.relation.relationId, oldIsKeyOnly: false, values });
             break;
           }
-          const [oldShape, oldValues] = await this.parse(oid, oldRow);
-          if (oldShape.relation !== shape.relation) throw this.corrupt(`an update of table ${oid} changed its columns between old and new row`);
-          out.push({ kind: 'update', relationId: shape.relation.relationId, old: oldValues, oldIsKeyOnly: !full, values });
+          // One statement wrote both rows: they have one layout.
+          const oldFields = parseRecord(oldRow);
+          if (oldFields.length !== row.fields) {
+            throw new FerryError('FERRY_TRIGGER_LAYOUT', `the trigger queue is inconsistent: an update of table ${oid} has ${oldFields.length} old values and ${row.fields} new ones`,
+              `run "ferry drop" and "ferry init" again for group ${this.group}`, { context: { group: this.group } });
+          }
+          out.push({ kind: 'update', relationId: shape.relation.relationId, old: pickValues(shape, oldFields), oldIsKeyOnly: !full, values });
           break;
         }
         case 'D': {
-          const [shape, old] = await this.parse(oid, oldRow);
-          this.announce(shape.relation, out);
-          out.push({ kind: 'delete', relationId: shape.relation.relationId, old, oldIsKeyOnly: shape.relation.replicaIdentity !== 'full' });
+          const row = await this.parse(oid, oldRow, out);
+          if (row) out.push({ kind: 'delete', relationId: row.shape.relation.relationId, old: row.values, oldIsKeyOnly: row.shape.relation.replicaIdentity !== 'full' });
           break;
         }
         case 'M':
@@ -70,13 +73,21 @@ export class EventDecoder {
     this.flushTruncate(out);
   }
 
-  private async parse(oid: number, text: string | null): Promise<[RowShape, Tuple]> {
+  /**
+   * A row's values in the columns of its relation, which is announced
+   * first. A row whose columns cannot be told goes out as `unreadable`
+   * instead (undefined is returned): its values are never guessed.
+   */
+  private async parse(oid: number, text: string | null, out: SourceEvent[]): Promise<{ shape: RowShape; values: Tuple; fields: number } | undefined> {
     if (text === null) throw this.corrupt(`an event of table ${oid} has no row`);
     const fields = parseRecord(text);
     const shape = await this.layouts.shape(oid, fields.length);
-    const values: Tuple = new Array(shape.pick.length);
-    for (let i = 0; i < shape.pick.length; i++) values[i] = fields[shape.pick[i] as number] ?? null;
-    return [shape, values];
+    this.announce(shape.relation, out);
+    if ('unreadable' in shape) {
+      out.push({ kind: 'unreadable', relation: shape.relation, reason: shape.unreadable });
+      return undefined;
+    }
+    return { shape, values: pickValues(shape, fields), fields: fields.length };
   }
 
   private async addTruncate(txid: string, oid: number, out: SourceEvent[]): Promise<void> {
@@ -104,6 +115,12 @@ export class EventDecoder {
     return new FerryError('FERRY_TRIGGER_EVENT', `the trigger queue is inconsistent: ${what}`,
       `run "ferry drop" and "ferry init" again for group ${this.group}`, { context: { group: this.group } });
   }
+}
+
+function pickValues(shape: RowShape, fields: readonly (string | null)[]): Tuple {
+  const values: Tuple = new Array(shape.pick.length);
+  for (let i = 0; i < shape.pick.length; i++) values[i] = fields[shape.pick[i] as number] ?? null;
+  return values;
 }
 
 /** Whether the old row's fields (`oldFields`, in queued order) hold another key than the new row's values. */

@@ -1,17 +1,27 @@
 import type pg from 'pg';
 import type { Column, Relation, ReplicaIdentity } from '../../change/change.js';
 import { FerryError } from '../../errors.js';
+import { anchorOf, catalogLayout, inferLayout, textReadsAs, type CatalogAttribute, type Layout, type RowField } from './layout-inference.js';
 
-/** The columns a table's composite text holds, in order (attnum order, dropped columns left out). */
+/** A table as its catalog has it now. */
 interface CatalogTable {
   readonly oid: number;
   readonly schema: string;
   readonly name: string;
   readonly identity: 'd' | 'n' | 'f' | 'i';
-  readonly columns: readonly { readonly name: string; readonly typeOid: number; readonly typeMod: number }[];
+  /** Every column, dropped ones included, in attnum order. */
+  readonly attributes: readonly CatalogAttribute[];
   readonly key: readonly string[];
   /** The group table it belongs to: itself, or the partitioned root it is a partition of. */
   readonly root: number | null;
+}
+
+/** A column the target last recorded for a table (ferry.source_columns). */
+export interface KnownColumn {
+  readonly attnum: number | null;
+  readonly name: string;
+  readonly typeOid: number;
+  readonly typeMod: number;
 }
 
 /** How a queued row of one table, with a given number of fields, becomes a change of a group table. */
@@ -23,10 +33,17 @@ export interface RowShape {
   readonly keyFields: number;
 }
 
-const catalogTableSql = `
+/** A queued row whose columns cannot be told (see inferLayout); `relation` is the table as its catalog has it now. */
+export interface Unreadable {
+  readonly unreadable: string;
+  readonly relation: Relation;
+}
+
+const catalogTableSql = (version: number) => `
   SELECT n.nspname AS schema, c.relname AS name, c.relreplident AS identity,
-         COALESCE((SELECT json_agg(json_build_object('name', a.attname, 'typeOid', a.atttypid::bigint, 'typeMod', a.atttypmod) ORDER BY a.attnum)
-                     FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]') AS columns,
+         COALESCE((SELECT json_agg(json_build_object('attnum', a.attnum, 'name', a.attname, 'typeOid', a.atttypid::bigint, 'typeMod', a.atttypmod,
+                                                     'dropped', a.attisdropped, 'generated', ${version >= 120000 ? `a.attgenerated <> ''` : 'false'}) ORDER BY a.attnum)
+                     FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0), '[]') AS attributes,
          COALESCE((SELECT array_agg(a.attname::text ORDER BY k.ord)
                      FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
                      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
@@ -38,92 +55,117 @@ const catalogTableSql = `
    WHERE c.oid = $1`;
 
 /**
- * What the queued rows mean, read from the source catalog: the columns of
- * each captured table and of the group table it belongs to. A partition's
- * rows are changes of the partition itself, as WAL capture sends them, so the
- * applier can create a partition the target lacks; with `asRoot` (verify,
- * which compares whole tables) they are changes of its root, matched by
- * column name. Read when first
- * needed, again for every batch and when a row does not fit, so that a
- * column added while the group streams is picked up: rows queued before it
- * simply lack it.
+ * What the queued rows mean. Each table's rows go through its layouts in
+ * stream order, starting from the layout the target last recorded (`known`,
+ * read from the target when the stream starts); each row's layout is
+ * inferred from the one before and the catalog of now (see
+ * layout-inference.ts), and a row whose layout cannot be told is
+ * Unreadable. A row is described with the column names of now (a renamed
+ * column is renamed at the table's next row), a column dropped since under
+ * its old name, and each column's attnum, so the applier follows drops,
+ * additions, renames and type changes at their place in the stream.
+ *
+ * A partition's rows are changes of the partition itself, as WAL capture
+ * sends them, so the applier can create a partition the target lacks; with
+ * `asRoot` (verify, which compares whole tables) they are changes of its
+ * root, matched by column name. The catalog is read again for every batch.
  */
 export class RelationLayouts {
   private readonly tables = new Map<number, CatalogTable>();
-  /** By table oid, then by number of fields. */
-  private readonly shapes = new Map<number, Map<number, RowShape>>();
+  /** The layout of each table's last row read, or the one the target recorded: later rows have it or a newer one. */
+  private readonly anchors = new Map<number, Layout>();
+  /** By table oid, then by number of fields: valid for the table's anchor and catalog of now. */
+  private readonly shapes = new Map<number, Map<number, RowShape | Unreadable>>();
   private readonly relations = new Map<string, Relation>();
+  private version: number | undefined;
 
   constructor(
-    private readonly client: pg.Client, private readonly group: string, private readonly roots: readonly number[], private readonly asRoot = false,
+    private readonly client: pg.Client, private readonly group: string, private readonly roots: readonly number[],
+    private readonly known: ReadonlyMap<number, readonly KnownColumn[]> = new Map(), private readonly asRoot = false,
   ) {}
 
-  /** The shape of a row of table `oid` with `fields` values. */
-  async shape(oid: number, fields: number): Promise<RowShape> {
+  /** The shape of the next row of table `oid`, which has `fields` values; rows of a table are asked for in stream order. */
+  async shape(oid: number, fields: number): Promise<RowShape | Unreadable> {
     const cached = this.shapes.get(oid)?.get(fields);
     if (cached) return cached;
-    let table = await this.table(oid);
-    if (fields !== table.columns.length) {
-      // A row that does not fit: the catalog may have changed since it was read.
-      this.refresh();
-      table = await this.table(oid);
+    const table = await this.table(oid);
+    const decision = inferLayout(this.anchor(table), table.attributes, fields, textReadsAs);
+    let shape: RowShape | Unreadable;
+    if ('unreadable' in decision) {
+      shape = { unreadable: decision.unreadable, relation: this.relation(table, catalogLayout(table.attributes).filter(written)) };
+    } else {
+      shape = await this.shapeOf(table, decision.layout);
+      if (!sameLayout(decision.layout, this.anchor(table))) {
+        // Older layouts are done with: what was decided from them no longer holds.
+        this.anchors.set(oid, decision.layout);
+        this.shapes.delete(oid);
+        return shape;
+      }
     }
-    if (fields > table.columns.length) {
-      throw new FerryError('FERRY_TRIGGER_LAYOUT',
-        `a queued row of ${table.schema}.${table.name} has ${fields} values but the table now has ${table.columns.length} columns: a column was dropped while its changes were queued`,
-        'drop columns of a replicated table only after "ferry wait"; to recover, run "ferry drop" and "ferry init" again for this group',
-        { context: { group: this.group, table: `${table.schema}.${table.name}` } });
-    }
-    const root = !this.asRoot || table.root === null || table.root === oid ? table : await this.table(table.root);
-    // Columns are only ever added at the end: a shorter row predates the newest ones.
-    const present = table.columns.slice(0, fields).map((c) => c.name);
-    const rootColumns = root.columns.filter((c) => present.includes(c.name));
-    const relation = this.relation(root, rootColumns);
-    const pick = rootColumns.map((c) => present.indexOf(c.name));
-    const keyFields = 1 + Math.max(-1, ...pick.filter((_, i) => relation.columns[i]?.isKey));
-    const shape = { relation, pick, keyFields };
     let byFields = this.shapes.get(oid);
     if (!byFields) this.shapes.set(oid, byFields = new Map());
     byFields.set(fields, shape);
     return shape;
   }
 
-  /** The table itself, for TRUNCATE: a partition's own rows are emptied, not its root's. */
+  /** The table itself, for TRUNCATE, in the layout of its last row: a partition's own rows are emptied, not its root's. */
   async own(oid: number): Promise<Relation> {
     const table = await this.table(oid);
-    return this.relation(table, table.columns);
+    return this.relation(table, this.anchor(table).filter(written));
   }
 
-  /**
-   * Reads the catalog afresh on next use. Called for every batch: a column
-   * dropped and another added since the last read leave the count unchanged,
-   * and the old layout would put values in the wrong columns.
-   */
+  /** Reads the catalog afresh on next use (for every batch: the table may have changed since). */
   refresh(): void {
     this.tables.clear();
     this.shapes.clear();
   }
 
+  private anchor(table: CatalogTable): Layout {
+    let anchor = this.anchors.get(table.oid);
+    if (!anchor) this.anchors.set(table.oid, anchor = anchorOf(this.known.get(table.oid), table.attributes));
+    return anchor;
+  }
+
+  private async shapeOf(table: CatalogTable, layout: Layout): Promise<RowShape> {
+    const present = layout.map((f) => (written(f) ? f.name : undefined));
+    let relation: Relation;
+    let pick: number[];
+    if (!this.asRoot || table.root === null || table.root === table.oid) {
+      const columns = layout.filter(written);
+      relation = this.relation(table, columns);
+      pick = columns.map((c) => layout.indexOf(c));
+    } else {
+      const root = await this.table(table.root);
+      const columns = catalogLayout(root.attributes).filter((c) => written(c) && present.includes(c.name));
+      relation = this.relation(root, columns);
+      pick = columns.map((c) => present.indexOf(c.name));
+    }
+    const keyFields = 1 + Math.max(-1, ...pick.filter((_, i) => relation.columns[i]?.isKey));
+    return { relation, pick, keyFields };
+  }
+
   private async table(oid: number): Promise<CatalogTable> {
     const known = this.tables.get(oid);
     if (known) return known;
-    const row = (await this.client.query<Omit<CatalogTable, 'oid' | 'root'> & { root: string | null }>(catalogTableSql, [oid, this.roots])).rows[0];
+    this.version ??= Number((await this.client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`)).rows[0]?.v ?? 0);
+    const row = (await this.client.query<Omit<CatalogTable, 'oid' | 'root'> & { root: string | null }>(catalogTableSql(this.version), [oid, this.roots])).rows[0];
     if (!row) {
       throw new FerryError('FERRY_TRIGGER_TABLE_GONE', `a queued change belongs to table ${oid}, which no longer exists on the source`,
         'a replicated table was dropped while its changes were queued: run "ferry drop" and "ferry init" again for this group',
         { context: { group: this.group } });
     }
-    const table = { ...row, oid, root: row.root === null ? null : Number(row.root) };
+    const attributes = row.attributes.map((a) => ({ ...a, typeOid: Number(a.typeOid) }));
+    const table = { ...row, attributes, oid, root: row.root === null ? null : Number(row.root) };
     this.tables.set(oid, table);
     return table;
   }
 
   /** One Relation object per distinct description, so the consumer can tell when it changes. */
-  private relation(table: CatalogTable, columns: CatalogTable['columns']): Relation {
+  private relation(table: CatalogTable, columns: readonly RowField[]): Relation {
     // Trigger capture has the whole old row: a table without a usable key is matched on all columns.
     const keyed = table.key.length > 0 && (table.identity === 'd' || table.identity === 'i');
     const replicaIdentity: ReplicaIdentity = !keyed ? 'full' : table.identity === 'i' ? 'index' : 'default';
-    const cols: Column[] = columns.map((c) => ({ name: c.name, typeOid: c.typeOid, typeMod: c.typeMod, isKey: keyed ? table.key.includes(c.name) : true }));
+    const cols: Column[] = columns.map((c) => ({ name: c.name, typeOid: c.typeOid, typeMod: c.typeMod, isKey: keyed ? table.key.includes(c.name) : true, attnum: c.attnum }));
     const key = JSON.stringify([table.oid, table.schema, table.name, replicaIdentity, cols]);
     let relation = this.relations.get(key);
     if (!relation) {
@@ -132,4 +174,16 @@ export class RelationLayouts {
     }
     return relation;
   }
+}
+
+/** A field the target gets: not computed there, not a column added and dropped again since (whose value goes with it). */
+function written(field: RowField): boolean {
+  return !field.generated && field.typeOid !== 0;
+}
+
+function sameLayout(a: Layout, b: Layout): boolean {
+  return a.length === b.length && a.every((f, i) => {
+    const g = b[i] as RowField;
+    return f.attnum === g.attnum && f.name === g.name && f.typeOid === g.typeOid && f.typeMod === g.typeMod;
+  });
 }

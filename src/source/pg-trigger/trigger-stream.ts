@@ -7,7 +7,7 @@ import type { ChangeStream, SourceEvent } from '../source.js';
 import { captureNewPartitions, queueExists, queuedTables } from './capture-install.js';
 import { EventDecoder } from './event-decoder.js';
 import { reconcileRotation, releaseUpTo, rotateIfDue } from './queue-maintenance.js';
-import { RelationLayouts } from './relation-layouts.js';
+import { RelationLayouts, type KnownColumn } from './relation-layouts.js';
 import { insertTick, queueMissing, tickFromRow, type Tick } from './ticks.js';
 import { queueNames, triggerSql, type QueueNames } from './trigger-sql.js';
 
@@ -24,6 +24,12 @@ export interface TriggerStreamOptions {
   readonly idleTickMs: number;
   /** How often capture moves on to the next queue table. */
   readonly rotateIntervalMs: number;
+  /**
+   * Per source table, the columns the target last recorded for it
+   * (ferry.source_columns): the layout its queued rows after `startAfter`
+   * start from (see RelationLayouts).
+   */
+  readonly knownColumns?: ReadonlyMap<number, readonly KnownColumn[]>;
   /** Events fetched from the source at a time. */
   readonly fetchRows?: number;
   readonly log?: Logger;
@@ -66,7 +72,7 @@ export class TriggerStream implements ChangeStream {
     private readonly client: pg.Client, private readonly options: TriggerStreamOptions, private readonly start: Tick, private readonly roots: number[],
   ) {
     this.names = queueNames(options.group);
-    this.layouts = new RelationLayouts(client, options.group, roots);
+    this.layouts = new RelationLayouts(client, options.group, roots, options.knownColumns);
     this.decoder = new EventDecoder(this.layouts, options.group);
     this.acked = options.startAfter;
     this.released = options.startAfter;
