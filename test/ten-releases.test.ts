@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../src/config/load.js';
 import { runDdl } from '../src/ddl/run-ddl.js';
 import { silentLogger } from '../src/observe/logger.js';
-import { assertSameRows, catchUp, cli, init, startPair, until, writeUntilAborted, type Pair } from './support/harness.js';
+import { assertSameRows, catchUp, cli, init, startPair, triggerConfig, until, writeUntilAborted, type Pair } from './support/harness.js';
 import { schemaFingerprint } from './support/schema-fingerprint.js';
 import { verifyJson } from './support/verify-json.js';
 
@@ -16,7 +16,7 @@ import { verifyJson } from './support/verify-json.js';
  * types, NOT NULL, defaults, indexes, constraints, partitions), with no
  * manual step on the target.
  */
-describe('ten releases while streaming (WAL capture, PostgreSQL 18 source)', () => {
+for (const capture of ['wal', 'trigger'] as const) describe(`ten releases while streaming (${capture} capture, PostgreSQL 18 source)`, () => {
   let pair: Pair;
 
   before(async () => {
@@ -37,7 +37,8 @@ describe('ten releases while streaming (WAL capture, PostgreSQL 18 source)', () 
   });
 
   test('eleven schema changes under a live workload and a kill -9: rows and schema equal at the end', async () => {
-    const config = await pair.config({ shop: ['public.product_*', 'public.customers', 'public.events'] });
+    const groups = { shop: ['public.product_*', 'public.customers', 'public.events'] };
+    const config = capture === 'wal' ? await pair.config(groups) : await triggerConfig(pair, groups);
     await writeFile(config, (await readFile(config, 'utf8')).replace('apply:\n', 'apply:\n  new_table_check_ms: 300\n'));
     await init(config);
     const cfg = await loadConfig(config);
