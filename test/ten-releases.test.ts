@@ -10,7 +10,7 @@ import { verifyJson } from './support/verify-json.js';
 
 /**
  * A standby that lives through application releases: a workload keeps
- * writing while eleven schema changes ship one after another, `ferry run`
+ * writing while twelve schema changes ship one after another, `ferry run`
  * is killed (-9) right after applying one of them, and at the end the
  * target equals the source in rows (`ferry verify`) and in schema (columns,
  * types, NOT NULL, defaults, indexes, constraints, partitions), with no
@@ -36,7 +36,7 @@ for (const capture of ['wal', 'trigger'] as const) describe(`ten releases while 
     await pair?.stop();
   });
 
-  test('eleven schema changes under a live workload and a kill -9: rows and schema equal at the end', async () => {
+  test('twelve schema changes under a live workload and a kill -9: rows and schema equal at the end', async () => {
     const groups = { shop: ['public.product_*', 'public.customers', 'public.events'] };
     const config = capture === 'wal' ? await pair.config(groups) : await triggerConfig(pair, groups);
     await writeFile(config, (await readFile(config, 'utf8')).replace('apply:\n', 'apply:\n  new_table_check_ms: 300\n'));
@@ -60,6 +60,7 @@ for (const capture of ['wal', 'trigger'] as const) describe(`ten releases while 
     });
     const releases: { what: string; run: () => Promise<unknown> }[] = [
       { what: 'add column, constant default, NOT NULL', run: () => pair.sql('source', `ALTER TABLE product_items ADD COLUMN status text NOT NULL DEFAULT 'new'`) },
+      { what: 'add column with a collation', run: () => pair.sql('source', `ALTER TABLE product_items ADD COLUMN sku text COLLATE "C"`) },
       { what: 'add column, volatile default', run: () => pair.sql('source', `ALTER TABLE customers ADD COLUMN token uuid DEFAULT gen_random_uuid()`) },
       { what: 'drop column', run: () => pair.sql('source', `ALTER TABLE product_items DROP COLUMN legacy`) },
       { what: 'rename column', run: () => pair.sql('source', `ALTER TABLE product_items RENAME COLUMN note TO remark`) },

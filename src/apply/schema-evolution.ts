@@ -16,6 +16,8 @@ export interface SourceColumn {
   readonly missing: string | null;
   readonly isArray: boolean;
   readonly defaultExpr: string | null;
+  /** COLLATE clause's collation where it is not the type's own (qualified), else null. */
+  readonly collation: string | null;
 }
 
 /**
@@ -216,19 +218,20 @@ export class SchemaEvolution {
       if (!await this.isEmpty(root)) throw this.recopy(rootLabel, `column ${name} was added and has been renamed or dropped on the source since`, position);
       return [`ALTER TABLE ${root} ADD COLUMN ${col} ${type}`];
     }
+    const typed = source.collation === null ? type : `${type} COLLATE ${source.collation}`;
     const notNull = source.notNull ? ' NOT NULL' : '';
     const then = source.defaultExpr === null ? [] : [`ALTER TABLE ${root} ALTER COLUMN ${col} SET DEFAULT ${source.defaultExpr}`];
     if (source.missing !== null && !source.isArray) {
       const literal = quoteLiteral(source.missing);
-      return [`ALTER TABLE ${root} ADD COLUMN ${col} ${type} DEFAULT (${literal}::${type}[])[1]${notNull}`,
+      return [`ALTER TABLE ${root} ADD COLUMN ${col} ${typed} DEFAULT (${literal}::${type}[])[1]${notNull}`,
         source.defaultExpr === null ? `ALTER TABLE ${root} ALTER COLUMN ${col} DROP DEFAULT` : then[0] as string];
     }
-    if (source.defaultExpr === null) return [`ALTER TABLE ${root} ADD COLUMN ${col} ${type}${notNull}`];
+    if (source.defaultExpr === null) return [`ALTER TABLE ${root} ADD COLUMN ${col} ${typed}${notNull}`];
     // A rewrite of the source table since (ALTER … TYPE) wrote the value into the rows and forgot it; a constant still tells it.
-    if (isConstant(source.defaultExpr)) return [`ALTER TABLE ${root} ADD COLUMN ${col} ${type} DEFAULT ${source.defaultExpr}${notNull}`];
+    if (isConstant(source.defaultExpr)) return [`ALTER TABLE ${root} ADD COLUMN ${col} ${typed} DEFAULT ${source.defaultExpr}${notNull}`];
     // A default the source evaluated row by row (volatile), or once but forgot since: the values are only in the source's rows.
     if (!await this.isEmpty(root)) throw this.recopy(rootLabel, `column ${name} was added with the default ${source.defaultExpr}, whose values for the existing rows only the source has`, position);
-    return [`ALTER TABLE ${root} ADD COLUMN ${col} ${type} DEFAULT ${source.defaultExpr}${notNull}`];
+    return [`ALTER TABLE ${root} ADD COLUMN ${col} ${typed} DEFAULT ${source.defaultExpr}${notNull}`];
   }
 
   private async isEmpty(table: string): Promise<boolean> {

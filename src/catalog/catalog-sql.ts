@@ -293,7 +293,8 @@ export function sourceColumnsSql(version: number): string {
   SELECT a.attnum::int AS attnum, a.attname AS name, a.attnotnull AS not_null,
          ${version >= 110000 ? 'CASE WHEN a.atthasmissing THEN a.attmissingval::text END' : 'NULL'} AS missing,
          t.typcategory = 'A' AS is_array,
-         pg_get_expr(d.adbin, d.adrelid) AS default_expr
+         pg_get_expr(d.adbin, d.adrelid) AS default_expr,
+         ${explicitCollation('a.attcollation', 'a.atttypid')} AS collation
     FROM pg_attribute a
     JOIN pg_type t ON t.oid = a.atttypid
     LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum

@@ -24,9 +24,9 @@ export class SourceCatalog implements SourcePartitions, SourceSchema {
     const client = await this.connection();
     // Defaults come back with the names they use qualified: the target's search_path may differ.
     const rows = await withQualifiedNames(client, async () => (await client.query<{
-      attnum: number; name: string; not_null: boolean; missing: string | null; is_array: boolean; default_expr: string | null;
+      attnum: number; name: string; not_null: boolean; missing: string | null; is_array: boolean; default_expr: string | null; collation: string | null;
     }>(sourceColumnsSql(await this.version(client)), [relationId])).rows);
-    return rows.map((r) => ({ attnum: r.attnum, name: r.name, notNull: r.not_null, missing: r.missing, isArray: r.is_array, defaultExpr: r.default_expr }));
+    return rows.map((r) => ({ attnum: r.attnum, name: r.name, notNull: r.not_null, missing: r.missing, isArray: r.is_array, defaultExpr: r.default_expr, collation: r.collation }));
   }
 
   async typeNames(types: readonly { readonly typeOid: number; readonly typeMod: number }[]): Promise<readonly string[]> {

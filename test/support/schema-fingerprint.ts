@@ -2,7 +2,7 @@ import type { Pair } from './harness.js';
 
 /**
  * A schema fingerprint of every table of schema `public` (and each
- * partition): live columns in order with type, NOT NULL and default; index
+ * partition): live columns in order with type, collation, NOT NULL and default; index
  * definitions; constraints other than foreign keys (which `init` leaves to
  * the switchover); the partition bound. Written independently of Ferry's
  * own catalog code, so that it checks that code rather than repeats it.
@@ -10,7 +10,9 @@ import type { Pair } from './harness.js';
 const FINGERPRINT = `
   SELECT c.relname AS table,
          concat_ws(E'\\n  ',
-           'columns: ' || (SELECT string_agg(format('%s %s%s%s', a.attname, format_type(a.atttypid, a.atttypmod),
+           'columns: ' || (SELECT string_agg(format('%s %s%s%s%s', a.attname, format_type(a.atttypid, a.atttypmod),
+                                                    COALESCE(' collate ' || (SELECT co.collname FROM pg_collation co
+                                                                              WHERE co.oid = a.attcollation AND a.attcollation <> (SELECT ty.typcollation FROM pg_type ty WHERE ty.oid = a.atttypid))::text, ''),
                                                     CASE WHEN a.attnotnull THEN ' not null' ELSE '' END,
                                                     COALESCE(' default ' || pg_get_expr(d.adbin, d.adrelid), '')), ', ' ORDER BY a.attnum)
                              FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
