@@ -1,0 +1,203 @@
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { after, before, describe, test } from 'node:test';
+import { pino } from 'pino';
+import { loadConfig } from '../src/config/load.js';
+import { initGroups } from '../src/init/init.js';
+import { collectStatus } from '../src/observe/status.js';
+import { assertSameRows, catchUp, init, run, startPair, triggerConfig, writeUntilAborted, type Pair } from './support/harness.js';
+
+/**
+ * `source.ddl: capture`: an event trigger on the source records the
+ * definition of a replicated table changed by plain DDL in its group's
+ * stream, in the DDL's transaction, and the target reconciles its table to
+ * it at that place: indexes, constraints, defaults, NOT NULL and columns
+ * reach the target while writers write, without `ferry ddl`.
+ */
+
+/** Columns (type, NOT NULL, default), indexes and non-foreign-key constraints of a table, as text to compare across servers. */
+const FINGERPRINT = `
+  SELECT (SELECT string_agg(format('%s %s%s%s', a.attname, format_type(a.atttypid, a.atttypmod), CASE WHEN a.attnotnull THEN ' not null' ELSE '' END,
+                                   COALESCE(' default ' || pg_get_expr(d.adbin, d.adrelid), '')), ', ' ORDER BY a.attnum)
+            FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+           WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
+         (SELECT string_agg(pg_get_indexdef(i.indexrelid), '; ' ORDER BY 1) FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+           WHERE i.indrelid = to_regclass($1) AND ic.relname <> ALL ($2::text[])) AS indexes,
+         (SELECT string_agg(format('%s %s', conname, pg_get_constraintdef(c.oid)), '; ' ORDER BY conname) FROM pg_constraint c
+           WHERE c.conrelid = to_regclass($1) AND c.contype <> 'f') AS constraints`;
+
+async function sameDefinition(pair: Pair, table: string, targetOnly: string[] = []): Promise<void> {
+  const [source, target] = await Promise.all([pair.sql('source', FINGERPRINT, [table, []]), pair.sql('target', FINGERPRINT, [table, targetOnly])]);
+  assert.deepEqual(target.rows[0], source.rows[0], `table ${table}: the target has the source's columns, indexes and constraints`);
+}
+
+/** The config with `source.ddl: capture` added. */
+async function capturing(file: string): Promise<string> {
+  await writeFile(file, (await readFile(file, 'utf8')).replace('source:\n', 'source:\n  ddl: capture\n'));
+  return file;
+}
+
+const STATEMENTS = [
+  'CREATE INDEX orders_customer ON orders (customer)',
+  'CREATE UNIQUE INDEX orders_customer_id ON orders (customer, id) WHERE total > 100',
+  'ALTER TABLE orders ADD CONSTRAINT total_not_negative CHECK (total >= 0)',
+  'ALTER TABLE orders ALTER COLUMN total SET DEFAULT 0',
+  `UPDATE orders SET customer = 'none' WHERE customer IS NULL; ALTER TABLE orders ALTER COLUMN customer SET NOT NULL`,
+  'DROP INDEX orders_customer',
+  // One query string: the index is on a column added by the statement before it, in the same transaction.
+  'ALTER TABLE orders ADD COLUMN c int; CREATE INDEX orders_c ON orders (c)',
+  // DDL between DML of one transaction: the insert before it has the old columns, the update after it the new one.
+  `BEGIN; INSERT INTO orders (id, customer, total) VALUES (9001, 'mixed', 5);
+   ALTER TABLE orders ADD COLUMN note text NOT NULL DEFAULT 'n';
+   UPDATE orders SET note = 'changed', c = 1 WHERE id = 9001; COMMIT`,
+];
+
+for (const capture of ['wal', 'trigger'] as const) {
+  describe(`DDL captured by an event trigger (${capture} capture, PostgreSQL 18 source)`, () => {
+    let pair: Pair;
+    let config: string;
+
+    before(async () => {
+      pair = await startPair();
+      await pair.sql('source', `
+        CREATE TABLE orders (id bigint PRIMARY KEY, customer text, total numeric(10,2));
+        INSERT INTO orders SELECT i, 'c' || (i % 50), i FROM generate_series(1, 1000) i;
+        CREATE TABLE unrelated (id int PRIMARY KEY, v text);`);
+      config = await capturing(capture === 'wal' ? await pair.config({ shop: ['public.orders'] }) : await triggerConfig(pair, { shop: ['public.orders'] }));
+      await init(config);
+    });
+
+    after(async () => {
+      await pair?.stop();
+    });
+
+    test('plain DDL on the source reaches the target at its place in the stream while writers write; a target-only index stays', async () => {
+      await pair.sql('target', 'CREATE INDEX target_only ON orders (total)');
+      const ferry = await run(config);
+      const stop = new AbortController();
+      const writing = writeUntilAborted(pair.source.url('app'), stop.signal, async (client, n) => {
+        await client.query(`INSERT INTO orders (id, customer, total) VALUES ($1, 'w', 1) ON CONFLICT (id) DO UPDATE SET total = orders.total + 1`, [2000 + (n % 300)]);
+      });
+      try {
+        for (const statement of STATEMENTS) await pair.sql('source', statement);
+        stop.abort();
+        assert.ok(await writing > 0);
+        await catchUp(config);
+      } finally {
+        stop.abort();
+        await writing.catch(() => undefined);
+        assert.deepEqual(await ferry.stop(), []);
+      }
+      await assertSameRows(pair, 'orders');
+      const source = (await pair.sql('source', FINGERPRINT, ['public.orders', []])).rows[0];
+      assert.match(source?.indexes ?? '', /orders_customer_id .* WHERE \(total > \(100\)::numeric\)/);
+      assert.doesNotMatch(source?.indexes ?? '', /orders_customer ON/);
+      assert.match(source?.columns ?? '', /note text not null default 'n'::text/);
+      await sameDefinition(pair, 'public.orders', ['target_only']);
+      const kept = await pair.sql('target', `SELECT to_regclass('public.target_only') IS NOT NULL AS kept`);
+      assert.equal(kept.rows[0]?.kept, true, 'an index created on the target alone is kept');
+      const recorded = (await pair.sql('target', `SELECT table_name, statement FROM ferry.schema_changes ORDER BY id`)).rows
+        .map((r) => `${r.table_name as string}: ${r.statement as string}`);
+      assert.deepEqual(recorded, [
+        'public.orders: CREATE INDEX orders_customer ON public.orders USING btree (customer)',
+        'public.orders: CREATE UNIQUE INDEX orders_customer_id ON public.orders USING btree (customer, id) WHERE (total > (100)::numeric)',
+        'public.orders: ALTER TABLE public.orders ADD CONSTRAINT total_not_negative CHECK ((total >= (0)::numeric))',
+        'public.orders: ALTER TABLE public.orders ALTER COLUMN total SET DEFAULT 0',
+        'public.orders: ALTER TABLE public.orders ALTER COLUMN customer SET NOT NULL',
+        'public.orders: DROP INDEX public.orders_customer',
+        'public.orders: ALTER TABLE public.orders ADD COLUMN c integer',
+        'public.orders: CREATE INDEX orders_c ON public.orders USING btree (c)',
+        `public.orders: ALTER TABLE public.orders ADD COLUMN note text DEFAULT ('{n}'::text[])[1] NOT NULL`,
+        `public.orders: ALTER TABLE public.orders ALTER COLUMN note SET DEFAULT 'n'::text`,
+      ]);
+      const mixed = await pair.sql('target', `SELECT customer, note, c FROM orders WHERE id = 9001`);
+      assert.deepEqual(mixed.rows[0], { customer: 'mixed', note: 'changed', c: 1 });
+    });
+
+    test('a restart after captured DDL does not apply it again', async () => {
+      const count = async () => Number((await pair.sql('target', `SELECT count(*) AS n FROM ferry.schema_changes`)).rows[0]?.n);
+      const before = await count();
+      assert.ok(before > 0);
+      const ferry = await run(config);
+      try {
+        await pair.sql('source', `INSERT INTO orders (id, customer, total) VALUES (9100, 'after restart', 3)`);
+        await catchUp(config);
+      } finally {
+        assert.deepEqual(await ferry.stop(), []);
+      }
+      assert.equal(await count(), before);
+      await assertSameRows(pair, 'orders');
+    });
+
+    test('DDL of a table Ferry does not replicate leaves nothing in the stream', async () => {
+      const messages = await streamProbe(pair, capture);
+      await pair.sql('source', `CREATE TABLE brand_new (id int PRIMARY KEY); CREATE INDEX ON unrelated (v); ALTER TABLE unrelated ADD COLUMN w int;
+                                DROP INDEX unrelated_v_idx; ALTER TABLE unrelated ADD CONSTRAINT v_short CHECK (length(v) < 10)`);
+      assert.equal(await messages(), 0, 'no captured DDL message for unrelated tables');
+      // The probe sees a message when there is one.
+      await pair.sql('source', 'CREATE INDEX orders_total ON orders (total)');
+      assert.equal(await messages(), 1);
+      const status = await collectStatus(await loadConfig(config));
+      assert.equal(status[0]?.ddlCapture, true, 'status says DDL capture is on');
+    });
+  });
+}
+
+/**
+ * Counts captured DDL messages written since it was made: with WAL capture
+ * through a slot of its own (pgoutput, messages on), with trigger capture
+ * in the group's queue.
+ */
+async function streamProbe(pair: Pair, capture: 'wal' | 'trigger'): Promise<() => Promise<number>> {
+  if (capture === 'trigger') {
+    const count = async () => Number((await pair.sql('source', `SELECT count(*) AS n FROM ferry.shop_events WHERE ev_op = 'M' AND ev_old = 'ferry.ddl_capture'`)).rows[0]?.n);
+    const start = await count();
+    return async () => (await count()) - start;
+  }
+  await pair.sql('source', `SELECT pg_create_logical_replication_slot('probe', 'pgoutput')`);
+  return async () => {
+    const rows = (await pair.sql('source', `SELECT data FROM pg_logical_slot_peek_binary_changes('probe', NULL, NULL,
+      'proto_version', '1', 'publication_names', 'ferry_shop', 'messages', 'true')`)).rows as { data: Buffer }[];
+    return rows.filter((r) => r.data[0] === 'M'.charCodeAt(0) && r.data.includes('ferry.ddl_capture')).length;
+  };
+}
+
+describe('DDL capture without the privilege to create event triggers', () => {
+  let pair: Pair;
+
+  before(async () => {
+    pair = await startPair();
+    await pair.sql('source', `
+      CREATE ROLE plain LOGIN;
+      GRANT CREATE ON DATABASE app TO plain;
+      CREATE TABLE things (id int PRIMARY KEY, v text);
+      ALTER TABLE things OWNER TO plain;
+      INSERT INTO things VALUES (1, 'a');`);
+  });
+
+  after(async () => {
+    await pair?.stop();
+  });
+
+  test('init warns with the fix and still initialises; changes stream; status says DDL capture is off', async () => {
+    const config = await capturing(await triggerConfig(pair, { plain: ['public.things'] }, { user: 'plain' }));
+    const lines: string[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => { lines.push(line); } });
+    await initGroups(await loadConfig(config), log);
+    const warning = lines.map((l) => JSON.parse(l) as { level: number; code?: string; msg: string }).find((l) => l.code === 'FERRY_DDL_CAPTURE_PRIVILEGE');
+    assert.ok(warning, `a warning about the privilege, among:\n${lines.join('')}`);
+    assert.equal(warning.level, 40);
+    assert.match(warning.msg, /superuser .*rds_superuser.*source\.ddl: off/);
+    assert.equal((await pair.sql('source', `SELECT count(*)::int AS n FROM pg_event_trigger`)).rows[0]?.n, 0);
+    const ferry = await run(config);
+    try {
+      await pair.sql('source', `INSERT INTO things VALUES (2, 'b'); UPDATE things SET v = 'z' WHERE id = 1`);
+      await catchUp(config);
+    } finally {
+      assert.deepEqual(await ferry.stop(), []);
+    }
+    assert.equal(await assertSameRows(pair, 'things'), 2);
+    const status = await collectStatus(await loadConfig(config));
+    assert.equal(status[0]?.ddlCapture, false);
+  });
+});
