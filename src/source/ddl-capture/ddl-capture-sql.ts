@@ -96,7 +96,8 @@ function definitionFunction(version: number): string {
  */
 function recordFunction(recorders: Readonly<Record<string, string>>): string {
   const branches = Object.entries(recorders).map(([capture, statement], i) => `
-      ${i === 0 ? 'IF' : 'ELSIF'} ferry_capture = '${capture}' THEN${statement}`).join('');
+      ${i === 0 ? 'IF' : 'ELSIF'} ferry_capture = '${capture}' THEN
+        ${statement.trim()}`).join('');
   return `CREATE OR REPLACE FUNCTION ferry.record_ddl(rel oid, tag text, dropped text[]) RETURNS void LANGUAGE plpgsql SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
   AS $ferry$
