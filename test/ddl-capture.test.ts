@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { loadConfig } from '../src/config/load.js';
 import { initGroups } from '../src/init/init.js';
 import { collectStatus } from '../src/observe/status.js';
-import { assertSameRows, catchUp, init, run, startPair, triggerConfig, until, writeUntilAborted, type Pair } from './support/harness.js';
+import { assertSameRows, catchUp, cliRun, init, run, startPair, triggerConfig, until, writeUntilAborted, type Pair } from './support/harness.js';
 
 /**
  * `source.ddl: capture`: an event trigger on the source records the
@@ -24,7 +24,7 @@ const FINGERPRINT = `
          (SELECT string_agg(pg_get_indexdef(i.indexrelid), '; ' ORDER BY 1) FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
            WHERE i.indrelid = to_regclass($1) AND ic.relname <> ALL ($2::text[])) AS indexes,
          (SELECT string_agg(format('%s %s', conname, pg_get_constraintdef(c.oid)), '; ' ORDER BY conname) FROM pg_constraint c
-           WHERE c.conrelid = to_regclass($1) AND c.contype <> 'f') AS constraints`;
+           WHERE c.conrelid = to_regclass($1) AND c.contype NOT IN ('f', 'n')) AS constraints`;
 
 async function sameDefinition(pair: Pair, table: string, targetOnly: string[] = []): Promise<void> {
   const [source, target] = await Promise.all([pair.sql('source', FINGERPRINT, [table, []]), pair.sql('target', FINGERPRINT, [table, targetOnly])]);
@@ -46,19 +46,21 @@ const STATEMENTS = [
   'DROP INDEX orders_customer',
   // One query string: the index is on a column added by the statement before it, in the same transaction.
   'ALTER TABLE orders ADD COLUMN c int; CREATE INDEX orders_c ON orders (c)',
+  // Renamed, not rebuilt.
+  'ALTER INDEX orders_c RENAME TO orders_c_renamed',
   // DDL between DML of one transaction: the insert before it has the old columns, the update after it the new one.
   `BEGIN; INSERT INTO orders (id, customer, total) VALUES (9001, 'mixed', 5);
    ALTER TABLE orders ADD COLUMN note text NOT NULL DEFAULT 'n';
    UPDATE orders SET note = 'changed', c = 1 WHERE id = 9001; COMMIT`,
 ];
 
-for (const capture of ['wal', 'trigger'] as const) {
-  describe(`DDL captured by an event trigger (${capture} capture, PostgreSQL 18 source)`, () => {
+for (const [capture, sourceMajor] of [['wal', 18], ['trigger', 18], ['trigger', 13]] as const) {
+  describe(`DDL captured by an event trigger (${capture} capture, PostgreSQL ${sourceMajor} source)`, () => {
     let pair: Pair;
     let config: string;
 
     before(async () => {
-      pair = await startPair();
+      pair = await startPair({ sourceMajor });
       await pair.sql('source', `
         CREATE TABLE orders (id bigint PRIMARY KEY, customer text, total numeric(10,2));
         INSERT INTO orders SELECT i, 'c' || (i % 50), i FROM generate_series(1, 1000) i;
@@ -107,6 +109,7 @@ for (const capture of ['wal', 'trigger'] as const) {
         'public.orders: DROP INDEX "public"."orders_customer"',
         'public.orders: ALTER TABLE public.orders ADD COLUMN "c" integer',
         'public.orders: CREATE INDEX orders_c ON public.orders USING btree (c)',
+        'public.orders: ALTER INDEX "public"."orders_c" RENAME TO "orders_c_renamed"',
         `public.orders: ALTER TABLE public.orders ADD COLUMN "note" text DEFAULT ('{n}'::text[])[1] NOT NULL`,
         `public.orders: ALTER TABLE public.orders ALTER COLUMN "note" SET DEFAULT 'n'::text`,
       ]);
@@ -129,6 +132,34 @@ for (const capture of ['wal', 'trigger'] as const) {
       await assertSameRows(pair, 'orders');
     });
 
+    test('a captured change the target cannot take stops the group with the statement; fixed, the group goes on', async () => {
+      // A row on the target alone that the source's new constraint rejects.
+      await pair.sql('target', `INSERT INTO orders (id, customer, total, note) VALUES (99999, 'target only', 5000, 'x')`);
+      await pair.sql('source', 'ALTER TABLE orders ADD CONSTRAINT total_below CHECK (total < 4000)');
+      const ferry = await run(config);
+      let errors;
+      try {
+        await until('the group to stop', async () => (await pair.sql('target', `SELECT last_error_fatal AS f FROM ferry.groups`)).rows[0]?.f === true);
+      } finally {
+        errors = await ferry.stop();
+      }
+      assert.equal(errors.length, 1);
+      const [error] = errors;
+      assert.equal(error?.code, 'FERRY_DDL_CAPTURE_APPLY');
+      assert.match(error?.message ?? '', /ADD CONSTRAINT "total_below" CHECK \(\(total < \(4000\)::numeric\)\)" \(from ALTER TABLE on the source\) failed on the target: .*violated/);
+      assert.equal(error?.context.table, 'public.orders');
+      assert.equal(error?.context.group, 'shop');
+      assert.ok(error?.context.position);
+      await pair.sql('target', 'DELETE FROM orders WHERE id = 99999');
+      const again = await run(config);
+      try {
+        await catchUp(config);
+      } finally {
+        assert.deepEqual(await again.stop(), []);
+      }
+      await sameDefinition(pair, 'public.orders', ['target_only']);
+    });
+
     test('DDL of a table Ferry does not replicate leaves nothing in the stream', async () => {
       const messages = await streamProbe(pair, capture);
       await pair.sql('source', `CREATE TABLE brand_new (id int PRIMARY KEY); CREATE INDEX ON unrelated (v); ALTER TABLE unrelated ADD COLUMN w int;
@@ -139,6 +170,17 @@ for (const capture of ['wal', 'trigger'] as const) {
       assert.equal(await messages(), 1, 'one captured DDL message, none for the unrelated tables');
       const status = await collectStatus(await loadConfig(config));
       assert.equal(status[0]?.ddlCapture, true, 'status says DDL capture is on');
+      if (capture === 'wal') await pair.sql('source', `SELECT pg_drop_replication_slot('probe')`);
+    });
+
+    test('drop removes the event triggers with the last group that uses them', async () => {
+      const drop = await cliRun(['drop', '-c', config]);
+      assert.equal(drop.code, 0, drop.stderr);
+      const left = await pair.sql('source', `SELECT (SELECT count(*) FROM pg_event_trigger)::int AS triggers, to_regclass('ferry.ddl_tables') IS NULL AS gone,
+                                                    to_regnamespace('ferry') IS NULL AS schema_gone`);
+      assert.deepEqual(left.rows[0], { triggers: 0, gone: true, schema_gone: true });
+      // DDL goes on as before.
+      await pair.sql('source', 'CREATE INDEX orders_after_drop ON orders (customer)');
     });
   });
 }
@@ -159,30 +201,40 @@ async function streamProbe(pair: Pair, capture: 'wal' | 'trigger'): Promise<() =
                                                          WHERE data LIKE 'message: transactional: 1 prefix: ferry.ddl_capture,%'`)).rows[0]?.n);
 }
 
-describe('DDL capture without the privilege to create event triggers', () => {
+/** A logger that keeps every line, to look for a warning. */
+function recordingLogger(): { log: ReturnType<typeof pino>; find(code: string): { level: number; msg: string } | undefined; text(): string } {
+  const lines: string[] = [];
+  return {
+    log: pino({ level: 'info' }, { write: (line: string) => { lines.push(line); } }),
+    find: (code) => lines.map((l) => JSON.parse(l) as { level: number; code?: string; msg: string }).find((l) => l.code === code),
+    text: () => lines.join(''),
+  };
+}
+
+describe('DDL capture where the source does not allow it (PostgreSQL 13 source)', () => {
   let pair: Pair;
 
   before(async () => {
-    pair = await startPair();
+    pair = await startPair({ sourceMajor: 13 });
     await pair.sql('source', `
       CREATE ROLE plain LOGIN;
       GRANT CREATE ON DATABASE app TO plain;
       CREATE TABLE things (id int PRIMARY KEY, v text);
       ALTER TABLE things OWNER TO plain;
-      INSERT INTO things VALUES (1, 'a');`);
+      INSERT INTO things VALUES (1, 'a');
+      CREATE TABLE walled (id int PRIMARY KEY);`);
   });
 
   after(async () => {
     await pair?.stop();
   });
 
-  test('init warns with the fix and still initialises; changes stream; status says DDL capture is off', async () => {
+  test('a role that may not create event triggers: init warns with the fix and still initialises; changes stream; status says DDL capture is off', async () => {
     const config = await capturing(await triggerConfig(pair, { plain: ['public.things'] }, { user: 'plain' }));
-    const lines: string[] = [];
-    const log = pino({ level: 'info' }, { write: (line: string) => { lines.push(line); } });
-    await initGroups(await loadConfig(config), log);
-    const warning = lines.map((l) => JSON.parse(l) as { level: number; code?: string; msg: string }).find((l) => l.code === 'FERRY_DDL_CAPTURE_PRIVILEGE');
-    assert.ok(warning, `a warning about the privilege, among:\n${lines.join('')}`);
+    const logged = recordingLogger();
+    await initGroups(await loadConfig(config), logged.log);
+    const warning = logged.find('FERRY_DDL_CAPTURE_PRIVILEGE');
+    assert.ok(warning, `a warning about the privilege, among:\n${logged.text()}`);
     assert.equal(warning.level, 40);
     assert.match(warning.msg, /superuser .*rds_superuser.*source\.ddl: off/);
     assert.equal((await pair.sql('source', `SELECT count(*)::int AS n FROM pg_event_trigger`)).rows[0]?.n, 0);
@@ -196,5 +248,15 @@ describe('DDL capture without the privilege to create event triggers', () => {
     assert.equal(await assertSameRows(pair, 'things'), 2);
     const status = await collectStatus(await loadConfig(config));
     assert.equal(status[0]?.ddlCapture, false);
+  });
+
+  test('WAL capture from PostgreSQL 13, whose pgoutput sends no messages: init warns and installs nothing', async () => {
+    const config = await capturing(await pair.config({ walled: ['public.walled'] }));
+    const logged = recordingLogger();
+    await initGroups(await loadConfig(config), logged.log);
+    const warning = logged.find('FERRY_DDL_CAPTURE_UNAVAILABLE');
+    assert.ok(warning, `a warning that WAL capture cannot carry it, among:\n${logged.text()}`);
+    assert.match(warning.msg, /PostgreSQL 14 or later/);
+    assert.equal((await pair.sql('source', `SELECT count(*)::int AS n FROM pg_event_trigger`)).rows[0]?.n, 0);
   });
 });

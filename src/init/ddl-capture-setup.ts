@@ -5,6 +5,7 @@ import type { Logger } from '../observe/logger.js';
 import {
   ddlCapturePrivilege, installDdlCapture, readDefinition, registerDdlTables, unregisterDdlGroup,
 } from '../source/ddl-capture/ddl-capture-install.js';
+import { captureOf } from '../source/capture.js';
 import { sql } from '../target/control-sql.js';
 
 export interface DdlGroup {
@@ -39,6 +40,12 @@ export async function setUpDdlCapture(config: FerryConfig, source: pg.Client, gr
       'source.ddl is capture, but the source role may not create event triggers: DDL is not captured. Column changes are still followed from the stream '
       + 'and "ferry ddl" still works. To capture DDL, run "ferry init" as a superuser (on RDS or Aurora, a member of rds_superuser: GRANT rds_superuser TO <role>); '
       + 'or set source.ddl: off');
+    return false;
+  }
+  if (!captureOf(config.source.capture).carriesMessages(version)) {
+    log.warn({ code: 'FERRY_DDL_CAPTURE_UNAVAILABLE', capture: config.source.capture, serverVersion: version },
+      `source.ddl is capture, but ${config.source.capture} capture cannot carry captured DDL from this source (WAL capture needs PostgreSQL 14 or later): `
+      + 'DDL is not captured; column changes are still followed from the stream. Use trigger capture, or set source.ddl: off');
     return false;
   }
   await installDdlCapture(source, version);

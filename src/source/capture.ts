@@ -13,11 +13,14 @@ export interface Capture {
    * the stream of group `ferry_group` (text variables the function declares).
    */
   readonly recordMessageSql: string;
+  /** Whether messages reach the stream from a source of this version (server_version_num). */
+  carriesMessages(version: number): boolean;
 }
 
 const captures: Record<CaptureMode, Capture> = {
-  wal: { recordMessage: recordWalMessage, recordMessageSql: walMessagePlpgsql },
-  trigger: { recordMessage: recordQueueMessage, recordMessageSql: queueMessagePlpgsql },
+  // pgoutput sends logical decoding messages from PostgreSQL 14 on (its `messages` option).
+  wal: { recordMessage: recordWalMessage, recordMessageSql: walMessagePlpgsql, carriesMessages: (version) => version >= 140000 },
+  trigger: { recordMessage: recordQueueMessage, recordMessageSql: queueMessagePlpgsql, carriesMessages: () => true },
 };
 
 export function captureOf(mode: CaptureMode): Capture {
