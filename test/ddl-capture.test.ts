@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { loadConfig } from '../src/config/load.js';
 import { initGroups } from '../src/init/init.js';
+import type { Logger } from '../src/observe/logger.js';
 import { collectStatus } from '../src/observe/status.js';
 import { assertSameRows, catchUp, cliRun, init, run, startPair, triggerConfig, until, writeUntilAborted, type Pair } from './support/harness.js';
 
@@ -202,10 +203,10 @@ async function streamProbe(pair: Pair, capture: 'wal' | 'trigger'): Promise<() =
 }
 
 /** A logger that keeps every line, to look for a warning. */
-function recordingLogger(): { log: ReturnType<typeof pino>; find(code: string): { level: number; msg: string } | undefined; text(): string } {
+function recordingLogger(): { log: Logger; find(code: string): { level: number; msg: string } | undefined; text(): string } {
   const lines: string[] = [];
   return {
-    log: pino({ level: 'info' }, { write: (line: string) => { lines.push(line); } }),
+    log: pino<never>({ level: 'info' }, { write: (line: string) => { lines.push(line); } }),
     find: (code) => lines.map((l) => JSON.parse(l) as { level: number; code?: string; msg: string }).find((l) => l.code === code),
     text: () => lines.join(''),
   };
