@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
 import { pino } from 'pino';
 import { loadConfig } from '../src/config/load.js';
 import { initGroups } from '../src/init/init.js';
@@ -172,6 +173,26 @@ for (const [capture, sourceMajor] of [['wal', 18], ['trigger', 18], ['trigger', 
       const status = await collectStatus(await loadConfig(config));
       assert.equal(status[0]?.ddlCapture, true, 'status says DDL capture is on');
       if (capture === 'wal') await pair.sql('source', `SELECT pg_drop_replication_slot('probe')`);
+    });
+
+    test('the application\'s own role runs DDL without rights in ferry\'s schema; CREATE INDEX CONCURRENTLY is captured too', async () => {
+      await pair.sql('source', `CREATE ROLE app LOGIN; ALTER TABLE orders OWNER TO app; GRANT CREATE ON SCHEMA public TO app`);
+      const app = new pg.Client({ connectionString: `postgres://app@127.0.0.1:${pair.source.port}/app` });
+      await app.connect();
+      try {
+        await app.query('CREATE TABLE app_own (id int)');
+        await app.query('CREATE INDEX CONCURRENTLY orders_concurrently ON orders (customer, total)');
+      } finally {
+        await app.end();
+      }
+      const ferry = await run(config);
+      try {
+        await catchUp(config);
+      } finally {
+        assert.deepEqual(await ferry.stop(), []);
+      }
+      await sameDefinition(pair, 'public.orders', ['target_only']);
+      assert.equal((await pair.sql('target', `SELECT to_regclass('public.orders_concurrently') IS NOT NULL AS built`)).rows[0]?.built, true);
     });
 
     test('drop removes the event triggers with the last group that uses them', async () => {
