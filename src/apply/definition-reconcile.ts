@@ -77,11 +77,11 @@ export class DefinitionReconciler {
   }
 }
 
-/** The table as a Relation message would describe it. */
+/** The table as a Relation message would describe it, with the attribute numbers the definition carries. */
 function relationOf(def: TableDefinition): Relation {
   return {
     relationId: def.oid, schema: def.schema, table: def.name, replicaIdentity: IDENTITY[def.replicaIdentity] ?? 'default',
-    columns: def.columns.map((c) => ({ name: c.name, typeOid: c.typeOid, typeMod: c.typeMod, isKey: c.isKey })),
+    columns: def.columns.map((c) => ({ name: c.name, typeOid: c.typeOid, typeMod: c.typeMod, isKey: c.isKey, attnum: c.attnum })),
   };
 }
 
