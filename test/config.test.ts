@@ -42,7 +42,7 @@ describe('parseConfig: defaults and shape', () => {
   it('fills in every default for a minimal file', () => {
     const cfg = parseConfig(yaml(), 'ferry.yaml', {});
     assert.deepEqual(cfg, {
-      source: { url: SOURCE, capture: 'wal' },
+      source: { url: SOURCE, capture: 'wal', ddl: 'off' },
       target: { url: TARGET },
       groups: [{
         name: 'orders',
@@ -80,8 +80,9 @@ describe('parseConfig: defaults and shape', () => {
       'sequences:\n  sync_interval_ms: 250\n  headroom: 0',
       'observe:\n  listen: "[::1]:9187"\n  poll_interval_ms: 1000\n  lag_warn_seconds: 30\n  lag_limit_seconds: 90.5\n  slot_warn_share: 0.8\n  queue_warn_events: 500',
       'log:\n  level: debug\n  format: json',
-    ].join('\n')).replace('  url: "postgres://ferry', '  capture: trigger\n  url: "postgres://ferry'), 'ferry.yaml', {});
+    ].join('\n')).replace('  url: "postgres://ferry', '  capture: trigger\n  ddl: capture\n  url: "postgres://ferry'), 'ferry.yaml', {});
     assert.equal(cfg.source.capture, 'trigger');
+    assert.equal(cfg.source.ddl, 'capture');
     assert.deepEqual(cfg.groups[0], { name: 'orders', tables: [{ schema: 'public', table: 'orders', pattern: false }], slot: 's1', publication: 'p1', schemaChanges: 'stop' });
     assert.deepEqual(cfg.apply, {
       batchMaxRows: 5, batchMaxBytes: 524_288, batchMaxDelayMs: 0, statusIntervalMs: 500,
@@ -135,6 +136,7 @@ describe('parseConfig: validation errors name the file and key path', () => {
 
   it('validates enums, integers and ranges', () => {
     fails(yaml().replace('target:', '  capture: logical\ntarget:'), {}, 'source.capture: "logical" is not one of: wal, trigger');
+    fails(yaml().replace('target:', '  ddl: on\ntarget:'), {}, 'source.ddl: must be capture (an event trigger records DDL of replicated tables in their stream; needs a superuser or rds_superuser) or off');
     fails(yaml(undefined, 'log:\n  level: verbose\n  format: xml'), {}, 'log.level: "verbose" is not one of', 'log.format: "xml" is not one of: auto, json, pretty');
     fails(yaml(undefined, 'copy:\n  parallel: 0'), {}, 'copy.parallel: must be at least 1');
     fails(yaml(undefined, 'copy:\n  parallel: 65'), {}, 'copy.parallel: must be at most 64');

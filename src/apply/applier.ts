@@ -18,6 +18,11 @@ import { isRetryable } from '../run/transient.js';
 import { encodeHeld, type HeldChange } from '../change/held-change.js';
 import type { SchemaEvolution } from './schema-evolution.js';
 import { DDL_PREFIX, decodeDdl, type DdlMessage } from '../change/ddl-message.js';
+import { CAPTURED_DDL_PREFIX, decodeCapturedDdl, type CapturedDdl } from '../change/captured-ddl.js';
+import type { DefinitionReconciler } from './definition-reconcile.js';
+
+/** A schema change in the stream addressed to this group: a `ferry ddl` statement, or a definition captured by the source's event trigger. */
+type StreamDdl = { readonly kind: 'statement'; readonly ddl: DdlMessage } | { readonly kind: 'definition'; readonly ddl: CapturedDdl };
 
 export interface ApplyResult {
   /** Set when the batch committed: everything up to here is on the target. */
@@ -95,6 +100,8 @@ export class Applier {
     private readonly partitions?: SourcePartitions,
     /** Follows the source's column changes on the target; without it a column the target lacks is an error. */
     private readonly schema?: SchemaEvolution,
+    /** Brings tables in line with definitions captured with their DDL (`source.ddl: capture`); without it such messages are an error. */
+    private readonly definitions?: DefinitionReconciler,
   ) {}
 
   /**
@@ -228,7 +235,8 @@ export class Applier {
       const ddl = this.ddlFor(change);
       if (ddl) {
         await this.settle(pending.splice(0), position);
-        await this.runDdl(ddl, position);
+        if (ddl.kind === 'statement') await this.runDdl(ddl.ddl, position);
+        else await this.reconcile(ddl.ddl, position);
         continue;
       }
       const unbound = relationIds(change).filter((id) => !this.relations.has(id));
@@ -253,7 +261,7 @@ export class Applier {
   private async planSet(batch: Batch, pending: Pending[], position: Lsn): Promise<SetStep[] | InOrderReason> {
     const touched = new Set<number>();
     for (const change of batch.changes) {
-      if (this.ddlFor(change)) return { reason: 'a schema change recorded with ferry ddl is run at its place in the batch' };
+      if (this.ddlFor(change)) return { reason: 'a schema change recorded in the stream (ferry ddl, or captured DDL) is applied at its place in the batch' };
       if (change.kind === 'relation') {
         const { relationId, schema, table } = change.relation;
         if (touched.has(relationId)) return { reason: 'the table was described anew (its columns changed) inside the batch', table: `${schema}.${table}` };
@@ -333,15 +341,32 @@ export class Applier {
     return out;
   }
 
-  /** A `ferry ddl` statement addressed to this group, if `change` is one. */
-  private ddlFor(change: BatchChange): DdlMessage | undefined {
-    if (change.kind !== 'message' || change.prefix !== DDL_PREFIX) return undefined;
-    const ddl = decodeDdl(change.content);
+  /** A schema change addressed to this group, if `change` is one. */
+  private ddlFor(change: BatchChange): StreamDdl | undefined {
+    if (change.kind !== 'message' || (change.prefix !== DDL_PREFIX && change.prefix !== CAPTURED_DDL_PREFIX)) return undefined;
+    const ddl = change.prefix === DDL_PREFIX ? decodeDdl(change.content) : decodeCapturedDdl(change.content);
     if (!ddl) {
-      throw new FerryError('FERRY_DDL_UNKNOWN', `a ferry ddl message in the stream of group ${this.group} has a form this version does not know`,
+      throw new FerryError('FERRY_DDL_UNKNOWN', `a ${change.prefix === DDL_PREFIX ? 'ferry ddl' : 'captured DDL'} message in the stream of group ${this.group} has a form this version does not know`,
         'run this group with the ferry version that wrote it (or a newer one)', { context: { group: this.group } });
     }
-    return ddl.groups.includes(this.group) ? ddl : undefined;
+    if (!ddl.groups.includes(this.group)) return undefined;
+    return 'sql' in ddl ? { kind: 'statement', ddl } : { kind: 'definition', ddl };
+  }
+
+  /**
+   * Brings the target table in line with a definition captured with its DDL
+   * (see definition-reconcile.ts), in the open transaction. Tables are bound
+   * again after it, and statements prepared anew, as after `ferry ddl`.
+   */
+  private async reconcile(ddl: CapturedDdl, position: Lsn): Promise<void> {
+    if (!this.definitions) {
+      throw new FerryError('FERRY_DDL_CAPTURE_UNEXPECTED', `group ${this.group} met DDL captured on the source but cannot apply it here`, undefined,
+        { context: { group: this.group, position: this.formatPosition(position) } });
+    }
+    await this.definitions.reconcile(ddl, position);
+    this.relations.clear();
+    this.statementNames.clear();
+    this.schema?.forget();
   }
 
   /**

@@ -88,15 +88,18 @@ export class SchemaEvolution {
   /**
    * Brings the target table of `relation` in line with it; `position` is
    * where the batch carrying it starts. True when the target was changed.
+   * Attribute numbers, defaults and type names come from `source`: the
+   * source catalog as it is now, or a definition captured with the DDL
+   * (see definition-reconcile.ts), which knows them as they were then.
    */
-  async follow(relation: Relation, position: Lsn): Promise<boolean> {
+  async follow(relation: Relation, position: Lsn, source: SourceSchema = this.source): Promise<boolean> {
     const description = JSON.stringify([relation.schema, relation.table, relation.columns.map((c) => [c.name, c.typeOid, c.typeMod, c.isKey, c.attnum])]);
     if (this.settled.get(relation.relationId) === description) return false;
     const label = `${relation.schema}.${relation.table}`;
     // What this transaction followed already, else what is committed.
     const pending = this.records.get(relation.relationId);
     const known = pending ?? (await this.client.query<KnownLayout>(sql.knownColumns, [this.group, relation.relationId])).rows[0];
-    const catalog = await this.source.columns(relation.relationId);
+    const catalog = await source.columns(relation.relationId);
     const byName = new Map(catalog.map((c) => [c.name, c]));
     // A description that carries attribute numbers (trigger capture) is matched by them; pgoutput's by the catalog's names now.
     const after: LayoutColumn[] = relation.columns.map((c) => ({
@@ -118,7 +121,7 @@ export class SchemaEvolution {
       ? await this.targetColumns(qualifiedName(...splitLabel(renamedFrom)))
       : await this.targetColumns(root.quoted);
     const changes = diffColumns(known?.columns, after);
-    const types = await this.source.typeNames(changes.flatMap((c) => (c.kind === 'type' || c.kind === 'add' ? [c.column] : [])));
+    const types = await source.typeNames(changes.flatMap((c) => (c.kind === 'type' || c.kind === 'add' ? [c.column] : [])));
     let typeIndex = 0;
     for (const change of changes) {
       const type = change.kind === 'type' || change.kind === 'add' ? types[typeIndex++] as string : '';

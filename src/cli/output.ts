@@ -38,9 +38,11 @@ export function formatStatus(groups: readonly GroupStatus[]): string {
     return `${g.group}: slot ${slot.name} wal_status ${slot.walStatus}, ${formatBytes(slot.retainedBytes ?? 0)} retained`
       + `${slot.safeWalSize === null ? '' : `, ${formatBytes(Math.max(0, slot.safeWalSize))} more before it is at risk`}`;
   });
+  const ddl = groups.filter((g) => g.ddlCapture !== undefined)
+    .map((g) => `${g.group}: DDL capture ${g.ddlCapture === null ? 'unknown (the source role may not read it)' : g.ddlCapture ? 'on' : 'off'}`);
   const errors = groups.filter((g) => g.lastError).map((g) => `${g.group}: last error at ${g.lastErrorAt}: ${g.lastError}`);
   return [table, ...(copying.length > 0 ? ['', ...copying] : []), ...(parted.length > 0 ? ['', ...parted] : []), ...(held.length > 0 ? ['', ...held] : []),
-    ...(slots.length > 0 ? ['', ...slots] : []), ...(errors.length > 0 ? ['', ...errors] : [])].join('\n');
+    ...(slots.length > 0 ? ['', ...slots] : []), ...(ddl.length > 0 ? ['', ...ddl] : []), ...(errors.length > 0 ? ['', ...errors] : [])].join('\n');
 }
 
 export function formatBytes(n: number): string {

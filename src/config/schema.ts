@@ -18,6 +18,8 @@ export interface TableRef {
 }
 
 export type CaptureMode = 'wal' | 'trigger';
+/** `capture`: an event trigger on the source records DDL of replicated tables in their groups' streams (see docs/schema-changes.md). */
+export type DdlMode = 'capture' | 'off';
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 export type LogFormat = 'auto' | 'json' | 'pretty';
 
@@ -88,7 +90,7 @@ export const OBSERVE_DEFAULTS: ObserveConfig = {
 export const TRIGGER_DEFAULTS: TriggerConfig = { tickIntervalMs: 100, idleTickMs: 10_000, rotateIntervalMs: 60_000 };
 
 export interface FerryConfig {
-  readonly source: { readonly url: string; readonly capture: CaptureMode };
+  readonly source: { readonly url: string; readonly capture: CaptureMode; readonly ddl: DdlMode };
   readonly target: { readonly url: string };
   readonly groups: readonly GroupConfig[];
   readonly apply: ApplyConfig;
@@ -234,7 +236,13 @@ const observe = z.strictObject({
 }));
 
 export const configSchema: z.ZodType<FerryConfig> = z.strictObject({
-  source: z.strictObject({ url, capture: z.enum(['wal', 'trigger']).default('wal') }),
+  source: z.strictObject({
+    url,
+    capture: z.enum(['wal', 'trigger']).default('wal'),
+    ddl: z.enum(['capture', 'off'], {
+      error: 'must be capture (an event trigger records DDL of replicated tables in their stream; needs a superuser or rds_superuser) or off',
+    }).default('off'),
+  }),
   target: z.strictObject({ url }),
   groups: z.array(group).min(1, { error: 'must define at least one group' }),
   apply: apply.prefault({}),

@@ -3,6 +3,7 @@ import type { Logger } from '../observe/logger.js';
 import { connect } from '../pg/connect.js';
 import { walSql } from '../source/pg-wal/wal-setup-sql.js';
 import { dropTriggerSchemaIfUnused, uninstallCapture } from '../source/pg-trigger/capture-install.js';
+import { unregisterDdlGroup } from '../source/ddl-capture/ddl-capture-install.js';
 import { controlSchemaExists } from '../target/control-schema.js';
 import { sql } from '../target/control-sql.js';
 import { dropSlot } from './init.js';
@@ -11,7 +12,8 @@ import { dropSlot } from './init.js';
  * Removes what ferry created for the configured groups (all of them, or those
  * `--group` names): each group's slot and publication on the source (with
  * trigger capture: its triggers, capture function and queue, and the source's
- * ferry schema once no group is left), and its rows in the target's control
+ * ferry schema once no group is left; DDL capture's event triggers once no
+ * group uses them), and its rows in the target's control
  * schema, which goes once no group of any configuration is left in it. Groups
  * the configuration does not name keep streaming. Replicated tables and their
  * rows stay. Safe to repeat.
@@ -28,6 +30,14 @@ export async function dropGroups(config: FerryConfig, log: Logger): Promise<void
       const dropped = await dropSlot(source, group.slot);
       await source.query(walSql.dropPublication(group.publication));
       log.info({ group: group.name, slot: group.slot, slotDropped: dropped, publication: group.publication }, 'dropped source objects');
+    }
+    for (const group of config.groups) {
+      try {
+        if (await unregisterDdlGroup(source, group.name)) log.info('removed DDL capture (event triggers) from the source: no group uses it any more');
+      } catch (err) {
+        log.warn({ code: 'FERRY_DDL_CAPTURE_REMOVE', group: group.name, err: (err as Error).message },
+          'could not remove DDL capture from the source: run "ferry drop" again as the role that installed it (a superuser)');
+      }
     }
     if (config.source.capture === 'trigger' && await dropTriggerSchemaIfUnused(source)) log.info('dropped the ferry schema on the source');
   } finally {

@@ -21,6 +21,7 @@ import { sql } from '../target/control-sql.js';
 import { buildIndexesAndConstraints, prepareTargetTables, targetTableProblems } from './target-tables.js';
 import { recordDescriptions } from './record-descriptions.js';
 import { changeGroupTables, tableChanges } from './group-tables.js';
+import { recordDefinitions, setUpDdlCapture } from './ddl-capture-setup.js';
 
 interface PlannedGroup {
   readonly config: GroupConfig;
@@ -44,7 +45,9 @@ export interface InitSummary {
  * copies the rows under the slot's exported snapshot and records the slot's
  * start as the group's position. (With trigger capture: the queue and
  * triggers instead of publication and slot, and a snapshot recorded as the
- * queue's first tick.) A group found half-initialised (a crash during an
+ * queue's first tick.) With `source.ddl: capture`, DDL of the groups'
+ * tables is captured from before their setup on (see ddl-capture-setup.ts).
+ * A group found half-initialised (a crash during an
  * earlier init) is cleaned up and redone; a finished one is left as it is.
  */
 export async function initGroups(config: FerryConfig, log: Logger): Promise<InitSummary[]> {
@@ -60,6 +63,8 @@ export async function initGroups(config: FerryConfig, log: Logger): Promise<Init
     }
     await ensureControlSchema(target);
     if ('plpgsql' in settings) await ensureTriggerSchema(source);
+    const ddlGroups = plan.map((g) => ({ name: g.config.name, tables: g.tables }));
+    const ddlCaptured = await setUpDdlCapture(config, source, ddlGroups, log);
     const summaries: InitSummary[] = [];
     for (const group of plan) {
       const glog = log.child({ group: group.config.name });
@@ -67,6 +72,7 @@ export async function initGroups(config: FerryConfig, log: Logger): Promise<Init
         ? await initTriggerGroup(config, group, source, target, settings, glog)
         : await initGroup(config, group, source, target, settings, glog));
     }
+    if (ddlCaptured) for (const group of ddlGroups) await recordDefinitions(source, target, group);
     return summaries;
   } finally {
     await source.end().catch(() => undefined);

@@ -5,6 +5,7 @@ import { parseLsn } from '../source/pg-wal/lsn.js';
 import { walSql } from '../source/pg-wal/wal-setup-sql.js';
 import { queueStatus } from '../source/pg-trigger/queue-status.js';
 import { formatTick } from '../source/pg-trigger/ticks.js';
+import { ddlCaptureOn } from '../source/ddl-capture/ddl-capture-install.js';
 import { readGroups, type GroupRow } from '../target/control-schema.js';
 import { sql } from '../target/control-sql.js';
 
@@ -59,6 +60,8 @@ export interface GroupStatus {
   readonly batchInParts?: { readonly toTick: number; readonly eventsApplied: number; readonly events: number } | null;
   /** Changes of tables joining the group, held until their copy is done and then applied. */
   readonly heldChanges: number;
+  /** Whether DDL of the group's tables is captured on the source (`source.ddl: capture` with the privilege); null: the role cannot tell. */
+  readonly ddlCapture: boolean | null;
 }
 
 /**
@@ -71,7 +74,8 @@ export async function collectStatus(config: FerryConfig): Promise<GroupStatus[]>
   const source = await connect(config.source.url, { role: 'source', applicationName: 'ferry:status' });
   try {
     const rows = new Map((await readGroups(target)).map((r) => [r.group_name, r]));
-    if (config.source.capture === 'trigger') return await triggerStatus(config, source, target, rows);
+    const ddl = await ddlCaptureStatus(source, config);
+    if (config.source.capture === 'trigger') return (await triggerStatus(config, source, target, rows)).map((g) => ({ ...g, ddlCapture: ddl.get(g.group) ?? null }));
     const now = (await source.query<{ lsn: string; now: Date }>(walSql.currentLsnAndTime)).rows[0];
     const current = now?.lsn ?? null;
     const copies = await copyProgress(target, rows.size);
@@ -88,6 +92,7 @@ export async function collectStatus(config: FerryConfig): Promise<GroupStatus[]>
         out.push({
           group: group.name, state: 'not initialised', appliedPosition: null, sourcePosition: current, lagBytes: null, lagSeconds: null,
           rowsApplied: 0, transactionsApplied: 0, batches: { setBased: 0, inOrder: 0 }, lastAppliedAt: null, slot, lastError: null, lastErrorAt: null, copy: null, heldChanges: 0,
+          ddlCapture: ddl.get(group.name) ?? null,
         });
         continue;
       }
@@ -114,7 +119,8 @@ export async function collectStatus(config: FerryConfig): Promise<GroupStatus[]>
         lastError: row.last_error,
         lastErrorAt: row.last_error_at?.toISOString() ?? null,
         copy: copies.get(group.name) ?? null,
-      heldChanges: Number(row?.held_changes ?? 0),
+        heldChanges: Number(row?.held_changes ?? 0),
+        ddlCapture: ddl.get(group.name) ?? null,
       });
     }
     return out;
@@ -130,10 +136,10 @@ export async function collectStatus(config: FerryConfig): Promise<GroupStatus[]>
  * newest applied tick while anything newer waits. Inside a batch applied in
  * parts, the applied tick is the one before it, until the whole batch is in.
  */
-async function triggerStatus(config: FerryConfig, source: pg.Client, target: pg.Client, rows: Map<string, GroupRow>): Promise<GroupStatus[]> {
+async function triggerStatus(config: FerryConfig, source: pg.Client, target: pg.Client, rows: Map<string, GroupRow>): Promise<Omit<GroupStatus, 'ddlCapture'>[]> {
   const now = (await source.query<{ now: Date }>(walSql.currentLsnAndTime)).rows[0]?.now.getTime() ?? Date.now();
   const copies = await copyProgress(target, rows.size);
-  const out: GroupStatus[] = [];
+  const out: Omit<GroupStatus, 'ddlCapture'>[] = [];
   for (const group of config.groups) {
     const row = rows.get(group.name);
     const queue = await queueStatus(source, group.name);
@@ -165,6 +171,18 @@ async function triggerStatus(config: FerryConfig, source: pg.Client, target: pg.
       batchInParts: applied !== null && row?.position_part != null
         ? { toTick: Number(applied + 1n), eventsApplied: Number(row.part_events ?? 0), events: Number(row.part_events_total ?? 0) } : null,
     });
+  }
+  return out;
+}
+
+/** Per group, whether its DDL is captured; a role that may not read DDL capture's table learns nothing (null). */
+async function ddlCaptureStatus(source: pg.Client, config: FerryConfig): Promise<Map<string, boolean | null>> {
+  const out = new Map<string, boolean | null>();
+  for (const group of config.groups) {
+    out.set(group.name, await ddlCaptureOn(source, group.name).catch((err: unknown) => {
+      if ((err as { code?: string }).code === '42501') return null;
+      throw err;
+    }));
   }
   return out;
 }

@@ -22,6 +22,7 @@ import type { ChangeStream, SourceEvent } from '../source/source.js';
 import { preparePublication } from '../source/pg-wal/partition-publishing.js';
 import { SourceCatalog } from './source-catalog.js';
 import { SchemaEvolution } from '../apply/schema-evolution.js';
+import { DefinitionReconciler } from '../apply/definition-reconcile.js';
 import type { ApplyMetrics } from '../observe/metrics.js';
 import { countRows } from './batch-counts.js';
 import { holdJoiningChanges, type JoiningTables } from '../copy/hold-joining-changes.js';
@@ -140,7 +141,8 @@ async function streamOnce(
   const filtered = new Set<string>();
   const formatPosition = config.source.capture === 'trigger' ? formatTick : formatLsn;
   const schema = new SchemaEvolution(target, group.name, group.schemaChanges, catalog, log, formatPosition);
-  const applier = new Applier(target, group.name, log, formatPosition, catalog, schema);
+  const definitions = new DefinitionReconciler(target, group.name, group.schemaChanges, schema, log, formatPosition);
+  const applier = new Applier(target, group.name, log, formatPosition, catalog, schema, definitions);
   try {
     const earlier = [...backends];
     const own = await ownBackend(target);

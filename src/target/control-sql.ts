@@ -102,6 +102,19 @@ export const migrations: readonly string[] = [
     applied_at   timestamptz NOT NULL DEFAULT now()
   );
   `,
+  `
+  -- The definition of each source table (columns, indexes, constraints) as
+  -- DDL capture last recorded it, so that an index or constraint the source
+  -- dropped is told from one created on the target alone. Written in the
+  -- apply transaction that brings the target table in line with it.
+  CREATE TABLE ferry.source_definitions (
+    group_name   text NOT NULL REFERENCES ferry.groups ON DELETE CASCADE,
+    relation_id  bigint NOT NULL,
+    table_name   text NOT NULL,
+    definition   jsonb NOT NULL,
+    PRIMARY KEY (group_name, relation_id)
+  );
+  `,
 ];
 
 export const sql = {
@@ -172,6 +185,24 @@ export const sql = {
                   ON CONFLICT (group_name, relation_id) DO UPDATE SET table_name = EXCLUDED.table_name, columns = EXCLUDED.columns`,
   /** A replicated table was renamed on the source (and so on the target): the group's record follows. */
   renameGroupTable: `UPDATE ferry.groups SET tables = array_replace(tables, $2, $3) WHERE group_name = $1`,
+  knownDefinition: `SELECT definition FROM ferry.source_definitions WHERE group_name = $1 AND relation_id = $2`,
+  recordDefinition: `INSERT INTO ferry.source_definitions (group_name, relation_id, table_name, definition) VALUES ($1, $2, $3, $4::jsonb)
+                     ON CONFLICT (group_name, relation_id) DO UPDATE SET table_name = EXCLUDED.table_name, definition = EXCLUDED.definition`,
+  /** At init: a definition read now, for tables the stream has not described yet (a recorded one belongs to the group's position). */
+  recordDefinitionIfMissing: `INSERT INTO ferry.source_definitions (group_name, relation_id, table_name, definition) VALUES ($1, $2, $3, $4::jsonb)
+                              ON CONFLICT (group_name, relation_id) DO NOTHING`,
+  /**
+   * What DDL capture compares with on target table $1 (qualified): its
+   * columns' NOT NULL and defaults (run under withQualifiedNames, as the
+   * source's are read), and the names of its indexes and of its check,
+   * primary key, unique and exclusion constraints. No row: no such table.
+   */
+  targetDefinition: `SELECT COALESCE((SELECT json_agg(json_build_object('name', a.attname, 'notNull', a.attnotnull, 'default', pg_get_expr(d.adbin, d.adrelid)))
+                                       FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+                                      WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]') AS columns,
+                            ARRAY(SELECT ic.relname::text FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid = c.oid) AS indexes,
+                            ARRAY(SELECT k.conname::text FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype IN ('c', 'p', 'u', 'x')) AS constraints
+                       FROM pg_class c WHERE c.oid = to_regclass($1)`,
   recordSchemaChange: `INSERT INTO ferry.schema_changes (group_name, position, table_name, statement) VALUES ($1, $2, $3, $4)`,
   /** Target table $1 (qualified), or the root of the partition tree it is in: where ALTER TABLE goes. No row when there is no such table. */
   targetPartitionRoot: `WITH RECURSIVE up(oid, depth) AS (

@@ -13,3 +13,17 @@ export async function recordQueueMessage(client: pg.Client, group: string, prefi
   await client.query(`INSERT INTO ${names.slot(slot)} (ev_id, ev_txid, ev_rel, ev_op, ev_new, ev_old, ev_level)
                       VALUES (nextval('${names.eventId}'), txid_current(), 0, 'M', $2, $1, 1)`, [prefix, content]);
 }
+
+/**
+ * The same from PL/pgSQL inside the source (see Capture.recordMessageSql),
+ * with the queue's names built as queueNames builds them. A group whose
+ * queue is gone (dropped by hand) records nothing rather than fail the
+ * caller's transaction.
+ */
+export const queueMessagePlpgsql = `
+    IF to_regclass(format('ferry.%I', ferry_group || '_rotation')) IS NOT NULL THEN
+      EXECUTE format('INSERT INTO ferry.%I (ev_id, ev_txid, ev_rel, ev_op, ev_new, ev_old, ev_level) VALUES (nextval(%L), txid_current(), 0, ''M'', $1, $2, 1)',
+                     ferry_group || '_events_' || (pg_sequence_last_value(format('ferry.%I', ferry_group || '_rotation')::regclass) % ${QUEUE_TABLES}),
+                     format('ferry.%I', ferry_group || '_event_id'))
+        USING ferry_content, ferry_prefix;
+    END IF;`;

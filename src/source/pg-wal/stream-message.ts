@@ -5,3 +5,6 @@ import { walSql } from './wal-setup-sql.js';
 export async function recordWalMessage(client: pg.Client, _group: string, prefix: string, content: string): Promise<void> {
   await client.query(walSql.emitMessage, [prefix, content]);
 }
+
+/** The same from PL/pgSQL inside the source (see Capture.recordMessageSql). */
+export const walMessagePlpgsql = `PERFORM pg_catalog.pg_logical_emit_message(true, ferry_prefix, ferry_content);`;
