@@ -89,7 +89,7 @@ function relationOf(def: TableDefinition): Relation {
 function definitionSchema(def: TableDefinition, label: string): SourceSchema {
   return {
     columns: () => Promise.resolve(def.columns.map((c) => ({
-      attnum: c.attnum, name: c.name, notNull: c.notNull, missing: c.missing, isArray: c.isArray, defaultExpr: c.default,
+      attnum: c.attnum, name: c.name, notNull: c.notNull, missing: c.missing, isArray: c.isArray, defaultExpr: c.default, collation: c.collation ?? null,
     }))),
     typeNames: (types) => Promise.resolve(types.map((t) => {
       const column = def.columns.find((c) => c.typeOid === t.typeOid && c.typeMod === t.typeMod);

@@ -147,7 +147,7 @@ export class SchemaEvolution {
       }
       if (renamedFrom) await this.client.query(sql.renameGroupTable, [this.group, renamedFrom, label]);
     }
-    const unchanged = known !== undefined && known.table_name === label && JSON.stringify(known.columns) === JSON.stringify(after);
+    const unchanged = known !== undefined && known.table_name === label && sameLayout(known.columns, after);
     // Written with the batch's statements (a target that refuses writes then says so about the batch).
     if (!unchanged) this.records.set(relation.relationId, { table_name: label, columns: after });
     // Only what is committed already may be skipped next time: this transaction can still roll back.
@@ -281,6 +281,14 @@ export class SchemaEvolution {
       { exitCode: 2, context: { group: this.group, table: label } });
   }
 
+}
+
+/** Field by field: a record read back from jsonb has its keys in another order than one built here. */
+function sameLayout(a: readonly LayoutColumn[], b: readonly LayoutColumn[]): boolean {
+  return a.length === b.length && a.every((x, i) => {
+    const y = b[i] as LayoutColumn;
+    return x.attnum === y.attnum && x.name === y.name && x.typeOid === y.typeOid && x.typeMod === y.typeMod && x.isKey === y.isKey;
+  });
 }
 
 function splitLabel(label: string): [string, string] {

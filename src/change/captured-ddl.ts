@@ -24,6 +24,8 @@ export interface DefinedColumn {
   readonly isArray: boolean;
   /** Part of the replica identity, as pgoutput flags the column. */
   readonly isKey: boolean;
+  /** The column's collation where it is not its type's own (qualified); absent from messages of earlier versions. */
+  readonly collation?: string | null;
 }
 
 export interface DefinedIndex {

@@ -66,6 +66,9 @@ function definitionFunction(version: number): string {
                'attnum', a.attnum::int, 'name', a.attname, 'typeOid', a.atttypid::bigint, 'typeMod', a.atttypmod,
                'type', format_type(a.atttypid, a.atttypmod), 'notNull', a.attnotnull, 'default', pg_get_expr(d.adbin, d.adrelid),
                'missing', ${missing}, 'isArray', t.typcategory = 'A',
+               'collation', (SELECT quote_ident(cn.nspname) || '.' || quote_ident(co.collname)
+                               FROM pg_collation co JOIN pg_namespace cn ON cn.oid = co.collnamespace
+                              WHERE co.oid = a.attcollation AND a.attcollation <> t.typcollation),
                'isKey', CASE c.relreplident WHEN 'f' THEN true WHEN 'n' THEN false
                           ELSE EXISTS (SELECT 1 FROM pg_index k WHERE k.indrelid = c.oid AND a.attnum = ANY (k.indkey)
                                           AND CASE c.relreplident WHEN 'd' THEN k.indisprimary ELSE k.indisreplident END) END)
