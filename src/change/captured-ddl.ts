@@ -82,3 +82,10 @@ export function decodeCapturedDdl(content: Buffer | string): CapturedDdl | undef
     return undefined;
   }
 }
+
+/** The source table a captured definition (a message of the stream) is about, or undefined for any other message. */
+export function capturedTableOf(event: { readonly prefix: string; readonly content: Buffer }): { readonly oid: number; readonly schema: string; readonly name: string } | undefined {
+  if (event.prefix !== CAPTURED_DDL_PREFIX) return undefined;
+  const definition = decodeCapturedDdl(event.content)?.definition;
+  return definition && { oid: definition.oid, schema: definition.schema, name: definition.name };
+}

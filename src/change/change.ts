@@ -152,9 +152,9 @@ export type Change =
     }
   /**
    * A change of a table whose values could not be read (trigger capture: a
-   * queued row whose columns cannot be told). Nothing of it is written; the
-   * table is copied again, aligned with the stream, and the target's columns
-   * made those of `relation` (the table as its catalog has it now) first.
+   * queued row whose columns cannot be told). Nothing of it is written: the
+   * table is copied again, aligned with the stream (`relation` is the table
+   * as its catalog has it now).
    */
   | { readonly kind: 'unreadable'; readonly xid?: number; readonly relation: Relation; readonly reason: string }
   | { readonly kind: 'origin'; readonly lsn: Lsn; readonly name: string }

@@ -2,7 +2,7 @@ import { BinaryValue, type Lsn, type Relation, type Tuple, type Value } from './
 import type { SourceEvent } from '../source/source.js';
 
 /** A change of a table that joins a streaming group, kept on the target until the table is copied. */
-export type HoldableChange = Extract<SourceEvent, { kind: 'relation' | 'insert' | 'update' | 'delete' | 'truncate' | 'unreadable' }>;
+export type HoldableChange = Extract<SourceEvent, { kind: 'relation' | 'insert' | 'update' | 'delete' | 'truncate' | 'unreadable' | 'message' }>;
 
 export interface HeldChange {
   readonly kind: 'held';
@@ -25,7 +25,8 @@ type StoredChange =
   | { readonly k: 'u'; readonly id: number; readonly o: StoredValue[] | null; readonly key: boolean; readonly v: StoredValue[] }
   | { readonly k: 'd'; readonly id: number; readonly o: StoredValue[]; readonly key: boolean }
   | { readonly k: 't'; readonly ids: readonly number[]; readonly cascade: boolean; readonly restart: boolean }
-  | { readonly k: 'x'; readonly relation: Relation; readonly reason: string };
+  | { readonly k: 'x'; readonly relation: Relation; readonly reason: string }
+  | { readonly k: 'm'; readonly prefix: string; readonly content: string };
 
 export function encodeHeld(change: HoldableChange): string {
   return JSON.stringify(toStored(change));
@@ -39,6 +40,7 @@ function toStored(change: HoldableChange): StoredChange {
     case 'delete': return { k: 'd', id: change.relationId, o: storeTuple(change.old), key: change.oldIsKeyOnly };
     case 'truncate': return { k: 't', ids: change.relationIds, cascade: change.cascade, restart: change.restartIdentity };
     case 'unreadable': return { k: 'x', relation: change.relation, reason: change.reason };
+    case 'message': return { k: 'm', prefix: change.prefix, content: change.content.toString('base64') };
   }
 }
 
@@ -51,6 +53,7 @@ export function decodeHeld(stored: unknown): HoldableChange {
     case 'd': return { kind: 'delete', relationId: s.id, old: loadTuple(s.o), oldIsKeyOnly: s.key };
     case 't': return { kind: 'truncate', relationIds: s.ids, cascade: s.cascade, restartIdentity: s.restart };
     case 'x': return { kind: 'unreadable', relation: s.relation, reason: s.reason };
+    case 'm': return { kind: 'message', transactional: true, lsn: 0n, prefix: s.prefix, content: Buffer.from(s.content, 'base64') };
   }
 }
 

@@ -2,6 +2,7 @@ import type { Lsn, Relation } from '../change/change.js';
 import type { HeldChange } from '../change/held-change.js';
 import { FerryError } from '../errors.js';
 import type { SourceEvent } from '../source/source.js';
+import { capturedTableOf } from '../change/captured-ddl.js';
 
 /** What the hold needs to know about the tables joining the group, from the target. */
 export interface JoiningTables {
@@ -65,7 +66,7 @@ export async function* holdJoiningChanges(
     pending = undefined;
     if (result.done) return;
     const run = result.value;
-    if (holders.size === 0 && !run.some((e) => e.kind === 'relation')) {
+    if (holders.size === 0 && !run.some((e) => e.kind === 'relation' || (e.kind === 'message' && capturedTableOf(e)))) {
       // Nothing to hold, but a later run may continue this transaction: keep its position.
       for (let i = run.length - 1; i >= 0; i--) {
         const event = run[i] as SourceEvent;
@@ -102,6 +103,14 @@ export async function* holdJoiningChanges(
         case 'unreadable': {
           // Announced just before: held with its table's changes, if they are.
           const table = holders.get(event.relation.relationId);
+          out.push(table === undefined ? event : { kind: 'held', table, position, change: event });
+          break;
+        }
+        case 'message': {
+          // A table's captured definition goes with its changes: a copy of the table already has it.
+          const about = capturedTableOf(event);
+          const table = about && (holders.has(about.oid) ? holders.get(about.oid)
+            : await joining.holding({ relationId: about.oid, schema: about.schema, table: about.name, replicaIdentity: 'default', columns: [] }));
           out.push(table === undefined ? event : { kind: 'held', table, position, change: event });
           break;
         }

@@ -1,6 +1,7 @@
 import type { Lsn, Relation, Tuple } from '../change/change.js';
 import { FerryError } from '../errors.js';
 import { scalarText } from '../pg/binary-format.js';
+import { capturedTableOf } from '../change/captured-ddl.js';
 import type { SourceEvent } from '../source/source.js';
 import type { HeldChange } from '../change/held-change.js';
 import type { ChunkPlan } from './chunk-plan.js';
@@ -101,6 +102,12 @@ export async function* skipCopiedChanges(
           // What it changed is in the copy; a later one needs a copy after it.
           if (!beforeEveryChunk(event.relation)) yield event;
           break;
+        case 'message': {
+          // A captured definition older than the copy: the copied table (made to match the source before the copy) has it.
+          const about = capturedTableOf(event);
+          if (!about || !beforeEveryChunk({ relationId: about.oid, schema: about.schema, table: about.name, replicaIdentity: 'default', columns: [] })) yield event;
+          break;
+        }
         case 'truncate': {
           const affected = event.relationIds.map((id) => relations.get(id)).filter((r): r is Relation => r !== undefined)
             .flatMap((r) => byTable.get(`${r.schema}.${r.table}`) ?? []);

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { DefinitionReconciler } from '../apply/definition-reconcile.js';
 import { SchemaEvolution } from '../apply/schema-evolution.js';
 import { describedColumnsSql, serverVersionSql } from '../catalog/catalog-sql.js';
 import type { SourceTable } from '../catalog/source-tables.js';
@@ -6,6 +7,7 @@ import type { ReplicaIdentity } from '../change/change.js';
 import type { GroupConfig } from '../config/schema.js';
 import type { Logger } from '../observe/logger.js';
 import { SourceCatalog } from '../run/source-catalog.js';
+import { ddlCaptureOn, readDefinition } from '../source/ddl-capture/ddl-capture-install.js';
 import { readGroup } from '../target/control-schema.js';
 
 const IDENTITY: Record<SourceTable['replicaIdentity'], ReplicaIdentity> = { d: 'default', i: 'index', f: 'full', n: 'nothing' };
@@ -17,7 +19,10 @@ const IDENTITY: Record<SourceTable['replicaIdentity'], ReplicaIdentity> = { d: '
  * columns), with the description and the statements recorded. On an empty
  * table every change can be made, including those whose existing values
  * only a copy could bring (a volatile default, a type the old values do
- * not convert to), which is why such a table is copied again.
+ * not convert to), which is why such a table is copied again. With DDL
+ * capture, the rest of its definition too (defaults, NOT NULL, indexes,
+ * constraints), since the captured changes before the copy are discarded
+ * with the rows.
  */
 export async function alignEmptiedTables(
   sourceUrl: string, source: pg.Client, target: pg.Client, group: GroupConfig, tables: readonly SourceTable[], log: Logger,
@@ -26,13 +31,20 @@ export async function alignEmptiedTables(
   const catalog = new SourceCatalog(sourceUrl, group.name);
   const schema = new SchemaEvolution(target, group.name, group.schemaChanges, catalog, log, () => position);
   const version = (await source.query<{ version: number }>(serverVersionSql)).rows[0]?.version ?? 0;
+  // With DDL capture, the whole definition (defaults, NOT NULL, indexes, constraints): its captured changes before the copy are discarded with the rows.
+  const definitions = await ddlCaptureOn(source, group.name) ? new DefinitionReconciler(target, group.name, group.schemaChanges, schema, log, () => position) : undefined;
   try {
     for (const table of tables) {
       const columns = (await source.query<{ name: string; type_oid: number; type_mod: number; is_key: boolean }>(describedColumnsSql(version), [table.oid])).rows
         .map((r) => ({ name: r.name, typeOid: r.type_oid, typeMod: r.type_mod, isKey: r.is_key }));
+      const definition = definitions && await readDefinition(source, table.oid);
       await target.query('BEGIN');
       try {
-        await schema.follow({ relationId: table.oid, schema: table.schema, table: table.name, replicaIdentity: IDENTITY[table.replicaIdentity], columns }, 0n);
+        if (definitions && definition) {
+          await definitions.reconcile({ groups: [group.name], tag: 'COPY', query: '', dropped: [], definition }, 0n);
+        } else {
+          await schema.follow({ relationId: table.oid, schema: table.schema, table: table.name, replicaIdentity: IDENTITY[table.replicaIdentity], columns }, 0n);
+        }
         for (const record of schema.takeRecords()) await target.query(record.text, record.values);
         await target.query('COMMIT');
       } catch (err) {

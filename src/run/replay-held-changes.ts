@@ -40,7 +40,7 @@ export async function replayHeldChanges(
   for await (const run of skipCopiedChanges(readHeld(target, group, tables, () => held++), chunks, group)) {
     for (const event of run) {
       if (event.kind !== 'relation' && event.kind !== 'insert' && event.kind !== 'update' && event.kind !== 'delete' && event.kind !== 'truncate'
-        && event.kind !== 'unreadable') continue;
+        && event.kind !== 'unreadable' && event.kind !== 'message') continue;
       changes.push(event);
       if (event.kind === 'relation') continue;
       rows++;

@@ -1,4 +1,5 @@
 import type { Relation, Tuple } from '../../change/change.js';
+import { CAPTURED_DDL_PREFIX, decodeCapturedDdl } from '../../change/captured-ddl.js';
 import { FerryError } from '../../errors.js';
 import type { SourceEvent } from '../source.js';
 import { parseRecord } from './record-text.js';
@@ -58,10 +59,15 @@ export class EventDecoder {
           if (row) out.push({ kind: 'delete', relationId: row.shape.relation.relationId, old: row.values, oldIsKeyOnly: row.shape.relation.replicaIdentity !== 'full' });
           break;
         }
-        case 'M':
+        case 'M': {
           // A message (see stream-message.ts): the prefix travels as the old row, the content as the new.
-          out.push({ kind: 'message', transactional: true, lsn: 0n, prefix: oldRow ?? '', content: Buffer.from(newRow ?? '') });
+          const message = { kind: 'message', transactional: true, lsn: 0n, prefix: oldRow ?? '', content: Buffer.from(newRow ?? '') } as const;
+          out.push(message);
+          // A captured definition marks exactly where the table's rows change layout.
+          const definition = message.prefix === CAPTURED_DDL_PREFIX ? decodeCapturedDdl(message.content)?.definition : undefined;
+          if (definition) await this.layouts.pin(definition.oid, definition.columns);
           break;
+        }
         default:
           throw this.corrupt(`unknown event type '${op}'`);
       }

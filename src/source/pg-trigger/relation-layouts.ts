@@ -74,6 +74,8 @@ export class RelationLayouts {
   private readonly tables = new Map<number, CatalogTable>();
   /** The layout of each table's last row read, or the one the target recorded: later rows have it or a newer one. */
   private readonly anchors = new Map<number, Layout>();
+  /** Tables whose anchor a captured definition set: their next rows have exactly its columns. */
+  private readonly pinned = new Set<number>();
   /** By table oid, then by number of fields: valid for the table's anchor and catalog of now. */
   private readonly shapes = new Map<number, Map<number, RowShape | Unreadable>>();
   private readonly relations = new Map<string, Relation>();
@@ -82,6 +84,8 @@ export class RelationLayouts {
   constructor(
     private readonly client: pg.Client, private readonly group: string, private readonly roots: readonly number[],
     private readonly known: ReadonlyMap<number, readonly KnownColumn[]> = new Map(), private readonly asRoot = false,
+    /** DDL capture records every change of the tables' layouts in the queue: the known layout holds until the first such message. */
+    private readonly announced = false,
   ) {}
 
   /** The shape of the next row of table `oid`, which has `fields` values; rows of a table are asked for in stream order. */
@@ -89,7 +93,17 @@ export class RelationLayouts {
     const cached = this.shapes.get(oid)?.get(fields);
     if (cached) return cached;
     const table = await this.table(oid);
-    const decision = inferLayout(this.anchor(table), table.attributes, fields, textReadsAs);
+    const anchor = this.anchor(table);
+    if (this.pinned.has(oid)) {
+      if (anchor.length === fields) {
+        const shape = await this.shapeOf(table, anchor);
+        this.shapes.set(oid, new Map([[fields, shape]]));
+        return shape;
+      }
+      // Changed since by DDL no message recorded (capture was off meanwhile): told as usual.
+      this.pinned.delete(oid);
+    }
+    const decision = inferLayout(anchor, table.attributes, fields, textReadsAs);
     let shape: RowShape | Unreadable;
     if ('unreadable' in decision) {
       shape = { unreadable: decision.unreadable, relation: this.relation(table, catalogLayout(table.attributes).filter(written)) };
@@ -108,6 +122,19 @@ export class RelationLayouts {
     return shape;
   }
 
+  /**
+   * A definition of the table recorded in the queue at this place (DDL
+   * capture's message, written in the DDL's own transaction): the rows after
+   * it have exactly its columns, whatever their count would allow.
+   */
+  async pin(oid: number, columns: readonly KnownColumn[]): Promise<void> {
+    const table = await this.table(oid).catch(() => undefined);
+    if (!table) return;
+    this.anchors.set(oid, anchorOf(columns, table.attributes));
+    this.pinned.add(oid);
+    this.shapes.delete(oid);
+  }
+
   /** The table itself, for TRUNCATE, in the layout of its last row: a partition's own rows are emptied, not its root's. */
   async own(oid: number): Promise<Relation> {
     const table = await this.table(oid);
@@ -122,7 +149,10 @@ export class RelationLayouts {
 
   private anchor(table: CatalogTable): Layout {
     let anchor = this.anchors.get(table.oid);
-    if (!anchor) this.anchors.set(table.oid, anchor = anchorOf(this.known.get(table.oid), table.attributes));
+    if (!anchor) {
+      this.anchors.set(table.oid, anchor = anchorOf(this.known.get(table.oid), table.attributes));
+      if (this.announced && this.known.has(table.oid)) this.pinned.add(table.oid);
+    }
     return anchor;
   }
 

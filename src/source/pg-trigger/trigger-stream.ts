@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { Lsn } from '../../change/change.js';
 import { FerryError } from '../../errors.js';
 import type { Logger } from '../../observe/logger.js';
+import { ddlCaptureOn } from '../ddl-capture/ddl-capture-install.js';
 import { connect } from '../../pg/connect.js';
 import type { ChangeStream, SourceEvent } from '../source.js';
 import { captureNewPartitions, queueExists, queuedTables } from './capture-install.js';
@@ -70,9 +71,10 @@ export class TriggerStream implements ChangeStream {
 
   private constructor(
     private readonly client: pg.Client, private readonly options: TriggerStreamOptions, private readonly start: Tick, private readonly roots: number[],
+    ddlCaptured: boolean,
   ) {
     this.names = queueNames(options.group);
-    this.layouts = new RelationLayouts(client, options.group, roots, options.knownColumns);
+    this.layouts = new RelationLayouts(client, options.group, roots, options.knownColumns, false, ddlCaptured);
     this.decoder = new EventDecoder(this.layouts, options.group);
     this.acked = options.startAfter;
     this.released = options.startAfter;
@@ -91,7 +93,7 @@ export class TriggerStream implements ChangeStream {
       }
       const roots = await queuedTables(client, options.group);
       await reconcileRotation(client, options.group);
-      return new TriggerStream(client, options, tickFromRow(row), roots);
+      return new TriggerStream(client, options, tickFromRow(row), roots, await ddlCaptureOn(client, options.group));
     } catch (err) {
       await client.end().catch(() => undefined);
       throw err;
