@@ -89,3 +89,26 @@ for (const capture of ['wal', 'trigger'] as const) {
     });
   });
 }
+
+describe('ferry ddl where the stream cannot carry it (WAL capture, PostgreSQL 13 source)', () => {
+  let pair: Pair;
+
+  before(async () => {
+    pair = await startPair({ sourceMajor: 13 });
+    await pair.sql('source', `CREATE TABLE orders (id bigint PRIMARY KEY, total numeric(10,2))`);
+  });
+
+  after(async () => {
+    await pair?.stop();
+  });
+
+  test('refuses before running anything: the target would never see the statement', async () => {
+    const config = await pair.config({ shop: ['public.orders'] });
+    await init(config);
+    const refused = await cliRun(['ddl', '-c', config, 'CREATE INDEX orders_total ON orders (total)']);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /FERRY_DDL_UNSUPPORTED: .*pgoutput carries messages from PostgreSQL 14 on/);
+    assert.match(refused.stderr, /nothing was run/);
+    assert.equal((await pair.sql('source', `SELECT count(*)::int AS n FROM pg_indexes WHERE indexname = 'orders_total'`)).rows[0]?.n, 0);
+  });
+});

@@ -2,6 +2,7 @@ import { DDL_PREFIX, encodeDdl } from '../change/ddl-message.js';
 import type { FerryConfig } from '../config/schema.js';
 import { ConfigError, FerryError } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
+import { serverVersionSql } from '../catalog/catalog-sql.js';
 import { connect } from '../pg/connect.js';
 import { captureOf } from '../source/capture.js';
 
@@ -27,6 +28,13 @@ export async function runDdl(config: FerryConfig, statement: string, log: Logger
   const group = groups[0] as string;
   const source = await connect(config.source.url, { role: 'source', applicationName: 'ferry:ddl' });
   try {
+    const version = (await source.query<{ version: number }>(serverVersionSql)).rows[0]?.version ?? 0;
+    if (!captureOf(config.source.capture).carriesMessages(version)) {
+      // The statement would run on the source only: the target would never see it.
+      throw new FerryError('FERRY_DDL_UNSUPPORTED', `group ${group}'s stream cannot carry a recorded statement from this source (PostgreSQL ${Math.floor(version / 10000)}): pgoutput carries messages from PostgreSQL 14 on`,
+        'nothing was run. Run the statement on the source and on the target yourself (the target first for an added index or constraint), or use trigger capture (source.capture: trigger) for this source',
+        { exitCode: 2, context: { group } });
+    }
     await source.query('BEGIN');
     const searchPath = (await source.query<{ path: string }>(`SELECT current_setting('search_path') AS path`)).rows[0]?.path ?? '';
     await captureOf(config.source.capture).recordMessage(source, group, DDL_PREFIX, encodeDdl({ groups: [group], sql: statement, searchPath }));
