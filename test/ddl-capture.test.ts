@@ -8,6 +8,7 @@ import { initGroups } from '../src/init/init.js';
 import type { Logger } from '../src/observe/logger.js';
 import { collectStatus } from '../src/observe/status.js';
 import { assertSameRows, catchUp, cliRun, init, run, startPair, triggerConfig, until, writeUntilAborted, type Pair } from './support/harness.js';
+import { tableDefinition } from './support/schema-fingerprint.js';
 
 /**
  * `source.ddl: capture`: an event trigger on the source records the
@@ -17,20 +18,9 @@ import { assertSameRows, catchUp, cliRun, init, run, startPair, triggerConfig, u
  * reach the target while writers write, without `ferry ddl`.
  */
 
-/** Columns (type, NOT NULL, default), indexes and non-foreign-key constraints of a table, as text to compare across servers. */
-const FINGERPRINT = `
-  SELECT (SELECT string_agg(format('%s %s%s%s', a.attname, format_type(a.atttypid, a.atttypmod), CASE WHEN a.attnotnull THEN ' not null' ELSE '' END,
-                                   COALESCE(' default ' || pg_get_expr(d.adbin, d.adrelid), '')), ', ' ORDER BY a.attnum)
-            FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-           WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
-         (SELECT string_agg(pg_get_indexdef(i.indexrelid), '; ' ORDER BY 1) FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
-           WHERE i.indrelid = to_regclass($1) AND ic.relname <> ALL ($2::text[])) AS indexes,
-         (SELECT string_agg(format('%s %s', conname, pg_get_constraintdef(c.oid)), '; ' ORDER BY conname) FROM pg_constraint c
-           WHERE c.conrelid = to_regclass($1) AND c.contype NOT IN ('f', 'n')) AS constraints`;
-
 async function sameDefinition(pair: Pair, table: string, targetOnly: string[] = []): Promise<void> {
-  const [source, target] = await Promise.all([pair.sql('source', FINGERPRINT, [table, []]), pair.sql('target', FINGERPRINT, [table, targetOnly])]);
-  assert.deepEqual(target.rows[0], source.rows[0], `table ${table}: the target has the source's columns, indexes and constraints`);
+  const [source, target] = await Promise.all([tableDefinition(pair, 'source', table), tableDefinition(pair, 'target', table, targetOnly)]);
+  assert.deepEqual(target, source, `table ${table}: the target has the source's columns, indexes and constraints`);
 }
 
 /** The config with `source.ddl: capture` added. */
@@ -93,7 +83,7 @@ for (const [capture, sourceMajor] of [['wal', 18], ['trigger', 18], ['trigger', 
         assert.deepEqual(await ferry.stop(), []);
       }
       await assertSameRows(pair, 'orders');
-      const source = (await pair.sql('source', FINGERPRINT, ['public.orders', []])).rows[0];
+      const source = await tableDefinition(pair, 'source', 'public.orders');
       assert.match(source?.indexes ?? '', /orders_customer_id .* WHERE \(total > \(100\)::numeric\)/);
       assert.doesNotMatch(source?.indexes ?? '', /orders_customer ON/);
       assert.match(source?.columns ?? '', /note text not null default 'n'::text/);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { assertSameRows, catchUp, cliRun, init, run, startPair, triggerConfig, writeUntilAborted, type Pair } from './support/harness.js';
+import { tableDefinition } from './support/schema-fingerprint.js';
 
 /**
  * `ferry ddl` runs a statement on the source and records it in the group's
@@ -8,15 +9,6 @@ import { assertSameRows, catchUp, cliRun, init, run, startPair, triggerConfig, w
  * indexes, constraints, NOT NULL and defaults reach the target while
  * writers write, and the target ends with the source's definition.
  */
-
-/** Columns (with NOT NULL and defaults), indexes and constraints of a table, as text to compare. */
-const FINGERPRINT = `
-  SELECT (SELECT string_agg(format('%s %s%s%s', a.attname, format_type(a.atttypid, a.atttypmod), CASE WHEN a.attnotnull THEN ' not null' ELSE '' END,
-                                   COALESCE(' default ' || pg_get_expr(d.adbin, d.adrelid), '')), ', ' ORDER BY a.attnum)
-            FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-           WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
-         (SELECT string_agg(regexp_replace(pg_get_indexdef(i.indexrelid), ' ON \\S+', ''), '; ' ORDER BY 1) FROM pg_index i WHERE i.indrelid = to_regclass($1)) AS indexes,
-         (SELECT string_agg(format('%s %s', conname, pg_get_constraintdef(c.oid)), '; ' ORDER BY conname) FROM pg_constraint c WHERE c.conrelid = to_regclass($1)) AS constraints`;
 
 for (const capture of ['wal', 'trigger'] as const) {
   describe(`ferry ddl (${capture} capture)`, () => {
@@ -63,9 +55,9 @@ for (const capture of ['wal', 'trigger'] as const) {
         assert.deepEqual(await ferry.stop(), []);
       }
       await assertSameRows(pair, 'orders');
-      const [source, target] = await Promise.all([pair.sql('source', FINGERPRINT, ['public.orders']), pair.sql('target', FINGERPRINT, ['public.orders'])]);
-      assert.match(source.rows[0]?.indexes ?? '', /orders_customer_id/);
-      assert.deepEqual(target.rows[0], source.rows[0], 'the target has the source\'s columns, indexes and constraints');
+      const [source, target] = await Promise.all([tableDefinition(pair, 'source', 'public.orders'), tableDefinition(pair, 'target', 'public.orders')]);
+      assert.match(source.indexes ?? '', /orders_customer_id/);
+      assert.deepEqual(target, source, 'the target has the source\'s columns, indexes and constraints');
       const recorded = (await pair.sql('target', `SELECT count(*)::int AS n FROM ferry.schema_changes`)).rows[0]?.n;
       assert.equal(recorded, 5);
     });

@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { collectStatus } from '../src/observe/status.js';
 import { loadConfig } from '../src/config/load.js';
 import { assertSameRows, catchUp, init, run, startPair, until, writeUntilAborted, type Pair } from './support/harness.js';
+import { tableDefinition } from './support/schema-fingerprint.js';
 
 /**
  * Column changes on the source reach the target in stream order, inside the
@@ -13,14 +14,6 @@ import { assertSameRows, catchUp, init, run, startPair, until, writeUntilAborted
  * cannot tell (values a volatile default gave existing rows) stops the group
  * with the fix; `schema_changes: stop` stops at any change.
  */
-
-/** The replicated table's columns as both sides must have them: name, type, NOT NULL, default. */
-const FINGERPRINT = `
-  SELECT string_agg(format('%s %s%s%s', a.attname, format_type(a.atttypid, a.atttypmod),
-                           CASE WHEN a.attnotnull THEN ' not null' ELSE '' END,
-                           COALESCE(' default ' || pg_get_expr(d.adbin, d.adrelid), '')), ', ' ORDER BY a.attname) AS columns
-    FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-   WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`;
 
 for (const sourceMajor of [18, 13] as const) {
   describe(`schema changes while streaming (WAL capture, PostgreSQL ${sourceMajor} source)`, () => {
@@ -89,9 +82,9 @@ for (const sourceMajor of [18, 13] as const) {
       }
       assert.equal(await assertSameRows(pair, 'goods'), 2003);
       await assertSameRows(pair, 'other');
-      const [source, target] = await Promise.all([pair.sql('source', FINGERPRINT, ['public.goods']), pair.sql('target', FINGERPRINT, ['public.goods'])]);
-      assert.ok(source.rows[0]?.columns);
-      assert.equal(target.rows[0]?.columns, source.rows[0]?.columns, 'the target table has the source\'s columns, types, NOT NULL and defaults');
+      const [source, target] = await Promise.all([tableDefinition(pair, 'source', 'public.goods'), tableDefinition(pair, 'target', 'public.goods')]);
+      assert.ok(source.columns);
+      assert.deepEqual(target, source, 'the target table has the source\'s columns (types, NOT NULL, defaults), indexes and constraints');
       const recorded = (await pair.sql('target', `SELECT statement FROM ferry.schema_changes ORDER BY id`)).rows.map((r) => r.statement as string);
       for (const expected of [/ADD COLUMN "flag" integer DEFAULT/, /ADD COLUMN "born"/, /ADD COLUMN "extra" text/, /RENAME COLUMN "note" TO "remark"/,
         /ALTER COLUMN "qty" TYPE bigint/, /ALTER COLUMN "label" TYPE text/, /DROP COLUMN "extra"/, /RENAME TO "goods"/]) {

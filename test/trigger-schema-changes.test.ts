@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { assertSameRows, catchUp, init, run, startPair, triggerConfig, until, writeUntilAborted, type Pair, type Running } from './support/harness.js';
+import { tableDefinition } from './support/schema-fingerprint.js';
 
 /**
  * Trigger capture follows the source's column changes on the target in
@@ -11,14 +12,6 @@ import { assertSameRows, catchUp, init, run, startPair, triggerConfig, until, wr
  * table changed. A row whose columns cannot be told is never written: its
  * table is copied again, aligned with the stream.
  */
-
-/** The replicated table's columns as both sides must have them: name, type, NOT NULL, default. */
-const FINGERPRINT = `
-  SELECT string_agg(format('%s %s%s%s', a.attname, format_type(a.atttypid, a.atttypmod),
-                           CASE WHEN a.attnotnull THEN ' not null' ELSE '' END,
-                           COALESCE(' default ' || pg_get_expr(d.adbin, d.adrelid), '')), ', ' ORDER BY a.attname) AS columns
-    FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-   WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`;
 
 /** Done: the table was copied again after the last schema change recorded for it, and nothing of it is held. */
 const COPIED_AGAIN = `
@@ -59,9 +52,9 @@ for (const sourceMajor of [18, 13] as const) {
     });
 
     const sameColumns = async (table: string) => {
-      const [source, target] = await Promise.all([pair.sql('source', FINGERPRINT, [table]), pair.sql('target', FINGERPRINT, [table])]);
-      assert.ok(source.rows[0]?.columns);
-      assert.equal(target.rows[0]?.columns, source.rows[0]?.columns, `the target table ${table} has the source's columns, types, NOT NULL and defaults`);
+      const [source, target] = await Promise.all([tableDefinition(pair, 'source', table), tableDefinition(pair, 'target', table)]);
+      assert.ok(source.columns);
+      assert.deepEqual(target, source, `the target table ${table} has the source's columns (types, NOT NULL, defaults), indexes and constraints`);
     };
 
     const stopped = async (ferry: Running) => assert.deepEqual((await ferry.stop()).map((e) => `${e.code}: ${e.message}`), []);

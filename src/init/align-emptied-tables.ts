@@ -6,6 +6,7 @@ import type { SourceTable } from '../catalog/source-tables.js';
 import type { ReplicaIdentity } from '../change/change.js';
 import type { GroupConfig } from '../config/schema.js';
 import type { Logger } from '../observe/logger.js';
+import { inTransaction } from '../pg/in-transaction.js';
 import { SourceCatalog } from '../run/source-catalog.js';
 import { ddlCaptureOn, readDefinition } from '../source/ddl-capture/ddl-capture-install.js';
 import { readGroup } from '../target/control-schema.js';
@@ -38,19 +39,14 @@ export async function alignEmptiedTables(
       const columns = (await source.query<{ name: string; type_oid: number; type_mod: number; is_key: boolean }>(describedColumnsSql(version), [table.oid])).rows
         .map((r) => ({ name: r.name, typeOid: r.type_oid, typeMod: r.type_mod, isKey: r.is_key }));
       const definition = definitions && await readDefinition(source, table.oid);
-      await target.query('BEGIN');
-      try {
+      await inTransaction(target, async () => {
         if (definitions && definition) {
           await definitions.reconcile({ groups: [group.name], tag: 'COPY', query: '', dropped: [], definition }, 0n);
         } else {
           await schema.follow({ relationId: table.oid, schema: table.schema, table: table.name, replicaIdentity: IDENTITY[table.replicaIdentity], columns }, 0n);
         }
         for (const record of schema.takeRecords()) await target.query(record.text, record.values);
-        await target.query('COMMIT');
-      } catch (err) {
-        await target.query('ROLLBACK').catch(() => undefined);
-        throw err;
-      }
+      });
     }
   } finally {
     await catalog.close();

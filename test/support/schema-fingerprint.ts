@@ -36,3 +36,28 @@ export async function schemaFingerprint(pair: Pair, side: 'source' | 'target'): 
   const rows = (await pair.sql(side, FINGERPRINT)).rows as { table: string; facts: string }[];
   return { tables: rows.map((r) => r.table), text: rows.map((r) => `${r.table}\n  ${r.facts}`).join('\n') };
 }
+
+/** One table's columns (type, collation, NOT NULL, default, in order), index definitions and constraints other than foreign keys and NOT NULL. */
+const TABLE_DEFINITION = `
+  SELECT (SELECT string_agg(format('%s %s%s%s%s', a.attname, format_type(a.atttypid, a.atttypmod),
+                                   COALESCE(' collate ' || (SELECT co.collname FROM pg_collation co
+                                                             WHERE co.oid = a.attcollation AND a.attcollation <> (SELECT ty.typcollation FROM pg_type ty WHERE ty.oid = a.atttypid))::text, ''),
+                                   CASE WHEN a.attnotnull THEN ' not null' ELSE '' END,
+                                   COALESCE(' default ' || pg_get_expr(d.adbin, d.adrelid), '')), ', ' ORDER BY a.attnum)
+            FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+           WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
+         (SELECT string_agg(pg_get_indexdef(i.indexrelid), '; ' ORDER BY 1) FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+           WHERE i.indrelid = to_regclass($1) AND ic.relname <> ALL ($2::text[])) AS indexes,
+         (SELECT string_agg(format('%s %s', conname, pg_get_constraintdef(c.oid)), '; ' ORDER BY conname) FROM pg_constraint c
+           WHERE c.conrelid = to_regclass($1) AND c.contype NOT IN ('f', 'n')) AS constraints`;
+
+export interface TableDefinitionText {
+  readonly columns: string | null;
+  readonly indexes: string | null;
+  readonly constraints: string | null;
+}
+
+/** `table`'s definition on one side; indexes named in `ignoring` (a target's own) left out. */
+export async function tableDefinition(pair: Pair, side: 'source' | 'target', table: string, ignoring: readonly string[] = []): Promise<TableDefinitionText> {
+  return (await pair.sql(side, TABLE_DEFINITION, [table, ignoring])).rows[0] as TableDefinitionText;
+}

@@ -4,6 +4,7 @@ import type { CaptureMode } from '../../config/schema.js';
 import { migrate } from '../../pg/versioned-schema.js';
 import { allCaptures } from '../capture.js';
 import { ddlCaptureFunctions, ddlCaptureSql, migrations } from './ddl-capture-sql.js';
+import { inTransaction } from '../../pg/in-transaction.js';
 
 /** Whether this role may create event triggers (a superuser; rds_superuser on RDS and Aurora), and the server's version. */
 export async function ddlCapturePrivilege(client: pg.Client): Promise<{ readonly allowed: boolean; readonly version: number }> {
@@ -76,14 +77,3 @@ export async function readDefinition(client: pg.Client, oid: number): Promise<Ta
   return (await client.query<{ definition: TableDefinition | null }>(ddlCaptureSql.definition, [oid])).rows[0]?.definition ?? undefined;
 }
 
-async function inTransaction<T>(client: pg.Client, body: () => Promise<T>): Promise<T> {
-  await client.query('BEGIN');
-  try {
-    const result = await body();
-    await client.query('COMMIT');
-    return result;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  }
-}

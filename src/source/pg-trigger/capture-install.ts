@@ -4,6 +4,7 @@ import { tableLabel, type SourceTable } from '../../catalog/source-tables.js';
 import { FerryError } from '../../errors.js';
 import { qualifiedName } from '../../pg/connect.js';
 import { migrate } from '../../pg/versioned-schema.js';
+import { inTransaction } from '../../pg/in-transaction.js';
 import {
   CAPTURE_VERSION, captureFunction, migrations, partitionCapture, partitionedTriggers, queueNames, queueTables, tableTriggers, triggerSql,
 } from './trigger-sql.js';
@@ -186,18 +187,6 @@ export async function dropTriggerSchemaIfUnused(client: pg.Client): Promise<bool
     }
     return true;
   });
-}
-
-async function inTransaction<T>(client: pg.Client, body: () => Promise<T>): Promise<T> {
-  await client.query('BEGIN');
-  try {
-    const result = await body();
-    await client.query('COMMIT');
-    return result;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  }
 }
 
 function ddlError(err: unknown, group: string, table: string | undefined, doing: string): FerryError {
