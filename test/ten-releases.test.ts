@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../src/config/load.js';
@@ -132,7 +133,8 @@ for (const { capture, ddl } of variants) describe(`ten releases while streaming 
     const [source, target] = await Promise.all([schemaFingerprint(pair, 'source'), schemaFingerprint(pair, 'target')]);
     assert.deepEqual(source.tables, ['customers', 'events', 'events_1', 'events_2', 'product_archive', 'product_items', 'product_reviews']);
     assert.equal(target.text, source.text, 'the target\'s schema equals the source\'s');
-    console.log(`schema fingerprint, equal on both sides:\n${target.text}`);
+    const digest = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 16);
+    console.log(`schema fingerprint (${capture} capture, DDL by ${ddl}): source ${digest(source.text)}, target ${digest(target.text)}\n${target.text}`);
 
     // Each change recorded once, despite the kill -9.
     const recorded = (await pair.sql('target', `SELECT statement, count(*) AS n FROM ferry.schema_changes GROUP BY statement ORDER BY min(id)`)).rows;
