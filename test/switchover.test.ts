@@ -111,7 +111,7 @@ describe('ferry switchover', () => {
       await access(report.reverse.config);
 
       // The applications move to the new primary; the reverse stream brings their writes back.
-      await forward.stop();
+      assert.deepEqual((await forward.stop()).map((e) => e.describe()), [], 'the old ferry run stops by itself, without an error');
       forward = undefined;
       backward = await run(report.reverse.config);
       const onTarget = await writer(appUrl(pair.target.port, 'app'), { count: 100 });

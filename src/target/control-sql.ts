@@ -297,6 +297,8 @@ export const sql = {
    */
   recordIdle: `UPDATE ferry.groups SET position_lsn = $2::pg_lsn, source_commit_time = GREATEST(source_commit_time, $3::timestamptz)
                 WHERE group_name = $1 AND position_lsn < $2::pg_lsn`,
+  /** Group $1 was retired by a switchover that passed its point of no return (ferry switchover). */
+  switchedOver: `SELECT 1 FROM ferry.switchovers WHERE $1 = ANY(groups) AND status IN ('committed', 'done')`,
   recordError: `UPDATE ferry.groups SET last_error = $2, last_error_at = now(), last_error_fatal = $3 WHERE group_name = $1`,
 
   /**
