@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { access } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { assertSameRows, catchUp, cli, cliRun, init, run, startPair, until, type Pair, type Running } from './support/harness.js';
+import { assertSameRows, catchUp, cli, cliRun, init, run, startPair, until, writeUntilAborted, type Pair, type Running } from './support/harness.js';
 
 interface Report {
   switchedOver: boolean;
@@ -71,6 +71,7 @@ describe('ferry switchover', () => {
       CREATE TABLE shop.customers (id serial PRIMARY KEY, name text NOT NULL);
       CREATE TABLE shop.orders (id bigserial PRIMARY KEY, customer_id int NOT NULL REFERENCES shop.customers, amount int);
       CREATE TABLE k.items (id serial PRIMARY KEY, v text);
+      CREATE TABLE k.notes (id serial PRIMARY KEY, v text);
       CREATE TABLE c.items (id serial PRIMARY KEY, v text);`);
   });
 
@@ -175,6 +176,41 @@ describe('ferry switchover', () => {
       assert.equal((await pair.sql('source', fenced)).rows[0]?.n, 0);
     } finally {
       await blocker.end().catch(() => undefined);
+      await forward.stop();
+    }
+  });
+
+  test('preflight refuses what it cannot do and changes nothing; --fence none with a writer still running stops and says so', async () => {
+    const config = await pair.config({ ng: ['k.notes'] });
+    await init(config);
+    const forward = await run(config);
+    try {
+      const refused = await cliRun(['switchover', '-c', config, '--fence', 'roles:postgres,nobody', '--yes']);
+      assert.equal(refused.code, 2, refused.stderr);
+      assert.match(refused.stderr, /role nobody does not exist on the source/);
+      assert.match(refused.stderr, /role postgres is the one Ferry uses on the source/);
+      const unasked = await cliRun(['switchover', '-c', config, '--fence', 'roles:app']);
+      assert.equal(unasked.code, 2, unasked.stderr);
+      assert.match(unasked.stderr, /FERRY_SWITCHOVER_UNCONFIRMED/);
+      assert.equal(await canLogIn(pair.source.port, 'app'), true, 'nothing was fenced');
+
+      const stop = new AbortController();
+      const writing = writeUntilAborted(pair.source.url('app'), stop.signal, async (client) => {
+        await client.query(`INSERT INTO k.notes (v) VALUES ('still writing')`);
+        await new Promise((r) => setTimeout(r, 20));
+      });
+      try {
+        const res = await cliRun(['switchover', '-c', config, '--fence', 'none', '--yes', '--timeout', '60']);
+        assert.equal(res.code, 1, res.stderr);
+        assert.match(res.stderr, /FERRY_SWITCHOVER_ABORTED: switchover stopped at step drain: FERRY_SWITCHOVER_WRITES_CONTINUE: the source still receives writes/);
+      } finally {
+        stop.abort();
+        await writing;
+      }
+      assert.equal((await pair.sql('target', `SELECT status FROM ferry.switchovers ORDER BY id DESC LIMIT 1`)).rows[0]?.status, 'aborted');
+      await catchUp(config);
+      await assertSameRows(pair, 'k.notes');
+    } finally {
       await forward.stop();
     }
   });
