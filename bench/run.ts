@@ -17,6 +17,7 @@ import { triggerBench } from './trigger-bench.js';
 import { measureTriggerBacklog } from './trigger-backlog.js';
 import { transferBench } from './transfer-bench.js';
 import { listenBench } from './listen-bench.js';
+import { switchoverBench } from './switchover-bench.js';
 
 /**
  * `npm run bench`: for each workload, the same backlog on one source is
@@ -28,7 +29,7 @@ import { listenBench } from './listen-bench.js';
  */
 const quick = process.argv.includes('--quick');
 const only = process.argv.find((a) => a === 'copy' || a === 'apply' || a === 'lag' || a === 'memory' || a === 'trigger' || a === 'trigger-backlog' ||
-  a === 'transfer' || a === 'full-identity' || a === 'listen');
+  a === 'transfer' || a === 'full-identity' || a === 'listen' || a === 'switchover');
 const allWorkloads: Workload[] = quick
   ? [insertBacklog(100_000), tpcbBacklog(10_000), updateDeleteBacklog(5_000)]
   : [insertBacklog(1_000_000), tpcbBacklog(100_000), updateDeleteBacklog(50_000)];
@@ -77,6 +78,7 @@ async function main(): Promise<void> {
   }
   if (only === undefined || only === 'transfer') await transferBench(workloads);
   if (only === undefined || only === 'listen') await listenBench(workloads);
+  if (only === undefined || only === 'switchover') await switchoverBench(quick);
   if (only !== undefined && only !== 'apply' && only !== 'full-identity') return;
   const results: Result[] = [];
   // Keyless tables: the full part's backlog, or a tenth of it (on the same table) with --quick.

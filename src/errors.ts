@@ -8,6 +8,8 @@ export const ExitCode = {
   failure: 1,
   usage: 2,
   timeout: 3,
+  /** A switchover that could not finish cleanly either way: the fence may still be up, or it is past the point of no return. */
+  incomplete: 4,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 

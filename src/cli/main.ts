@@ -17,6 +17,10 @@ import { waitForCatchUp } from '../run/wait.js';
 import { parseTableList } from '../verify/table-list.js';
 import { asVerifyError, verify } from '../verify/verify.js';
 import { formatVerifyReport } from '../verify/verify-output.js';
+import { askToConfirm } from '../switchover/confirm.js';
+import { parseFence } from '../switchover/fence.js';
+import { formatReport } from '../switchover/report.js';
+import { abortSwitchover, switchover } from '../switchover/switchover.js';
 import { formatStatus, formatTable } from './output.js';
 
 interface GlobalOptions {
@@ -157,6 +161,31 @@ export function buildProgram(outcome: { exitCode: ExitCode } = { exitCode: ExitC
       } catch (err) {
         throw asVerifyError(err);
       }
+    });
+
+  withConfig(program.command('switchover'))
+    .description('make the target the primary: fence writes on the source, drain, finish and verify the target, optionally start the reverse stream')
+    .option('--fence <how>', 'roles:NAME[,NAME…] (read-only, NOLOGIN, sessions ended), database (read-only for every role but Ferry\'s), or none (writers stopped already)', 'none')
+    .option('--timeout <seconds>', 'give up before the point of no return after this long, lifting the fence (exit 3)', positiveNumber, 300)
+    .option('--max-lag <seconds>', 'preflight: every group must lag less than this', positiveNumber, 60)
+    .option('--reverse', 'also create groups from the target back to the source, for a rollback, and write <config>.reverse.yaml')
+    .option('--no-verify', 'skip comparing source and target at the fenced point')
+    .option('--abort', 'undo a switchover left in the middle (before its point of no return): lift the fence')
+    .option('--yes', 'do not ask for confirmation')
+    .option('--json', 'machine-readable output')
+    .action(async (options: GlobalOptions & { fence: string; timeout: number; maxLag: number; reverse?: boolean; verify: boolean; abort?: boolean; yes?: boolean }) => {
+      const { config, log } = await setup(options);
+      if (options.abort) {
+        const undone = await abortSwitchover(config, log);
+        print(options, { aborted: true, ...undone }, `switchover ${undone.id} undone: the fence (${undone.fence}) is lifted and the standby streams`);
+        return;
+      }
+      const report = await switchover(config, {
+        configPath: options.config, fence: parseFence(options.fence), reverse: options.reverse === true, verify: options.verify,
+        timeoutSeconds: options.timeout, maxLagSeconds: options.maxLag, quietMs: 1000,
+        confirm: (plan) => askToConfirm(plan, options.yes === true),
+      }, log);
+      print(options, report, formatReport(report));
     });
 
   withConfig(program.command('resync'))

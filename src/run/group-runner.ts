@@ -93,6 +93,11 @@ export async function runGroup(config: FerryConfig, group: GroupConfig, log: Log
         delay = Math.min(delay * 2, config.apply.retryMaxMs);
         continue;
       }
+      if (error.code === 'FERRY_SWITCHED_OVER') {
+        // Not a failure: `ferry switchover` retired the group; the reverse configuration streams the other way.
+        glog.info(error.message);
+        return { group: group.name };
+      }
       if (error.code === 'FERRY_TABLE_JOINED') {
         // Not a failure: the stream starts again with the table's held changes applied and its copy known to the filter.
         glog.info({ table: error.context.table, reason: error.message }, 'a table joined the group; starting its stream again');
@@ -150,6 +155,9 @@ async function streamOnce(
     if (backends.length > 10) backends.shift();
     if (!await lockGroup(target, group.name, earlier, log, signal)) return;
     const row = await readGroup(target, group.name);
+    if (!row && (await target.query(sql.switchedOver, [group.name])).rows.length > 0) {
+      throw new FerryError('FERRY_SWITCHED_OVER', `group ${group.name} was switched over: the target is its primary now`, undefined, { context: { group: group.name } });
+    }
     if (!row || row.state !== 'streaming' || !row.position) {
       throw new FerryError('FERRY_NOT_INITIALISED', `group ${group.name} has not been initialised on the target`,
         'run "ferry init -c <config>" first', { exitCode: 2, context: { group: group.name } });

@@ -115,6 +115,36 @@ export const migrations: readonly string[] = [
     PRIMARY KEY (group_name, relation_id)
   );
   `,
+  `
+  -- A switchover to this target (ferry switchover), step by step, so that a
+  -- re-run after a crash continues where it was. fence holds what the fence
+  -- changed on the source (the previous settings), so lifting it restores
+  -- them; foreign_keys the ones it created (dropped again on an abort).
+  -- status: running (before the point of no return), committed (past it),
+  -- done, aborted.
+  CREATE TABLE ferry.switchovers (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    groups        text[] NOT NULL,
+    status        text NOT NULL CHECK (status IN ('running', 'committed', 'done', 'aborted')),
+    fence         jsonb NOT NULL,
+    reverse       boolean NOT NULL,
+    steps         jsonb NOT NULL DEFAULT '[]',
+    foreign_keys  jsonb NOT NULL DEFAULT '[]',
+    drained_at    text,
+    reason        text,
+    started_at    timestamptz NOT NULL DEFAULT now(),
+    fenced_at     timestamptz,
+    finished_at   timestamptz
+  );
+  -- A fence a switchover left on this database when it stopped being the
+  -- primary (it is then the target of the reverse groups): the switchover
+  -- that makes it the primary again lifts it.
+  CREATE TABLE ferry.standing_fences (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    fence         jsonb NOT NULL,
+    recorded_at   timestamptz NOT NULL DEFAULT now()
+  );
+  `,
 ];
 
 export const sql = {
@@ -267,6 +297,8 @@ export const sql = {
    */
   recordIdle: `UPDATE ferry.groups SET position_lsn = $2::pg_lsn, source_commit_time = GREATEST(source_commit_time, $3::timestamptz)
                 WHERE group_name = $1 AND position_lsn < $2::pg_lsn`,
+  /** Group $1 was retired by a switchover that passed its point of no return (ferry switchover). */
+  switchedOver: `SELECT 1 FROM ferry.switchovers WHERE $1 = ANY(groups) AND status IN ('committed', 'done')`,
   recordError: `UPDATE ferry.groups SET last_error = $2, last_error_at = now(), last_error_fatal = $3 WHERE group_name = $1`,
 
   /**
