@@ -97,10 +97,10 @@ for (const { capture, ddl } of variants) describe(`ten releases while streaming 
           killedLog = (await ferry.result).stderr;
           ferry = cli(['run', '-c', config]);
         }
-        await new Promise((r) => setTimeout(r, 300 + 50 * i));
+        await new Promise((r) => setTimeout(r, 100 + 25 * i));
       }
-      // The renamed table is quiet for several checks for new tables: it must not be copied in again as a new one.
-      await new Promise((r) => setTimeout(r, 1500));
+      // The renamed table is quiet for three checks for new tables: it must not be copied in again as a new one.
+      await new Promise((r) => setTimeout(r, 1000));
       await pair.sql('source', `UPDATE product_archive SET v = 'renamed' WHERE id <= 10`);
       await until('product_reviews to join the group', async () =>
         ((await pair.sql('target', `SELECT tables FROM ferry.groups WHERE group_name = 'shop'`)).rows[0]?.tables as string[]).includes('public.product_reviews'), 60_000);
