@@ -72,6 +72,7 @@ describe('ferry switchover', () => {
       CREATE TABLE shop.orders (id bigserial PRIMARY KEY, customer_id int NOT NULL REFERENCES shop.customers, amount int);
       CREATE TABLE k.items (id serial PRIMARY KEY, v text);
       CREATE TABLE k.notes (id serial PRIMARY KEY, v text);
+      CREATE TABLE k.undone (id serial PRIMARY KEY, v text);
       CREATE TABLE c.items (id serial PRIMARY KEY, v text);`);
   });
 
@@ -177,6 +178,41 @@ describe('ferry switchover', () => {
     } finally {
       await blocker.end().catch(() => undefined);
       await forward.stop();
+    }
+  });
+
+  test('--abort after a kill -9 in the middle lifts the fence, and the standby streams on', async () => {
+    const config = await pair.config({ ug: ['k.undone'] });
+    await init(config);
+    const forward = await run(config);
+    const blocker = new pg.Client({ connectionString: pair.target.url('app') });
+    await blocker.connect();
+    const fenced = `SELECT count(*)::int AS n FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
+                     WHERE d.datname = 'app' AND s.setrole = 0 AND 'default_transaction_read_only=on' = ANY(s.setconfig)`;
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query('LOCK TABLE k.undone IN ACCESS EXCLUSIVE MODE');
+      await pair.sql('source', `INSERT INTO k.undone (v) SELECT 'x' FROM generate_series(1, 10)`);
+      const { child, result } = cli(['switchover', '-c', config, '--fence', 'database', '--yes', '--json', '--timeout', '60']);
+      await until('the fence is up and the drain waits', async () => (await pair.sql('target',
+        `SELECT count(*)::int AS n FROM ferry.switchovers WHERE status = 'running' AND steps @> '[{"step": "fence"}]'`)).rows[0]?.n === 1);
+      child.kill('SIGKILL');
+      await result;
+      assert.equal((await pair.sql('source', fenced)).rows[0]?.n, 1, 'the source stays fenced after the crash');
+      await blocker.query('ROLLBACK');
+
+      const undone = await cliRun(['switchover', '-c', config, '--abort', '--json']);
+      assert.equal(undone.code, 0, undone.stderr);
+      assert.equal((JSON.parse(undone.stdout) as { aborted: boolean }).aborted, true);
+      assert.equal((await pair.sql('source', fenced)).rows[0]?.n, 0, 'the fence is lifted');
+      assert.equal((await pair.sql('target', `SELECT status FROM ferry.switchovers ORDER BY id DESC LIMIT 1`)).rows[0]?.status, 'aborted');
+      // The source takes writes again, and the standby still follows it.
+      await pair.sql('source', `INSERT INTO k.undone (v) VALUES ('after the abort')`);
+      await catchUp(config);
+      assert.equal(await assertSameRows(pair, 'k.undone'), 11);
+    } finally {
+      await blocker.end().catch(() => undefined);
+      assert.deepEqual(await forward.stop(), []);
     }
   });
 
