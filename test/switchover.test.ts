@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { access } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { assertSameRows, catchUp, cli, cliRun, init, run, startPair, until, writeUntilAborted, type Pair, type Running } from './support/harness.js';
+import { assertSameRows, catchUp, cli, cliRun, init, run, startPair, triggerConfig, until, writeUntilAborted, type Pair, type Running } from './support/harness.js';
 
 interface Report {
   switchedOver: boolean;
@@ -73,6 +73,7 @@ describe('ferry switchover', () => {
       CREATE TABLE k.items (id serial PRIMARY KEY, v text);
       CREATE TABLE k.notes (id serial PRIMARY KEY, v text);
       CREATE TABLE k.undone (id serial PRIMARY KEY, v text);
+      CREATE TABLE k.queued (id serial PRIMARY KEY, v text);
       CREATE TABLE c.items (id serial PRIMARY KEY, v text);`);
   });
 
@@ -213,6 +214,40 @@ describe('ferry switchover', () => {
     } finally {
       await blocker.end().catch(() => undefined);
       assert.deepEqual(await forward.stop(), []);
+    }
+  });
+
+  test('from trigger capture with --reverse: the way back is a WAL stream from the new primary, and the trigger queue leaves the old one', async () => {
+    const config = await triggerConfig(pair, { tq: ['k.queued'] });
+    await init(config);
+    const forward = await run(config);
+    let backward: Running | undefined;
+    try {
+      await pair.sql('source', `INSERT INTO k.queued (v) SELECT 'before' FROM generate_series(1, 20)`);
+      await catchUp(config);
+      const res = await cliRun(['switchover', '-c', config, '--fence', 'none', '--reverse', '--yes', '--json', '--timeout', '60']);
+      assert.equal(res.code, 0, res.stderr);
+      const report = JSON.parse(res.stdout) as Report;
+      assert.ok(report.reverse);
+      assert.deepEqual((await forward.stop()).map((e) => e.describe()), []);
+      assert.equal((await pair.sql('source', `SELECT count(*)::int AS n FROM pg_trigger WHERE tgname LIKE 'ferry_tq_%'`)).rows[0]?.n, 0,
+        'the capture triggers left the old primary');
+      assert.match(await readFile(report.reverse.config, 'utf8'), /capture: wal/);
+
+      backward = await run(report.reverse.config);
+      await pair.sql('target', `INSERT INTO k.queued (v) SELECT 'on the new primary' FROM generate_series(1, 30)`);
+      await catchUp(report.reverse.config);
+      assert.equal(await assertSameRows(pair, 'k.queued'), 50);
+
+      // Back again with --reverse would need the original, trigger-captured file to describe a WAL stream: refused, nothing changed.
+      const back = await cliRun(['switchover', '-c', report.reverse.config, '--fence', 'none', '--reverse', '--yes', '--json']);
+      assert.equal(back.code, 2);
+      assert.match(back.stderr, /exists with capture: trigger, and the reverse stream is WAL capture/);
+      await pair.sql('target', `INSERT INTO k.queued (v) VALUES ('still streaming back')`);
+      await catchUp(report.reverse.config);
+      assert.equal(await assertSameRows(pair, 'k.queued'), 51);
+    } finally {
+      await backward?.stop();
     }
   });
 

@@ -116,6 +116,11 @@ export async function runGroup(config: FerryConfig, group: GroupConfig, log: Log
             { exitCode: error.exitCode, context: error.context, cause: err });
         }
       }
+      if (!transient && await switchedOver(config, group.name)) {
+        // Its source objects were dropped under it by the switchover's last step: the end of this group, not a failure.
+        glog.info({ err: error.describe() }, `group ${group.name} was switched over: the target is its primary now`);
+        return { group: group.name };
+      }
       await recordError(config, group.name, error, !transient);
       metrics?.failed(group.name, error.code, transient);
       if (!transient) {
@@ -213,6 +218,20 @@ async function streamOnce(
     await stream?.close();
     await catalog.close();
     await target.end().catch(() => undefined);
+  }
+}
+
+/** Whether `ferry switchover` retired the group (past its point of no return); false when the target cannot say. */
+async function switchedOver(config: FerryConfig, group: string): Promise<boolean> {
+  try {
+    const target = await connect(config.target.url, { role: 'target', applicationName: `ferry:${group}` });
+    try {
+      return (await target.query(sql.switchedOver, [group])).rows.length > 0;
+    } finally {
+      await target.end().catch(() => undefined);
+    }
+  } catch {
+    return false;
   }
 }
 

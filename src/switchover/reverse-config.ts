@@ -50,7 +50,10 @@ export async function reverseConfigProblems(config: FerryConfig, path: string): 
   }
   const same = sameDatabase(other.source.url, config.target.url) && sameDatabase(other.target.url, config.source.url)
     && other.groups.map((g) => g.name).join(',') === config.groups.map((g) => g.name).join(',');
-  return same ? [] : [`--reverse: ${reversePath} exists and is not the reverse of this configuration (source and target swapped, the same groups): move it away`];
+  if (!same) return [`--reverse: ${reversePath} exists and is not the reverse of this configuration (source and target swapped, the same groups): move it away`];
+  // The reverse groups stream the WAL; a file that says otherwise (the trigger-captured original, when switching back) cannot run them.
+  return other.source.capture === 'wal' ? [] : [`--reverse: ${reversePath} exists with capture: ${other.source.capture}, and the reverse stream is WAL capture: `
+    + 'move it away (a WAL configuration is written in its place; the target then needs logical decoding), or switch over without --reverse'];
 }
 
 /** Writes the reverse configuration unless a matching one is there (see reverseConfigProblems). */

@@ -19,12 +19,13 @@ import { switchoverSql } from './switchover-sql.js';
 /**
  * The reverse direction: the same groups, the same tables, from the new
  * primary (the old target) back to the old source, which gets a control
- * schema of its own for them. Only WAL capture is supported for it.
+ * schema of its own for them. It is WAL capture, whatever the forward
+ * groups used: the new primary needs logical decoding, the old source
+ * (a trigger-captured one may lack it) does not.
  */
 
 /** Why the old target cannot be the source of the reverse groups; nothing is changed here. */
 export async function reverseProblems(config: FerryConfig, newPrimary: pg.Client): Promise<string[]> {
-  if (config.source.capture !== 'wal') return ['--reverse needs capture: wal (a reverse stream with trigger capture is not supported yet)'];
   const settings = await readWalSettings(newPrimary);
   const who = (await newPrimary.query<{ u: string; d: string }>('SELECT current_user AS u, current_database() AS d')).rows[0] as { u: string; d: string };
   const tables = [];
