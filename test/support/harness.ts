@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -109,9 +110,34 @@ export async function catchUp(configPath: string, timeoutSeconds = 60): Promise<
 
 export interface CliResult { readonly code: number | null; readonly stdout: string; readonly stderr: string }
 
-/** The real CLI in a child process, from the TypeScript sources. */
+const BUILT_CLI = path.join(ROOT, 'dist/cli/main.js');
+let builtChecked = false;
+
+/**
+ * The CLI as built (`npm test` builds first): starting it costs half of
+ * what compiling the sources on each start does. A build older than a
+ * source file would test old code, so that is an error.
+ */
+function builtCli(): string {
+  if (builtChecked) return BUILT_CLI;
+  const built = existsSync(BUILT_CLI) ? statSync(BUILT_CLI).mtimeMs : 0;
+  const newer = (dir: string): string | undefined => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const file = path.join(dir, entry.name);
+      const found = entry.isDirectory() ? newer(file) : statSync(file).mtimeMs > built ? file : undefined;
+      if (found) return found;
+    }
+    return undefined;
+  };
+  const stale = newer(path.join(ROOT, 'src'));
+  if (stale) throw new Error(`the built CLI is older than ${path.relative(ROOT, stale)}: run "npm run build" (npm test does)`);
+  builtChecked = true;
+  return BUILT_CLI;
+}
+
+/** The real CLI in a child process, as built from the sources. */
 export function cli(args: readonly string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; result: Promise<CliResult> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args], {
+  const child = spawn(process.execPath, [builtCli(), ...args], {
     cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
