@@ -123,7 +123,7 @@ export class Applier {
 
   async apply(batch: Batch, position: Lsn): Promise<ApplyResult> {
     if (batch.changes.length === 0 && !batch.commit && !batch.held) return {};
-    this.checkReadable(batch, position);
+    await this.checkReadable(batch, position);
     if (!batch.commit && !this.open && !batch.held && batch.changes.every((c) => c.kind === 'relation' || (c.kind === 'message' && !this.ddlFor(c)))) {
       // Descriptions alone (from a transaction skipped as already applied) need no target transaction.
       for (const c of batch.changes) if (c.kind === 'relation') this.describe(c.relation);
@@ -207,7 +207,7 @@ export class Applier {
    * A change that could not be read: its table is copied again, before
    * anything of this batch commits (see SchemaEvolution.copyAgain).
    */
-  private checkReadable(batch: Batch, position: Lsn): void {
+  private async checkReadable(batch: Batch, position: Lsn): Promise<void> {
     for (const change of batch.changes) {
       if (change.kind !== 'unreadable') continue;
       const { relation } = change;
@@ -216,7 +216,7 @@ export class Applier {
           `re-copy it with "ferry resync -c <config> --table ${relation.schema}.${relation.table}"`,
           { context: { group: this.group, table: `${relation.schema}.${relation.table}`, position: this.formatPosition(position) } });
       }
-      this.schema.copyAgain(relation, change.reason, position);
+      await this.schema.copyAgain(relation, change.reason, position);
     }
   }
 

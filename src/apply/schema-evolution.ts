@@ -136,7 +136,7 @@ export class SchemaEvolution {
       for (const statement of statements) {
         await this.client.query(statement).catch((err: unknown) => {
           if (this.converting.has(statement) && valuesDoNotConvert(err)) {
-            throw this.recopy(label, `the target cannot convert the existing values as the source did (${(err as Error).message})`, position);
+            throw this.recopy(root.label, `the target cannot convert the existing values as the source did (${(err as Error).message})`, position);
           }
           throw new FerryError('FERRY_SCHEMA_CHANGE_FAILED', `the schema change "${statement}" failed on the target: ${(err as Error).message}`,
             'make the target able to take it (a view or rule that depends on the column, values the new type cannot hold), or re-copy the table with "ferry resync -c <config> --table ' + label + '"; nothing at or after this position was applied',
@@ -160,14 +160,16 @@ export class SchemaEvolution {
    * `unreadable`): the table is copied again, aligned with the stream,
    * before anything of this batch commits (see recopy).
    */
-  copyAgain(relation: Relation, reason: string, position: Lsn): never {
+  async copyAgain(relation: Relation, reason: string, position: Lsn): Promise<never> {
     const label = `${relation.schema}.${relation.table}`;
     if (this.policy === 'stop') {
       throw new FerryError('FERRY_SCHEMA_CHANGED', `changes of source table ${label} cannot be read (${reason}); group ${this.group} has schema_changes: stop`,
         `copy the table again with "ferry resync -c <config> --table ${label}" while the group runs with schema_changes: apply`,
         { exitCode: 2, context: { group: this.group, table: label, position: this.formatPosition(position) } });
     }
-    throw this.recopy(label, `changes of the table cannot be read (${reason})`, position);
+    // A partition's rows come under its own name; the group copies its partitioned table.
+    const root = (await this.partitionRoot(qualifiedName(relation.schema, relation.table)))?.label ?? label;
+    throw this.recopy(root, `changes of ${label} cannot be read (${reason})`, position);
   }
 
   private async statementsFor(
