@@ -20,7 +20,16 @@ export interface Page {
   close(): Promise<void>;
 }
 
+/** A page in a fresh headless Chromium; a browser that fails to start (a busy machine) is given one more try. */
 export async function openPage(url: string, viewport = { width: 1400, height: 1100 }): Promise<Page> {
+  try {
+    return await startPage(url, viewport);
+  } catch {
+    return startPage(url, viewport);
+  }
+}
+
+async function startPage(url: string, viewport: { width: number; height: number }): Promise<Page> {
   const profile = await mkdtemp(path.join(tmpdir(), 'ferry-chromium-'));
   const child: ChildProcess = spawn(process.env.CHROMIUM ?? 'chromium', [
     '--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--hide-scrollbars', '--no-first-run',
@@ -72,8 +81,11 @@ export async function openPage(url: string, viewport = { width: 1400, height: 11
     await send('Emulation.setDeviceMetricsOverride', { width: viewport.width, height: viewport.height, deviceScaleFactor: 1, mobile: false });
     await send('Page.navigate', { url });
   } catch (err) {
+    const gone = new Promise<void>((resolve) => { if (child.exitCode !== null || child.signalCode !== null) resolve(); else child.once('exit', () => resolve()); });
     child.kill('SIGKILL');
-    await rm(profile, { recursive: true, force: true });
+    await gone;
+    // Its helper processes may still be writing the profile: the first error is the one to report.
+    await removeProfile(profile);
     throw err;
   }
   return {
@@ -91,9 +103,13 @@ export async function openPage(url: string, viewport = { width: 1400, height: 11
       const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
       child.kill('SIGTERM');
       await gone;
-      await rm(profile, { recursive: true, force: true });
+      await removeProfile(profile);
     },
   };
+}
+
+async function removeProfile(profile: string): Promise<void> {
+  await rm(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }).catch(() => undefined);
 }
 
 function noteEvent(method: string | undefined, params: Record<string, unknown>, errors: string[]): void {
