@@ -2,11 +2,11 @@ import type { FerryConfig, GroupConfig } from '../config/schema.js';
 import { resolveTables, tableLabel } from '../catalog/source-tables.js';
 import { selectGroups } from '../config/select-groups.js';
 import { inContext } from '../errors.js';
+import { tableChanges } from '../init/group-tables.js';
 import { initGroups } from '../init/init.js';
 import type { Logger } from '../observe/logger.js';
 import { connect } from '../pg/connect.js';
 import { readGroups } from '../target/control-schema.js';
-import { sql } from '../target/control-sql.js';
 
 /**
  * While `ferry run` runs: a table created on the source that matches a
@@ -36,29 +36,23 @@ export async function addNewTablesPeriodically(config: FerryConfig, log: Logger,
 }
 
 /**
- * Source tables matching the group's references that its streaming record
- * does not list yet. A table the group already describes under another name
- * was renamed: the stream renames it on the target at its place, so it is
- * not copied in as a new one.
+ * Source tables matching the group's references that would join its stream
+ * (see tableChanges: a table renamed on the source is not a new one).
  */
 async function newTables(config: FerryConfig, group: GroupConfig): Promise<string[]> {
   const target = await connect(config.target.url, { role: 'target', applicationName: 'ferry:new-tables' });
-  let recorded: readonly string[] | undefined;
-  let described = new Set<number>();
   try {
     const row = (await readGroups(target)).find((g) => g.group_name === group.name);
-    if (row?.state === 'streaming') recorded = row.tables;
-    described = new Set((await target.query<{ relation_id: string }>(sql.describedTables, [group.name])).rows.map((r) => Number(r.relation_id)));
+    if (row?.state !== 'streaming') return [];
+    const source = await connect(config.source.url, { role: 'source', applicationName: 'ferry:new-tables' });
+    try {
+      const { tables } = await resolveTables(source, group.tables);
+      return (await tableChanges(target, group.name, tables, row.tables)).joining.map(tableLabel);
+    } finally {
+      await source.end().catch(() => undefined);
+    }
   } finally {
     await target.end().catch(() => undefined);
-  }
-  if (!recorded) return [];
-  const source = await connect(config.source.url, { role: 'source', applicationName: 'ferry:new-tables' });
-  try {
-    const known = new Set(recorded);
-    return (await resolveTables(source, group.tables)).tables.filter((t) => !described.has(t.oid)).map(tableLabel).filter((t) => !known.has(t));
-  } finally {
-    await source.end().catch(() => undefined);
   }
 }
 

@@ -5,6 +5,7 @@ import { migrate } from '../../pg/versioned-schema.js';
 import { allCaptures } from '../capture.js';
 import { ddlCaptureFunctions, ddlCaptureSql, migrations } from './ddl-capture-sql.js';
 import { inTransaction } from '../../pg/in-transaction.js';
+import { dropSourceSchemaIfEmpty } from '../source-schema.js';
 
 /** Whether this role may create event triggers (a superuser; rds_superuser on RDS and Aurora), and the server's version. */
 export async function ddlCapturePrivilege(client: pg.Client): Promise<{ readonly allowed: boolean; readonly version: number }> {
@@ -54,13 +55,7 @@ export async function unregisterDdlGroup(client: pg.Client, group: string): Prom
     await client.query(ddlCaptureSql.unregisterGroup, [group]);
     if (((await client.query<{ n: number }>(ddlCaptureSql.groupsLeft)).rows[0]?.n ?? 0) > 0) return false;
     for (const statement of ddlCaptureSql.dropAll) await client.query(statement);
-    await client.query('SAVEPOINT ferry_schema');
-    try {
-      await client.query(ddlCaptureSql.dropSchema);
-    } catch (err) {
-      if ((err as { code?: string }).code !== '2BP01') throw err;
-      await client.query('ROLLBACK TO SAVEPOINT ferry_schema');
-    }
+    await dropSourceSchemaIfEmpty(client);
     return true;
   });
 }

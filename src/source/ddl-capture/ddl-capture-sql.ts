@@ -213,5 +213,4 @@ export const ddlCaptureSql = {
     `DROP TABLE IF EXISTS ferry.ddl_tables, ferry.ddl_capture_version`,
   ],
   /** Only if nothing else lives there (trigger capture's queues, a target's control schema). */
-  dropSchema: `DROP SCHEMA IF EXISTS ferry`,
 };

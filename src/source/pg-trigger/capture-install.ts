@@ -8,6 +8,7 @@ import { inTransaction } from '../../pg/in-transaction.js';
 import {
   CAPTURE_VERSION, captureFunction, migrations, partitionCapture, partitionedTriggers, queueNames, queueTables, tableTriggers, triggerSql,
 } from './trigger-sql.js';
+import { dropSourceSchemaIfEmpty } from '../source-schema.js';
 
 /**
  * Creates or upgrades the shared part of the source's `ferry` schema (queue
@@ -178,13 +179,7 @@ export async function dropTriggerSchemaIfUnused(client: pg.Client): Promise<bool
     await client.query(triggerSql.lockSchema);
     if (((await client.query<{ n: number }>(triggerSql.queueCount)).rows[0]?.n ?? 0) > 0) return false;
     await client.query(triggerSql.dropShared);
-    await client.query('SAVEPOINT ferry_schema');
-    try {
-      await client.query(triggerSql.dropSchema);
-    } catch (err) {
-      if ((err as { code?: string }).code !== '2BP01') throw err;
-      await client.query('ROLLBACK TO SAVEPOINT ferry_schema');
-    }
+    await dropSourceSchemaIfEmpty(client);
     return true;
   });
 }

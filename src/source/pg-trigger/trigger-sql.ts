@@ -336,7 +336,6 @@ export const triggerSql = {
   queueCount: `SELECT count(*)::int AS n FROM ferry.queues`,
   dropShared: `DROP TABLE IF EXISTS ferry.ticks, ferry.queue_slots, ferry.queues, ferry.trigger_schema_version`,
   /** Only if nothing else lives there (a target's control schema of another deployment, say). */
-  dropSchema: `DROP SCHEMA IF EXISTS ferry`,
   /** capture_version is missing until the first init of a newer Ferry adds it: those queues are version 1. */
   queueTables: `SELECT tables::oid[]::bigint[] AS tables, COALESCE((to_jsonb(q) ->> 'capture_version')::int, 1) AS capture_version
                   FROM ferry.queues q WHERE group_name = $1`,
