@@ -36,9 +36,9 @@ export async function alignEmptiedTables(
   const definitions = await ddlCaptureOn(source, group.name) ? new DefinitionReconciler(target, group.name, group.schemaChanges, schema, log, () => position) : undefined;
   try {
     for (const table of tables) {
-      const columns = (await source.query<{ name: string; type_oid: number; type_mod: number; is_key: boolean }>(describedColumnsSql(version), [table.oid])).rows
-        .map((r) => ({ name: r.name, typeOid: r.type_oid, typeMod: r.type_mod, isKey: r.is_key }));
       const definition = definitions && await readDefinition(source, table.oid);
+      const columns = definition ? [] : (await source.query<{ name: string; type_oid: number; type_mod: number; is_key: boolean }>(describedColumnsSql(version), [table.oid])).rows
+        .map((r) => ({ name: r.name, typeOid: r.type_oid, typeMod: r.type_mod, isKey: r.is_key }));
       await inTransaction(target, async () => {
         if (definitions && definition) {
           await definitions.reconcile({ groups: [group.name], tag: 'COPY', query: '', dropped: [], definition }, 0n);

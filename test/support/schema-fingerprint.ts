@@ -1,5 +1,16 @@
 import type { Pair } from './harness.js';
 
+/** The live columns of relation `rel` in order: name, type, collation (where not the type's), NOT NULL, default. */
+function columnsOf(rel: string): string {
+  return `(SELECT string_agg(format('%s %s%s%s%s', a.attname, format_type(a.atttypid, a.atttypmod),
+                    COALESCE(' collate ' || (SELECT co.collname FROM pg_collation co
+                                              WHERE co.oid = a.attcollation AND a.attcollation <> (SELECT ty.typcollation FROM pg_type ty WHERE ty.oid = a.atttypid))::text, ''),
+                    CASE WHEN a.attnotnull THEN ' not null' ELSE '' END,
+                    COALESCE(' default ' || pg_get_expr(d.adbin, d.adrelid), '')), ', ' ORDER BY a.attnum)
+             FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+            WHERE a.attrelid = ${rel} AND a.attnum > 0 AND NOT a.attisdropped)`;
+}
+
 /**
  * A schema fingerprint of every table of schema `public` (and each
  * partition): live columns in order with type, collation, NOT NULL and default; index
@@ -10,13 +21,7 @@ import type { Pair } from './harness.js';
 const FINGERPRINT = `
   SELECT c.relname AS table,
          concat_ws(E'\\n  ',
-           'columns: ' || (SELECT string_agg(format('%s %s%s%s%s', a.attname, format_type(a.atttypid, a.atttypmod),
-                                                    COALESCE(' collate ' || (SELECT co.collname FROM pg_collation co
-                                                                              WHERE co.oid = a.attcollation AND a.attcollation <> (SELECT ty.typcollation FROM pg_type ty WHERE ty.oid = a.atttypid))::text, ''),
-                                                    CASE WHEN a.attnotnull THEN ' not null' ELSE '' END,
-                                                    COALESCE(' default ' || pg_get_expr(d.adbin, d.adrelid), '')), ', ' ORDER BY a.attnum)
-                             FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-                            WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
+           'columns: ' || ${columnsOf('c.oid')},
            'indexes: ' || (SELECT string_agg(pg_get_indexdef(i.indexrelid), '; ' ORDER BY 1) FROM pg_index i WHERE i.indrelid = c.oid),
            'constraints: ' || (SELECT string_agg(format('%s %s', k.conname, pg_get_constraintdef(k.oid)), '; ' ORDER BY k.conname)
                                  FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype <> 'f'),
@@ -39,13 +44,7 @@ export async function schemaFingerprint(pair: Pair, side: 'source' | 'target'): 
 
 /** One table's columns (type, collation, NOT NULL, default, in order), index definitions and constraints other than foreign keys and NOT NULL. */
 const TABLE_DEFINITION = `
-  SELECT (SELECT string_agg(format('%s %s%s%s%s', a.attname, format_type(a.atttypid, a.atttypmod),
-                                   COALESCE(' collate ' || (SELECT co.collname FROM pg_collation co
-                                                             WHERE co.oid = a.attcollation AND a.attcollation <> (SELECT ty.typcollation FROM pg_type ty WHERE ty.oid = a.atttypid))::text, ''),
-                                   CASE WHEN a.attnotnull THEN ' not null' ELSE '' END,
-                                   COALESCE(' default ' || pg_get_expr(d.adbin, d.adrelid), '')), ', ' ORDER BY a.attnum)
-            FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-           WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
+  SELECT ${columnsOf('to_regclass($1)')} AS columns,
          (SELECT string_agg(pg_get_indexdef(i.indexrelid), '; ' ORDER BY 1) FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
            WHERE i.indrelid = to_regclass($1) AND ic.relname <> ALL ($2::text[])) AS indexes,
          (SELECT string_agg(format('%s %s', conname, pg_get_constraintdef(c.oid)), '; ' ORDER BY conname) FROM pg_constraint c
