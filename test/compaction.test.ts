@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { afterEach, beforeEach, describe, test } from 'node:test';
 import { BinaryValue, type Relation, type Tuple, type Value } from '../src/change/change.js';
 import type { BatchChange } from '../src/apply/batch.js';
-import { fold, NotCompactable, TableNet, type NetChange } from '../src/apply/compaction.js';
+import { fold, NotCompactable, TableNet, tupleOf, type NetChange } from '../src/apply/compaction.js';
+import { EncodedDelete, EncodedInsert, EncodedUpdate, EncodedUpdateWithOld } from '../src/source/pg-wal/encoded-changes.js';
+import { TupleBytes } from '../src/source/pg-wal/tuple-bytes.js';
 import { setStatements } from '../src/apply/set-statements.js';
 import type { TargetRelation } from '../src/apply/target-relation.js';
 
@@ -75,9 +77,9 @@ const key = (id: string): Tuple => [id, null, null];
 function plain(change: NetChange): Net {
   switch (change.op) {
     case 'insert': return { op: 'insert', values: [...change.row.values] };
-    case 'replace': return { op: 'replace', key: change.key, values: [...change.row.values] };
-    case 'update': return { op: 'update', key: change.key, values: change.values };
-    case 'delete': return { op: 'delete', key: change.key };
+    case 'replace': return { op: 'replace', key: tupleOf(change.key), values: [...change.row.values] };
+    case 'update': return { op: 'update', key: tupleOf(change.key), values: tupleOf(change.values) };
+    case 'delete': return { op: 'delete', key: tupleOf(change.key) };
   }
 }
 
@@ -87,10 +89,61 @@ function sorted(nets: readonly Net[]): Net[] {
   return [...nets].sort((x, y) => first(x).localeCompare(first(y)));
 }
 
+/** A tuple as pgoutput's TupleData bytes (after the column count). */
+function tupleData(values: Tuple): Buffer {
+  const parts = values.map((v) => {
+    if (v === null) return Buffer.from('n');
+    if (v === undefined) return Buffer.from('u');
+    const value = v instanceof BinaryValue ? v.toBuffer() : Buffer.from(v, 'utf8');
+    const head = Buffer.alloc(5);
+    head[0] = v instanceof BinaryValue ? 0x62 : 0x74;
+    head.writeUInt32BE(value.length, 1);
+    return Buffer.concat([head, value]);
+  });
+  return Buffer.concat(parts);
+}
+
+/** The tuple as the WAL decoder keeps it. */
+function tupleBytes(values: Tuple): TupleBytes {
+  const bytes = tupleData(values);
+  return new TupleBytes(bytes, 0, bytes.length, values.length);
+}
+
+/** The same change as the WAL decoder delivers it: its rows still in the bytes pgoutput sent. */
+function encoded(change: RowChange): RowChange {
+  switch (change.kind) {
+    case 'insert': {
+      const bytes = tupleData(change.values);
+      return new EncodedInsert(change.relationId, bytes, 0, bytes.length, change.values.length, undefined);
+    }
+    case 'update':
+      return change.old
+        ? new EncodedUpdateWithOld(change.relationId, tupleBytes(change.old), change.oldIsKeyOnly, tupleBytes(change.values), undefined)
+        : new EncodedUpdate(change.relationId, tupleBytes(change.values), undefined);
+    case 'delete':
+      return new EncodedDelete(change.relationId, change.oldIsKeyOnly, tupleBytes(change.old), undefined);
+  }
+}
+
+/** Every case runs with rows as decoded values (trigger capture) and as encoded bytes (WAL capture). */
+const FORMS = [['decoded', (c: RowChange) => c], ['encoded', encoded]] as const;
+let form: (change: RowChange) => RowChange = (c) => c;
+
 function compact(rel: TargetRelation, changes: readonly RowChange[]): TableNet {
   const net = new TableNet(rel);
-  for (const change of changes) fold(net, change);
+  for (const change of changes) fold(net, form(change));
   return net;
+}
+
+/** Registers `body`'s tests once per form of rows. */
+function inEachForm(name: string, body: () => void): void {
+  for (const [label, convert] of FORMS) {
+    describe(`${name} (${label} rows)`, () => {
+      beforeEach(() => { form = convert; });
+      afterEach(() => { form = (c) => c; });
+      body();
+    });
+  }
 }
 
 interface NetCase {
@@ -225,7 +278,7 @@ const netCases: readonly NetCase[] = [
   },
 ];
 
-describe('compaction: net effect per key', () => {
+inEachForm('compaction: net effect per key', () => {
   for (const c of netCases) {
     test(c.name, () => {
       const net = compact(c.rel ?? KEYED, c.changes);
@@ -267,7 +320,7 @@ const notCompactable: readonly ThrowCase[] = [
   { name: 'delete without its key value', changes: [del(TOAST)], message: 'key value not sent' },
 ];
 
-describe('compaction: sequences it refuses (NotCompactable)', () => {
+inEachForm('compaction: sequences it refuses (NotCompactable)', () => {
   for (const c of notCompactable) {
     test(c.name, () => {
       assert.throws(() => compact(c.rel ?? KEYED, c.changes).rows, (err: unknown) => {
@@ -377,7 +430,7 @@ const statementCases: readonly StatementCase[] = [
   },
 ];
 
-describe('compaction: set statements', () => {
+inEachForm('compaction: set statements', () => {
   for (const c of statementCases) {
     test(c.name, () => {
       const { statements, inserts } = setStatements(compact(KEYED, c.changes));
@@ -385,4 +438,28 @@ describe('compaction: set statements', () => {
       assert.deepEqual(inserts.map((r) => [...r.values]), c.inserts);
     });
   }
+});
+
+describe('compaction: set statements of a binary relation', () => {
+  const int4 = (n: number) => { const b = Buffer.alloc(4); b.writeInt32BE(n); return new BinaryValue(b.toString('latin1')); };
+  const BINARY: TargetRelation = { ...KEYED, source: { ...KEYED.source, binary: true }, types: ['integer', 'integer', 'integer'], typeOids: [23, 23, 23] };
+  const changes: RowChange[] = [
+    upd(int4(1), int4(10), null), upd(int4(2), int4(20), int4(21)), upd(int4(1), int4(11), int4(12)),
+    del(int4(3)), ins(int4(3), int4(30), null), rekey('x', int4(4), int4(40), int4(41)),
+  ].map((c) => (c.kind === 'update' && c.old ? { ...c, old: [int4(9), null, null] } : c));
+
+  test('encoded rows give the same statements and parameters as decoded values, written from their bytes', () => {
+    const statementsOf = (convert: (c: RowChange) => RowChange) => {
+      const net = new TableNet(BINARY);
+      for (const change of changes) fold(net, convert(change));
+      return setStatements(net);
+    };
+    const decoded = statementsOf((c) => c);
+    const fromBytes = statementsOf(encoded);
+    assert.deepEqual(fromBytes.statements, decoded.statements);
+    assert.deepEqual(fromBytes.inserts.map((r) => r.values), decoded.inserts.map((r) => r.values));
+    // One DELETE (3 and 9), one UPDATE of the two remaining keys: binary arrays, not strings.
+    assert.deepEqual(decoded.statements.map((s) => s.expectRows), [2, 2]);
+    assert.ok(fromBytes.statements.every((s) => s.values.every((v) => Buffer.isBuffer(v))));
+  });
 });

@@ -1,4 +1,4 @@
-import type { EncodedRow, Tuple } from '../change/change.js';
+import type { EncodedRow, Tuple, Value } from '../change/change.js';
 import type { BatchChange } from './batch.js';
 import type { TargetRelation } from './target-relation.js';
 
@@ -11,15 +11,50 @@ import type { TargetRelation } from './target-relation.js';
 export type NetChange =
   | { readonly op: 'insert'; readonly row: InsertRow }
   /** The row existed before the batch: delete it by `key`, then insert `row`. */
-  | { readonly op: 'replace'; readonly key: Tuple; readonly row: InsertRow }
-  /** `values` may hold `undefined`: columns to leave as they are. */
-  | { readonly op: 'update'; readonly key: Tuple; readonly values: Tuple }
-  | { readonly op: 'delete'; readonly key: Tuple };
+  | { readonly op: 'replace'; readonly key: Row; readonly row: InsertRow }
+  /** `values` may hold unchanged values: columns to leave as they are. */
+  | { readonly op: 'update'; readonly key: Row; readonly values: Row }
+  | { readonly op: 'delete'; readonly key: Row };
+
+/**
+ * A row as decoded values, or still in the bytes the source sent: updates
+ * and deletes stay encoded through compaction, so that set-based statements
+ * write their parameters from those bytes and most values never become
+ * JavaScript strings. Rows are decoded only to merge a row that left a
+ * TOASTed value unchanged.
+ */
+export type Row = Tuple | EncodedRow;
 
 /** A row to insert; an insert change is one, and keeps its row encoded for COPY. */
 export interface InsertRow {
   readonly values: Tuple;
   readonly encoded?: EncodedRow;
+}
+
+export function valueOf(row: Row, i: number): Value {
+  return Array.isArray(row) ? row[i] : (row as EncodedRow).value(i);
+}
+
+export function tupleOf(row: Row): Tuple {
+  return Array.isArray(row) ? row : (row as EncodedRow).decodeAll();
+}
+
+/** The row holds every column's value: none is an unchanged TOASTed value. */
+export function isComplete(row: Row): boolean {
+  return Array.isArray(row) ? !row.includes(undefined) : !(row as EncodedRow).hasUnchanged;
+}
+
+/** An encoded row kept as it is for COPY; its values are decoded only if asked for. */
+class EncodedInsertRow implements InsertRow {
+  constructor(readonly encoded: EncodedRow) {}
+
+  get values(): Tuple {
+    return this.encoded.decodeAll();
+  }
+}
+
+function insertRowOf(row: Row): InsertRow {
+  return Array.isArray(row) ? { values: row } : new EncodedInsertRow(row as EncodedRow);
 }
 
 export class TableNet {
@@ -57,10 +92,10 @@ export class TableNet {
 /** The batch has a sequence compaction cannot express; it is replayed in order instead. */
 export class NotCompactable extends Error {}
 
-export function keyOf(rel: TargetRelation, tuple: Tuple | EncodedRow): string {
+export function keyOf(rel: TargetRelation, row: Row): string {
   let key = '';
   for (const i of rel.identity) {
-    const v = Array.isArray(tuple) ? tuple[i] : (tuple as EncodedRow).value(i);
+    const v = valueOf(row, i);
     if (v === undefined) throw new NotCompactable('key value not sent');
     // Length-prefixed, so no two different keys can spell the same string;
     // binary values byte for byte (latin1 maps each byte to one character).
@@ -71,8 +106,11 @@ export function keyOf(rel: TargetRelation, tuple: Tuple | EncodedRow): string {
   return key;
 }
 
-function merge(base: Tuple, next: Tuple): Tuple {
-  return next.map((v, i) => (v === undefined ? base[i] : v));
+/** `next` with its unchanged values taken from `base`. */
+function merge(base: Row, next: Row): Row {
+  if (isComplete(next)) return next;
+  const old = tupleOf(base);
+  return tupleOf(next).map((v, i) => (v === undefined ? old[i] : v));
 }
 
 /**
@@ -87,31 +125,34 @@ export function fold(net: TableNet, change: Extract<BatchChange, { kind: 'insert
     return;
   }
   if (change.kind === 'delete') {
-    remove(net, keyOf(rel, change.old), change.old);
+    const old = change.encodedOld ?? change.old;
+    remove(net, keyOf(rel, old), old);
     return;
   }
-  const newKey = keyOf(rel, change.values);
-  const oldKey = change.old ? keyOf(rel, change.old) : newKey;
+  const values = change.encodedValues ?? change.values;
+  const old = change.encodedOld ?? change.old;
+  const newKey = keyOf(rel, values);
+  const oldKey = old ? keyOf(rel, old) : newKey;
   if (oldKey === newKey) {
     const current = net.rows.get(newKey);
-    if (!current) net.rows.set(newKey, { op: 'update', key: change.old ?? change.values, values: change.values });
+    if (!current) net.rows.set(newKey, { op: 'update', key: old ?? values, values });
     else if (current.op === 'delete') throw new NotCompactable('update of a deleted row');
-    else if (current.op === 'update') net.rows.set(newKey, { op: 'update', key: current.key, values: merge(current.values, change.values) });
-    else net.rows.set(newKey, { ...current, row: { values: merge(current.row.values, change.values) } });
+    else if (current.op === 'update') net.rows.set(newKey, { op: 'update', key: current.key, values: merge(current.values, values) });
+    else net.rows.set(newKey, { ...current, row: insertRowOf(merge(current.row.encoded ?? current.row.values, values)) });
     return;
   }
   // A key change is the old row leaving and a new row arriving.
-  const before = valuesSoFar(net.rows.get(oldKey));
-  const full = before ? merge(before, change.values) : change.values;
-  if (full.some((v, i) => v === undefined && rel.written.includes(i))) throw new NotCompactable('key change with unchanged TOAST values');
-  remove(net, oldKey, change.old as Tuple);
-  insert(net, newKey, { values: full });
+  const before = rowSoFar(net.rows.get(oldKey));
+  const full = before ? merge(before, values) : values;
+  if (!isComplete(full) && rel.written.some((i) => valueOf(full, i) === undefined)) throw new NotCompactable('key change with unchanged TOAST values');
+  remove(net, oldKey, old as Row);
+  insert(net, newKey, insertRowOf(full));
 }
 
 /** The row as the batch has left it so far, unless the batch deleted it. */
-function valuesSoFar(change: NetChange | undefined): Tuple | undefined {
+function rowSoFar(change: NetChange | undefined): Row | undefined {
   if (!change || change.op === 'delete') return undefined;
-  return change.op === 'update' ? change.values : change.row.values;
+  return change.op === 'update' ? change.values : change.row.encoded ?? change.row.values;
 }
 
 function insert(net: TableNet, key: string, row: InsertRow): void {
@@ -121,7 +162,7 @@ function insert(net: TableNet, key: string, row: InsertRow): void {
   else throw new NotCompactable('insert of an existing key');
 }
 
-function remove(net: TableNet, key: string, old: Tuple): void {
+function remove(net: TableNet, key: string, old: Row): void {
   const current = net.rows.get(key);
   if (!current) net.rows.set(key, { op: 'delete', key: old });
   else if (current.op === 'insert') net.rows.delete(key);

@@ -1,8 +1,10 @@
-import { BinaryValue, type Tuple, type Value } from '../change/change.js';
-import { arrayText, binaryArray } from '../pg/binary-format.js';
+import { BinaryValue, type EncodedRow, type Value } from '../change/change.js';
+import { arrayText, binaryArray, binaryArraysOfRows } from '../pg/binary-format.js';
 import { quoteIdent } from '../pg/connect.js';
-import type { InsertRow, NetChange, TableNet } from './compaction.js';
+import { isComplete, valueOf, type InsertRow, type NetChange, type Row, type TableNet } from './compaction.js';
 import type { TargetRelation } from './target-relation.js';
+
+type NetUpdate = Extract<NetChange, { op: 'update' }>;
 
 /** A statement over many rows and the number of rows it must touch. */
 export interface SetStatement {
@@ -25,21 +27,31 @@ export function setStatements(net: TableNet): { statements: SetStatement[]; inse
   const rel = net.rel;
   const insertsOnly = net.insertsOnly;
   if (insertsOnly) return { statements: [], inserts: insertsOnly };
-  const deletes: Tuple[] = [];
+  const deletes: Row[] = [];
   const inserts: InsertRow[] = [];
-  const updates = new Map<string, { columns: number[]; rows: NetChange[] }>();
+  const updates = new Map<string, { columns: number[]; rows: NetUpdate[] }>();
+  // Key columns are not SET: they did not change (a key change is a delete and an insert).
+  const settable = rel.written.filter((i) => !rel.identity.includes(i));
+  const whole: { columns: number[]; rows: NetUpdate[] } = { columns: settable, rows: [] };
   for (const change of net.rows.values()) {
     if (change.op === 'delete' || change.op === 'replace') deletes.push(change.key);
     if (change.op === 'insert' || change.op === 'replace') inserts.push(change.row);
     if (change.op === 'update') {
-      // Key columns are not SET: they did not change (a key change is a delete and an insert).
-      const columns = rel.written.filter((i) => change.values[i] !== undefined && !rel.identity.includes(i));
+      if (isComplete(change.values)) {
+        whole.rows.push(change);
+        continue;
+      }
+      const columns = settable.filter((i) => valueOf(change.values, i) !== undefined);
       const shape = columns.join(',');
       const group = updates.get(shape) ?? { columns, rows: [] };
       group.rows.push(change);
       updates.set(shape, group);
     }
   }
+  const shape = settable.join(',');
+  const partial = updates.get(shape);
+  if (partial) whole.rows.push(...partial.rows);
+  if (whole.rows.length > 0) updates.set(shape, whole);
   const out: SetStatement[] = [];
   if (deletes.length > 0) out.push(deleteMany(rel, deletes));
   for (const { columns, rows } of updates.values()) {
@@ -62,8 +74,16 @@ function unnestSource(rel: TargetRelation, indexes: readonly number[], firstPara
   };
 }
 
-function columnArrays(rel: TargetRelation, indexes: readonly number[], rows: readonly Tuple[]): ((string | null)[] | Buffer)[] {
-  return indexes.map((i) => columnArray(rel, i, rows.map((r) => r[i] ?? null)));
+/**
+ * Each of `indexes` (ascending) of `rows` as one parameter: straight from
+ * the bytes the source sent where every row is encoded in binary, else
+ * value by value.
+ */
+function columnArrays(rel: TargetRelation, indexes: readonly number[], rows: readonly Row[]): ((string | null)[] | Buffer)[] {
+  if (rel.source.binary && indexes.every((i) => !rel.arrayColumns.has(i)) && rows.every((r) => !Array.isArray(r) && (r as EncodedRow).binaryComplete)) {
+    return binaryArraysOfRows(indexes.map((i) => rel.typeOids[i] as number), rows as readonly EncodedRow[], indexes);
+  }
+  return indexes.map((i) => columnArray(rel, i, rows.map((r) => valueOf(r, i) ?? null)));
 }
 
 /** One column's values as one parameter. */
@@ -73,7 +93,7 @@ export function columnArray(rel: TargetRelation, i: number, values: readonly Val
   return binaryArray(rel.typeOids[i] as number, values);
 }
 
-function deleteMany(rel: TargetRelation, keys: readonly Tuple[]): SetStatement {
+function deleteMany(rel: TargetRelation, keys: readonly Row[]): SetStatement {
   const src = unnestSource(rel, rel.identity);
   const match = rel.identity.map((i, n) => `t.${column(rel, i)} = ${src.read(n)}`).join(' AND ');
   return {
@@ -84,15 +104,14 @@ function deleteMany(rel: TargetRelation, keys: readonly Tuple[]): SetStatement {
   };
 }
 
-function updateMany(rel: TargetRelation, columns: readonly number[], rows: readonly NetChange[]): SetStatement {
+function updateMany(rel: TargetRelation, columns: readonly number[], rows: readonly NetUpdate[]): SetStatement {
   const indexes = [...rel.identity, ...columns];
   const src = unnestSource(rel, indexes);
   const match = rel.identity.map((i, n) => `t.${column(rel, i)} = ${src.read(n)}`).join(' AND ');
   const sets = columns.map((i, n) => `${column(rel, i)} = ${src.read(rel.identity.length + n)}`).join(', ');
-  const tuples = rows.map((r) => (r.op === 'update' ? rel.identity.map((i) => r.key[i]).concat(columns.map((i) => r.values[i])) : []));
   return {
     text: `UPDATE ${rel.qualifiedName} t SET ${sets} FROM ${src.from} WHERE ${match}`,
-    values: indexes.map((i, n) => columnArray(rel, i, tuples.map((t) => t[n] ?? null))),
+    values: [...columnArrays(rel, rel.identity, rows.map((r) => r.key)), ...columnArrays(rel, columns, rows.map((r) => r.values))],
     expectRows: rows.length,
     describe: `update of ${rows.length} row(s) of ${rel.label}`,
   };

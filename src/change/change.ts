@@ -57,6 +57,10 @@ export interface EncodedRow {
   writeCopyBinary(columns: readonly number[], out: Buffer, at: number): number;
   /** Every column is a binary value or NULL (none is text or an unchanged TOASTed value). */
   readonly binaryComplete: boolean;
+  /** Some column is an unchanged TOASTed value (not sent). */
+  readonly hasUnchanged: boolean;
+  /** Every column's value. */
+  decodeAll(): Tuple;
   isNull(index: number): boolean;
   /** A hash of column `index` as sent: equal values, equal hashes. */
   hashOf(index: number): number;

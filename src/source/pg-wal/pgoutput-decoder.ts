@@ -60,8 +60,9 @@ export class PgOutputDecoder {
   // path allocates no reader object per message.
   private buf: Buffer = EMPTY;
   private pos = 0;
-  /** Where the message starts in `buf`. */
+  /** Where the message starts and ends in `buf`. */
   private base = 0;
+  private end = 0;
   /** Rows are copied into slabs: one allocation for many rows, not one each. */
   private slab: Buffer = EMPTY;
   private slabUsed = 0;
@@ -70,7 +71,12 @@ export class PgOutputDecoder {
   private rowStart = 0;
   private rowEnd = 0;
 
-  constructor(protocolVersion: number, readonly binary = false) {
+  /**
+   * With `buffersStay`, the caller never reuses or changes a buffer it
+   * decodes from (fresh socket reads): rows point into it instead of being
+   * copied, and keep it alive as long as they live.
+   */
+  constructor(protocolVersion: number, readonly binary = false, private readonly buffersStay = false) {
     if (!Number.isInteger(protocolVersion) || protocolVersion < 1 || protocolVersion > 4) {
       throw new FerryError(CODE, `unsupported pgoutput protocol version ${protocolVersion}`,
         'use proto_version 1 to 4');
@@ -90,30 +96,31 @@ export class PgOutputDecoder {
    * Origin message, which has none). The spooled message is decoded in full
    * when its transaction commits.
    */
-  peekStreamed(buffer: Buffer, start: number): number | 'stop' | undefined {
+  peekStreamed(buffer: Buffer, start: number, end = buffer.length): number | 'stop' | undefined {
     const tag = buffer[start];
     if (tag === TAG_STREAM_STOP) return 'stop';
     // A message too short for an xid is kept too; decoding it at commit says what is wrong.
-    return tag === TAG_ORIGIN || buffer.length < start + 5 ? undefined : buffer.readUInt32BE(start + 1);
+    return tag === TAG_ORIGIN || end < start + 5 ? undefined : buffer.readUInt32BE(start + 1);
   }
 
-  /** Decodes the message that fills `buffer` from `start` on. */
-  decode(buffer: Buffer, start = 0): Change {
+  /** Decodes the message at `[start, end)` of `buffer`. */
+  decode(buffer: Buffer, start = 0, end = buffer.length): Change {
     this.buf = buffer;
     this.pos = start;
     this.base = start;
+    this.end = end;
     try {
       const change = this.decodeMessage();
-      if (this.pos !== buffer.length) {
+      if (this.pos !== end) {
         // Leftover bytes mean we read a different layout than the server
         // wrote (e.g. a missing xid); fail rather than emit garbage.
-        throw this.fail(`${buffer.length - this.pos} unexpected trailing byte(s)`);
+        throw this.fail(`${end - this.pos} unexpected trailing byte(s)`);
       }
       return change;
     } catch (err) {
       if (err instanceof FerryError) throw err;
-      // Buffer reads past the end throw RangeError; say where it happened.
-      throw this.fail(`truncated message (${buffer.length - start} bytes)`, err);
+      // Reads past the end throw RangeError; say where it happened.
+      throw this.fail(`truncated message (${end - start} bytes)`, err);
     } finally {
       // Do not keep the network layer's buffer alive between calls.
       this.buf = EMPTY;
@@ -154,7 +161,7 @@ export class PgOutputDecoder {
         const xid = this.streamXid();
         const relationId = this.u32();
         this.expect(TUPLE_NEW, "'N'");
-        // Copied: the message buffer is reused once this call returns.
+        // Copied, unless buffers stay: the message buffer may be reused once this call returns.
         const count = this.scanTuple(relationId);
         return new EncodedInsert(relationId, this.row, this.rowStart, this.rowEnd, count, xid);
       }
@@ -168,7 +175,7 @@ export class PgOutputDecoder {
           this.pos -= 1;
           throw this.fail(`expected 'K' or 'O' tuple, got ${describeByte(kind)}`);
         }
-        // Copied: the message buffer is reused once this call returns.
+        // Copied, unless buffers stay: the message buffer may be reused once this call returns.
         const count = this.scanTuple(relationId);
         return new EncodedDelete(relationId, kind === TUPLE_KEY, new TupleBytes(this.row, this.rowStart, this.rowEnd, count), xid);
       }
@@ -192,7 +199,7 @@ export class PgOutputDecoder {
         const prefix = this.cstring();
         const length = this.u32();
         const end = this.pos + length;
-        if (end > this.buf.length) throw this.fail(`message content of ${length} bytes overruns the message`);
+        if (end > this.end) throw this.fail(`message content of ${length} bytes overruns the message`);
         // Copied: the payload is a view into a buffer the connection reuses.
         const content = Buffer.from(this.buf.subarray(this.pos, end));
         this.pos = end;
@@ -226,7 +233,7 @@ export class PgOutputDecoder {
         const subXid = this.u32();
         // Abort LSN and time, only sent with streaming = parallel; the
         // standby applies nothing of an aborted transaction, so skip them.
-        if (this.protocolVersion >= STREAM_ABORT_EXTRA_PROTOCOL && this.buf.length - this.pos === STREAM_ABORT_EXTRA_BYTES) {
+        if (this.protocolVersion >= STREAM_ABORT_EXTRA_PROTOCOL && this.end - this.pos === STREAM_ABORT_EXTRA_BYTES) {
           this.pos += STREAM_ABORT_EXTRA_BYTES;
         }
         return { kind: 'stream-abort', xid, subXid };
@@ -298,12 +305,12 @@ export class PgOutputDecoder {
     const start = this.pos;
     let pos = start;
     for (let i = 0; i < count; i++) {
-      const kind = buf[pos];
+      const kind = pos < this.end ? buf[pos] : undefined;
       if (kind === COL_TEXT || (kind === COL_BINARY && this.binary)) {
         // A short value must be an error, not a truncated string.
-        const length = pos + 5 <= buf.length ? buf.readUInt32BE(pos + 1) : Infinity;
+        const length = pos + 5 <= this.end ? buf.readUInt32BE(pos + 1) : Infinity;
         const end = pos + 5 + length;
-        if (end > buf.length) {
+        if (end > this.end) {
           this.pos = pos;
           throw this.fail(`column ${i + 1} of relation ${relationId}: value of ${length} bytes overruns the message`);
         }
@@ -332,10 +339,16 @@ export class PgOutputDecoder {
   }
 
   /**
-   * Copies `buf[start, end)` into the slab and points `row` at the copy;
-   * returns how far the copy is from the original.
+   * Copies `buf[start, end)` into the slab (unless buffers stay) and points
+   * `row` at the copy; returns how far the copy is from the original.
    */
   private keep(start: number, end: number): number {
+    if (this.buffersStay) {
+      this.row = this.buf;
+      this.rowStart = start;
+      this.rowEnd = end;
+      return 0;
+    }
     const length = end - start;
     if (this.slabUsed + length > this.slab.length) {
       this.slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, length));
@@ -384,31 +397,41 @@ export class PgOutputDecoder {
     }
   }
 
+  /** The message holds `bytes` more from the read position on: the buffer may go on past its end. */
+  private need(bytes: number): void {
+    if (this.pos + bytes > this.end) throw new RangeError(`${bytes} byte(s) wanted at offset ${this.pos - this.base}`);
+  }
+
   private u8(): number {
+    this.need(1);
     const v = this.buf.readUInt8(this.pos);
     this.pos += 1;
     return v;
   }
 
   private u16(): number {
+    this.need(2);
     const v = this.buf.readUInt16BE(this.pos);
     this.pos += 2;
     return v;
   }
 
   private u32(): number {
+    this.need(4);
     const v = this.buf.readUInt32BE(this.pos);
     this.pos += 4;
     return v;
   }
 
   private i32(): number {
+    this.need(4);
     const v = this.buf.readInt32BE(this.pos);
     this.pos += 4;
     return v;
   }
 
   private lsn(): Lsn {
+    this.need(8);
     const v = this.buf.readBigUInt64BE(this.pos);
     this.pos += 8;
     return v;
@@ -416,6 +439,7 @@ export class PgOutputDecoder {
 
   /** int64 microseconds since 2000-01-01; signed, as PostgreSQL's TimestampTz. */
   private timestamp(): bigint {
+    this.need(8);
     const v = this.buf.readBigInt64BE(this.pos);
     this.pos += 8;
     return v;
@@ -423,7 +447,7 @@ export class PgOutputDecoder {
 
   private cstring(): string {
     const end = this.buf.indexOf(0, this.pos);
-    if (end < 0) throw this.fail('unterminated string');
+    if (end < 0 || end >= this.end) throw this.fail('unterminated string');
     const s = this.buf.toString('utf8', this.pos, end);
     this.pos = end + 1;
     return s;
@@ -436,7 +460,7 @@ export class PgOutputDecoder {
   }
 
   private fail(what: string, cause?: unknown, hint?: string): FerryError {
-    const tag = this.buf.length > this.base ? describeByte(this.buf[this.base] as number) : 'none (empty message)';
+    const tag = this.end > this.base ? describeByte(this.buf[this.base] as number) : 'none (empty message)';
     return new FerryError(CODE, `cannot decode pgoutput message with tag ${tag} at offset ${this.pos - this.base}: ${what}`, hint,
       cause === undefined ? {} : { cause });
   }

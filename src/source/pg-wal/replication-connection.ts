@@ -3,7 +3,8 @@ import type { Lsn } from '../../change/change.js';
 import { connect, quoteIdent, quoteLiteral } from '../../pg/connect.js';
 import { FerryError } from '../../errors.js';
 import { parseLsn, formatLsn } from './lsn.js';
-import { parseServerMessage, standbyStatusUpdate, type ServerMessage } from './replication-protocol.js';
+import { CopyDataReader, type DataSource } from './copy-data-reader.js';
+import { readServerMessage, standbyStatusUpdate, type ServerMessages } from './replication-protocol.js';
 
 export interface CreatedSlot {
   readonly consistentPoint: Lsn;
@@ -66,10 +67,10 @@ export class ReplicationConnection {
   }
 
   /**
-   * Starts streaming; `onMessage` runs synchronously for every message (the
+   * Starts streaming; `to` is called synchronously for every message (the
    * buffer is only valid during the call). Resolves when the stream ends.
    */
-  stream(options: StreamOptions, onMessage: (message: ServerMessage) => void): Promise<void> {
+  stream(options: StreamOptions, to: ServerMessages): Promise<void> {
     const params = [
       `proto_version ${quoteLiteral(String(options.protocolVersion))}`,
       `publication_names ${quoteLiteral(quoteIdent(options.publication))}`,
@@ -79,12 +80,17 @@ export class ReplicationConnection {
     ];
     const sql = `START_REPLICATION SLOT ${quoteIdent(options.slot)} LOGICAL ${formatLsn(options.startAt)} (${params.join(', ')})`;
     const connection = this.connection();
-    const onCopyData = (msg: { chunk: Buffer }) => onMessage(parseServerMessage(msg.chunk));
     const onData = (data: Buffer) => this.gather(data.length);
-    connection.on('copyData', onCopyData);
+    // Idle now (the commands before were awaited): the reader may take the socket's reads over.
+    new CopyDataReader(connection.stream, (bytes, start, end) => {
+      try {
+        readServerMessage(bytes, start, end, to);
+      } catch (err) {
+        to.fail(err);
+      }
+    });
     connection.stream.on('data', onData);
     return this.client.query(sql).then(() => undefined).finally(() => {
-      connection.off('copyData', onCopyData);
       connection.stream.off('data', onData);
     });
   }
@@ -129,13 +135,6 @@ export class ReplicationConnection {
 }
 
 interface PgConnection {
-  on(event: 'copyData', listener: (msg: { chunk: Buffer }) => void): void;
-  off(event: 'copyData', listener: (msg: { chunk: Buffer }) => void): void;
   sendCopyFromChunk(chunk: Buffer): void;
-  readonly stream: {
-    pause(): void;
-    resume(): void;
-    on(event: 'data', listener: (data: Buffer) => void): void;
-    off(event: 'data', listener: (data: Buffer) => void): void;
-  };
+  readonly stream: DataSource & { pause(): void; resume(): void };
 }

@@ -5,24 +5,34 @@ import type { Lsn } from '../../change/change.js';
  * XLogData ('w') and primary keepalive ('k') from the server, standby status
  * update ('r') from us.
  */
-export type ServerMessage =
-  /** The pgoutput message is `chunk` from XLOG_HEADER_BYTES on; left in place, as most are decoded straight from it. */
-  | { readonly kind: 'xlog'; readonly chunk: Buffer }
-  /** `sendTime`: the server's clock when it sent the keepalive. */
-  | { readonly kind: 'keepalive'; readonly walEnd: Lsn; readonly sendTime: bigint; readonly replyRequested: boolean };
+export interface ServerMessages {
+  /** A pgoutput message at `[start, end)` of `bytes`, valid only during the call: most are decoded straight from it. */
+  xlog(bytes: Buffer, start: number, end: number): void;
+  keepalive(message: Keepalive): void;
+  /** A message could not be read or taken: the stream cannot go on. */
+  fail(err: unknown): void;
+}
+
+export interface Keepalive {
+  readonly walEnd: Lsn;
+  /** The server's clock when it sent the keepalive. */
+  readonly sendTime: bigint;
+  readonly replyRequested: boolean;
+}
 
 /** 'w', WAL start, WAL end, send time. */
-export const XLOG_HEADER_BYTES = 25;
+const XLOG_HEADER_BYTES = 25;
 
-export function parseServerMessage(chunk: Buffer): ServerMessage {
-  const tag = chunk[0];
-  if (tag === 0x77 /* w */) {
-    return { kind: 'xlog', chunk };
+/** Hands the CopyData payload at `[start, end)` of `bytes` to `to`. */
+export function readServerMessage(bytes: Buffer, start: number, end: number, to: ServerMessages): void {
+  const tag = bytes[start];
+  if (tag === 0x77 /* w */ && end - start >= XLOG_HEADER_BYTES) {
+    to.xlog(bytes, start + XLOG_HEADER_BYTES, end);
+  } else if (tag === 0x6b /* k */ && end - start >= 18) {
+    to.keepalive({ walEnd: bytes.readBigUInt64BE(start + 1), sendTime: bytes.readBigInt64BE(start + 9), replyRequested: bytes[start + 17] === 1 });
+  } else {
+    throw new Error(`unexpected replication message type 0x${(tag ?? 0).toString(16)} of ${end - start} bytes`);
   }
-  if (tag === 0x6b /* k */) {
-    return { kind: 'keepalive', walEnd: chunk.readBigUInt64BE(1), sendTime: chunk.readBigInt64BE(9), replyRequested: chunk[17] === 1 };
-  }
-  throw new Error(`unexpected replication message type 0x${(tag ?? 0).toString(16)}`);
 }
 
 const PG_EPOCH_MICROS = 946_684_800_000_000n;

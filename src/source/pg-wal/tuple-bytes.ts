@@ -45,6 +45,18 @@ export class TupleBytes implements EncodedRow {
     return this.complete === 1;
   }
 
+  get hasUnchanged(): boolean {
+    if (this.complete === 1) return false;
+    const bytes = this.bytes;
+    let pos = this.start;
+    for (let i = 0; i < this.count; i++) {
+      const kind = bytes[pos] as number;
+      if (kind === COL_UNCHANGED) return true;
+      pos += kind === COL_NULL ? 1 : 5 + bytes.readUInt32BE(pos + 1);
+    }
+    return false;
+  }
+
   private scanComplete(): boolean {
     const bytes = this.bytes;
     let pos = this.start;

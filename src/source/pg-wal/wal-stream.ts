@@ -5,7 +5,7 @@ import type { ChangeStream, SourceEvent } from '../source.js';
 import { formatLsn } from './lsn.js';
 import { PgOutputDecoder } from './pgoutput-decoder.js';
 import { ReplicationConnection } from './replication-connection.js';
-import { nowPgTimestamp, XLOG_HEADER_BYTES, type ServerMessage } from './replication-protocol.js';
+import { nowPgTimestamp, type Keepalive, type ServerMessages } from './replication-protocol.js';
 import { TransactionSpool } from './transaction-spool.js';
 
 export interface WalStreamOptions {
@@ -87,19 +87,14 @@ export class WalStream implements ChangeStream {
     // not spill them and we see large transactions as they happen.
     this.protocolVersion = version >= 140000 ? 2 : 1;
     if (this.binary && version < 140000) throw new FerryError('FERRY_BINARY_UNAVAILABLE', 'binary transfer needs a source on PostgreSQL 14 or later');
-    this.decoder = new PgOutputDecoder(this.protocolVersion, this.binary);
+    // Each socket read is a buffer of its own, never reused (copy-data-reader.ts): rows may point into it.
+    this.decoder = new PgOutputDecoder(this.protocolVersion, this.binary, true);
     const streaming = this.conn.stream(
       {
         slot: this.options.slot, publication: this.options.publication, startAt: this.options.startAfter,
         protocolVersion: this.protocolVersion, binary: this.binary,
       },
-      (message) => {
-        try {
-          this.onServerMessage(message);
-        } catch (err) {
-          this.queue.fail(err);
-        }
-      },
+      this.messages,
     );
     streaming.then(
       () => this.queue.fail(new FerryError('FERRY_STREAM_ENDED', 'the source ended the replication stream', undefined, { context: this.context() })),
@@ -160,24 +155,30 @@ export class WalStream implements ChangeStream {
     }
   }
 
-  private onServerMessage(message: ServerMessage): void {
-    if (message.kind === 'keepalive') {
-      if (message.walEnd > this.received) this.received = message.walEnd;
-      // Between transactions, everything before walEnd has been sent: once the
-      // target has applied what came before, the slot may move past walEnd.
-      if (!this.inTransaction && this.streamingXid === undefined) this.queue.push({ kind: 'idle', position: message.walEnd, time: message.sendTime });
-      if (message.replyRequested) this.sendStatus();
-      return;
-    }
+  private readonly messages: ServerMessages = {
+    xlog: (bytes, start, end) => this.onXLogData(bytes, start, end),
+    keepalive: (message) => this.onKeepalive(message),
+    fail: (err) => this.queue.fail(err),
+  };
+
+  private onKeepalive(message: Keepalive): void {
+    if (message.walEnd > this.received) this.received = message.walEnd;
+    // Between transactions, everything before walEnd has been sent: once the
+    // target has applied what came before, the slot may move past walEnd.
+    if (!this.inTransaction && this.streamingXid === undefined) this.queue.push({ kind: 'idle', position: message.walEnd, time: message.sendTime });
+    if (message.replyRequested) this.sendStatus();
+  }
+
+  private onXLogData(bytes: Buffer, start: number, end: number): void {
     if (this.streamingXid !== undefined) {
       // Spooled as it came; decoded once, at commit.
-      const xid = this.decoder.peekStreamed(message.chunk, XLOG_HEADER_BYTES);
+      const xid = this.decoder.peekStreamed(bytes, start, end);
       if (xid !== 'stop') {
-        this.spool.append(this.streamingXid, xid ?? this.streamingXid, message.chunk.subarray(XLOG_HEADER_BYTES));
+        this.spool.append(this.streamingXid, xid ?? this.streamingXid, bytes.subarray(start, end));
         return;
       }
     }
-    this.onChange(this.decoder.decode(message.chunk, XLOG_HEADER_BYTES));
+    this.onChange(this.decoder.decode(bytes, start, end));
   }
 
   private onChange(change: Change): void {
@@ -237,7 +238,8 @@ export class WalStream implements ChangeStream {
 
   /** The decoded messages of a streamed transaction's spool, which is removed afterwards. */
   private *spooled(xid: number): Generator<Change> {
-    const decoder = new PgOutputDecoder(this.protocolVersion, this.binary);
+    // The spool reads into a new buffer each time (transaction-spool.ts).
+    const decoder = new PgOutputDecoder(this.protocolVersion, this.binary, true);
     decoder.decode(streamStartMessage(xid));
     for (const payload of this.spool.replay(xid)) yield decoder.decode(payload);
   }
