@@ -21,7 +21,7 @@ const CLOCK_TICKS = 100;
 const POLL_MS = 50;
 
 /** User + system CPU seconds of `pid` so far, or undefined when it is gone or /proc is not there. */
-function cpuSeconds(pid: number): number | undefined {
+export function cpuSeconds(pid: number): number | undefined {
   try {
     // Fields after the command (which may hold spaces): utime and stime are the 12th and 13th.
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ');

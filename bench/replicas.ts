@@ -1,9 +1,12 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { FerryConfig } from '../src/config/schema.js';
 import type { Cluster } from '../src/embedded/cluster.js';
 import { silentLogger } from '../src/observe/logger.js';
 import { runGroups } from '../src/run/run-groups.js';
 import { timed, waitFor } from './copy-bench.js';
-import { ownCpuSeconds, watchCpu } from './process-cpu.js';
+import { cpuSeconds, ownCpuSeconds, watchCpu } from './process-cpu.js';
 import { withSession } from './session.js';
 
 /**
@@ -37,7 +40,11 @@ export async function pausedSubscription(source: Cluster, nativeTarget: Cluster,
 export interface CatchUp {
   readonly seconds: number;
   readonly cpu: ReadonlyMap<string, number>;
+  /** From the start until the first rows were on the target, where measured. */
+  readonly firstRowSeconds?: number;
 }
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** From enabling the paused subscription until the target has the marker row; disabled again afterwards. */
 export async function timeNative(source: Cluster, nativeTarget: Cluster): Promise<CatchUp> {
@@ -73,6 +80,46 @@ export async function timeFerry(config: FerryConfig, source: Cluster, target: Cl
   const errors = (await running) as unknown[];
   if (errors.length > 0) throw errors[0];
   return { seconds, cpu };
+}
+
+/**
+ * From starting `ferry run` as its own process, the way users run it (the
+ * built command line), until the target has the marker row; also when the
+ * first rows of `firstTable` (if given: empty before) arrived. The process's CPU
+ * includes its start: loading modules, connecting, reading the catalog.
+ */
+export async function timeFerryProcess(configPath: string, source: Cluster, target: Cluster, firstTable?: string): Promise<CatchUp> {
+  const watch = watchCpu([
+    { role: 'walsender', cluster: source, pids: `SELECT pid FROM pg_stat_replication WHERE application_name LIKE 'ferry:%'` },
+    { role: 'apply', cluster: target, pids: `SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'ferry:%'` },
+  ]);
+  const started = process.hrtime.bigint();
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist/cli/main.js'), 'run', '-c', configPath], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const since = () => Number(process.hrtime.bigint() - started) / 1e9;
+  let firstRowSeconds: number | undefined;
+  let seconds = 0;
+  let ferryCpu = 0;
+  try {
+    await withSession(target, async (session) => {
+      await waitFor(async () => {
+        ferryCpu = cpuSeconds(child.pid as number) ?? ferryCpu;
+        if (child.exitCode !== null) throw new Error(`ferry run exited with code ${child.exitCode} before catching up`);
+        if (firstTable && firstRowSeconds === undefined) {
+          if (!(await session.query(`SELECT EXISTS (SELECT 1 FROM ${firstTable}) AS any`)).rows[0].any) return false;
+          firstRowSeconds = since();
+        }
+        if ((await session.query('SELECT count(*)::int AS n FROM bench_marker')).rows[0].n !== 1) return false;
+        seconds = since();
+        return true;
+      }, 20);
+    });
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
+  const cpu = new Map([...(await watch.stop()), ['ferry', ferryCpu]]);
+  return { seconds, cpu, firstRowSeconds };
 }
 
 /** The row committed on the source after the backlog. */

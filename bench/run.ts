@@ -11,7 +11,7 @@ import { silentLogger } from '../src/observe/logger.js';
 import { bigTable, fingerprint, manySmallTables, measureCopy, timed, type CopyResult } from './copy-bench.js';
 import { measureLag, measurePeakRss } from './memory-and-lag.js';
 import { fullIdentityBacklog, insertBacklog, tpcbBacklog, updateDeleteBacklog, type Workload } from './workloads.js';
-import { ferryConfigText, NATIVE_TARGET_SETTINGS, pausedSubscription, timeFerry, timeNative, type CatchUp } from './replicas.js';
+import { ferryConfigText, NATIVE_TARGET_SETTINGS, pausedSubscription, timeFerry, timeFerryProcess, timeNative, type CatchUp } from './replicas.js';
 import { ownCpuSeconds, watchCpu } from './process-cpu.js';
 import { triggerBench } from './trigger-bench.js';
 import { measureTriggerBacklog } from './trigger-backlog.js';
@@ -38,7 +38,8 @@ const named = allWorkloads.filter((w) => process.argv.includes(w.name));
 const workloads = named.length > 0 ? named : allWorkloads;
 const copyWorkloads = quick ? [bigTable(500_000), manySmallTables(50, 1000)] : [bigTable(5_000_000), manySmallTables(200, 1000)];
 
-interface Result { workload: Workload; native: CatchUp; ferry: CatchUp; limit: CatchUp }
+/** `ferry`: `ferry run` in this process; `process`: `ferry run` started as its own process, as users run it. */
+interface Result { workload: Workload; native: CatchUp; ferry: CatchUp; process: CatchUp; limit: CatchUp }
 
 async function main(): Promise<void> {
   console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, PostgreSQL 18`);
@@ -87,32 +88,40 @@ async function main(): Promise<void> {
     console.log(`\n${workload.name}: ${workload.description}`);
     results.push(await measure(workload));
   }
-  console.log(`\n${formatTable(['workload', 'row changes', 'limit s', 'native s', 'ferry s', 'ferry rows/s', 'ferry/native speed', 'ferry/limit time'],
-    results.map(({ workload, limit, native, ferry }) => [
+  console.log(`\n${formatTable(['workload', 'row changes', 'limit s', 'native s', 'ferry s', 'ferry rows/s', 'ferry/native speed', 'ferry/limit time',
+    'ferry process s', 'process/native speed', 'process first rows s'],
+    results.map(({ workload, limit, native, ferry, process: own }) => [
       workload.name, workload.rowChanges.toLocaleString('en'), limit.seconds.toFixed(2), native.seconds.toFixed(2), ferry.seconds.toFixed(2),
       Math.round(workload.rowChanges / ferry.seconds).toLocaleString('en'), `${(native.seconds / ferry.seconds).toFixed(2)}×`,
-      `${(ferry.seconds / limit.seconds).toFixed(2)}×`,
+      `${(ferry.seconds / limit.seconds).toFixed(2)}×`, own.seconds.toFixed(2), `${(native.seconds / own.seconds).toFixed(2)}×`,
+      own.firstRowSeconds?.toFixed(2) ?? '',
     ]))}`);
   // Where the time goes: on two cores, the CPU every process needs bounds the wall time.
   const cpuRow = (workload: Workload, replica: string, run: CatchUp) => {
     const seconds = (role: string) => run.cpu.get(role)?.toFixed(2) ?? '';
     const total = [...run.cpu.values()].reduce((a, b) => a + b, 0);
-    return [workload.name, replica, run.seconds.toFixed(2), seconds('walsender'), seconds('ferry'), seconds('apply'), total.toFixed(2), (total / run.seconds).toFixed(2)];
+    const own = run.cpu.get('ferry');
+    const walsender = run.cpu.get('walsender');
+    return [workload.name, replica, run.seconds.toFixed(2), seconds('walsender'), seconds('ferry'), seconds('apply'), total.toFixed(2), (total / run.seconds).toFixed(2),
+      own !== undefined && walsender ? (own / walsender).toFixed(2) : ''];
   };
-  console.log(`\n${formatTable(['CPU during catch-up', 'replica', 'wall s', 'source walsender s', 'ferry process s', 'target apply s', 'total CPU s', 'cores busy'],
-    results.flatMap((r) => [cpuRow(r.workload, 'decode-only', r.limit), cpuRow(r.workload, 'native', r.native), cpuRow(r.workload, 'ferry', r.ferry)]))}`);
+  console.log(`\n${formatTable(['CPU during catch-up', 'replica', 'wall s', 'source walsender s', 'ferry process s', 'target apply s', 'total CPU s', 'cores busy',
+    'ferry / walsender CPU'],
+    results.flatMap((r) => [cpuRow(r.workload, 'decode-only', r.limit), cpuRow(r.workload, 'native', r.native), cpuRow(r.workload, 'ferry', r.ferry),
+      cpuRow(r.workload, 'ferry process', r.process)]))}`);
 }
 
 async function measure(workload: Workload): Promise<Result> {
-  const [source, nativeTarget, ferryTarget] = await Promise.all([
+  const [source, nativeTarget, ferryTarget, processTarget] = await Promise.all([
     startCluster({ major: 18, settings: { synchronous_commit: 'on' } }),
+    startCluster({ major: 18, settings: NATIVE_TARGET_SETTINGS }),
     startCluster({ major: 18, settings: NATIVE_TARGET_SETTINGS }),
     startCluster({ major: 18, settings: NATIVE_TARGET_SETTINGS }),
   ]);
   const dir = await mkdtemp(path.join(tmpdir(), 'ferry-bench-'));
   try {
     const schema = `${workload.schema} CREATE TABLE bench_marker (id int PRIMARY KEY);`;
-    await Promise.all([source, nativeTarget, ferryTarget].map((c) => c.query(schema)));
+    await Promise.all([source, nativeTarget, ferryTarget, processTarget].map((c) => c.query(schema)));
     if (workload.seed) await Promise.all([source, nativeTarget].map((c) => c.query(workload.seed as string)));
     const tables = [...workload.tables, 'bench_marker'];
 
@@ -122,6 +131,10 @@ async function measure(workload: Workload): Promise<Result> {
     await writeFile(configPath, ferryConfigText(source, ferryTarget, tables));
     const config = await loadConfig(configPath);
     await initGroups(config, silentLogger());
+    // A second group, with its own slot, for `ferry run` as its own process.
+    const processConfigPath = path.join(dir, 'ferry-process.yaml');
+    await writeFile(processConfigPath, ferryConfigText(source, processTarget, tables, 'wal', 'bench_process'));
+    await initGroups(await loadConfig(processConfigPath), silentLogger());
     // A third slot for the decode-only limit: the same backlog read and thrown away.
     await source.query(`SELECT pg_create_logical_replication_slot('decode_only', 'pgoutput')`);
     const limitStart = (await source.query(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = 'decode_only'`)).rows[0].lsn as string;
@@ -138,15 +151,18 @@ async function measure(workload: Workload): Promise<Result> {
     console.log(`  native logical replication: ${native.seconds.toFixed(2)} s`);
     const ferry = await timeFerry(config, source, ferryTarget);
     console.log(`  ferry: ${ferry.seconds.toFixed(2)} s`);
+    // Its first table is empty on the target until the stream's first rows, unless init copied rows into it.
+    const own = await timeFerryProcess(processConfigPath, source, processTarget, workload.seed ? undefined : workload.tables[0]);
+    console.log(`  ferry run as its own process: ${own.seconds.toFixed(2)} s`);
 
     for (const table of workload.tables) {
-      const [a, b, c] = await Promise.all([source, nativeTarget, ferryTarget].map((cl) => fingerprint(cl, table)));
-      if (a !== b || a !== c) throw new Error(`${table} differs after catch-up: source ${a}, native ${b}, ferry ${c}`);
+      const [a, b, c, d] = await Promise.all([source, nativeTarget, ferryTarget, processTarget].map((cl) => fingerprint(cl, table)));
+      if (a !== b || a !== c || a !== d) throw new Error(`${table} differs after catch-up: source ${a}, native ${b}, ferry ${c}, ferry process ${d}`);
     }
-    console.log('  both targets equal the source');
-    return { workload, native, ferry, limit };
+    console.log('  every target equals the source');
+    return { workload, native, ferry, process: own, limit };
   } finally {
-    await Promise.all([source.stop(), nativeTarget.stop(), ferryTarget.stop()]);
+    await Promise.all([source.stop(), nativeTarget.stop(), ferryTarget.stop(), processTarget.stop()]);
     await rm(dir, { recursive: true, force: true });
   }
 }
