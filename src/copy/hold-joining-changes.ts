@@ -33,6 +33,12 @@ export async function* holdJoiningChanges(
 ): AsyncGenerator<readonly (SourceEvent | HeldChange)[]> {
   // Source relation → the joining table holding its changes, or undefined.
   const holders = new Map<number, string | undefined>();
+  /** Some table's changes are held: kept up to date with `holders`, which changes only at relation events. */
+  let holding = false;
+  const hold = (relationId: number, table: string | undefined) => {
+    holders.set(relationId, table);
+    holding = [...holders.values()].some((t) => t !== undefined);
+  };
   let position: Lsn = 0n;
   let checkedAt = Date.now();
 
@@ -51,7 +57,7 @@ export async function* holdJoiningChanges(
   let pending: Promise<IteratorResult<readonly SourceEvent[]>> | undefined;
   for (;;) {
     pending ??= it.next();
-    if (holders.size > 0 && [...holders.values()].some((t) => t !== undefined)) {
+    if (holding) {
       // A quiet stream still notices the copy finishing.
       let timer: NodeJS.Timeout | undefined;
       const tick = new Promise<'tick'>((resolve) => { timer = setTimeout(() => resolve('tick'), COPY_POLL_MS); });
@@ -66,7 +72,8 @@ export async function* holdJoiningChanges(
     pending = undefined;
     if (result.done) return;
     const run = result.value;
-    if (holders.size === 0 && !run.some((e) => e.kind === 'relation' || (e.kind === 'message' && capturedTableOf(e)))) {
+    // Nothing held and no news of a table: every event applies as it is.
+    if (!holding && !run.some((e) => e.kind === 'relation' || (e.kind === 'message' && capturedTableOf(e)))) {
       // Nothing to hold, but a later run may continue this transaction: keep its position.
       for (let i = run.length - 1; i >= 0; i--) {
         const event = run[i] as SourceEvent;
@@ -89,7 +96,7 @@ export async function* holdJoiningChanges(
           break;
         case 'relation': {
           const table = await joining.holding(event.relation);
-          holders.set(event.relation.relationId, table);
+          hold(event.relation.relationId, table);
           // The applier learns the description either way; it binds a table only when a change names it.
           out.push(event);
           if (table !== undefined) out.push({ kind: 'held', table, position, change: event });

@@ -251,7 +251,8 @@ export class TupleBytes implements EncodedRow {
         if (wanted) at = out.writeInt32BE(-1, at);
         pos += 1;
       } else {
-        const length = bytes.readUInt32BE(pos + 1);
+        // Read by hand: the hottest loop of an insert backlog, where Buffer's checked read costs about a tenth.
+        const length = ((bytes[pos + 1] as number) << 24 | (bytes[pos + 2] as number) << 16 | (bytes[pos + 3] as number) << 8 | (bytes[pos + 4] as number)) >>> 0;
         const end = pos + 5 + length;
         if (wanted) {
           if (kind !== COL_BINARY) throw new FerryError('FERRY_COPY_TEXT_VALUE', `column ${i + 1} arrived as text in a binary stream`);
