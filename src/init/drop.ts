@@ -1,12 +1,10 @@
 import type { FerryConfig } from '../config/schema.js';
 import type { Logger } from '../observe/logger.js';
 import { connect } from '../pg/connect.js';
-import { walSql } from '../source/pg-wal/wal-setup-sql.js';
-import { dropTriggerSchemaIfUnused, uninstallCapture } from '../source/pg-trigger/capture-install.js';
+import { captureOf } from '../source/capture.js';
 import { unregisterDdlGroup } from '../source/ddl-capture/ddl-capture-install.js';
 import { controlSchemaExists } from '../target/control-schema.js';
 import { sql } from '../target/control-sql.js';
-import { dropSlot } from './init.js';
 
 /**
  * Removes what ferry created for the configured groups (all of them, or those
@@ -19,18 +17,10 @@ import { dropSlot } from './init.js';
  * rows stay. Safe to repeat.
  */
 export async function dropGroups(config: FerryConfig, log: Logger): Promise<void> {
+  const capture = captureOf(config.source.capture);
   const source = await connect(config.source.url, { role: 'source', applicationName: 'ferry:drop' });
   try {
-    for (const group of config.groups) {
-      if (config.source.capture === 'trigger') {
-        const removed = await uninstallCapture(source, group.name);
-        log.info({ group: group.name, removed }, 'dropped capture triggers and queue');
-        continue;
-      }
-      const dropped = await dropSlot(source, group.slot);
-      await source.query(walSql.dropPublication(group.publication));
-      log.info({ group: group.name, slot: group.slot, slotDropped: dropped, publication: group.publication }, 'dropped source objects');
-    }
+    for (const group of config.groups) await capture.removeGroup(source, group, log);
     for (const group of config.groups) {
       try {
         if (await unregisterDdlGroup(source, group.name)) log.info('removed DDL capture (event triggers) from the source: no group uses it any more');
@@ -39,7 +29,7 @@ export async function dropGroups(config: FerryConfig, log: Logger): Promise<void
           'could not remove DDL capture from the source: run "ferry drop" again as the role that installed it (a superuser)');
       }
     }
-    if (config.source.capture === 'trigger' && await dropTriggerSchemaIfUnused(source)) log.info('dropped the ferry schema on the source');
+    await capture.removeShared(source, log);
   } finally {
     await source.end().catch(() => undefined);
   }

@@ -9,7 +9,7 @@ import { copyChunks, type ChunkJob } from '../copy/table-copy.js';
 import { targetTableSql } from '../copy/target-table-sql.js';
 import type { Logger } from '../observe/logger.js';
 import { qualifiedName } from '../pg/connect.js';
-import type { CreatedSlot } from '../source/pg-wal/replication-connection.js';
+import type { CopySnapshot } from '../source/capture.js';
 import { sql } from '../target/control-sql.js';
 
 interface ChunkRow {
@@ -64,7 +64,7 @@ export async function resetPartialTables(target: pg.Client, group: string, table
 
 /** Copies every chunk of the group not yet copied, under `snapshot`, with progress. Returns rows copied. */
 export async function copyPendingChunks(
-  config: FerryConfig, source: pg.Client, target: pg.Client, group: string, tables: readonly SourceTable[], snapshot: CreatedSlot, log: Logger,
+  config: FerryConfig, source: pg.Client, target: pg.Client, group: string, tables: readonly SourceTable[], snapshot: CopySnapshot, log: Logger,
 ): Promise<number> {
   const rows = (await target.query<ChunkRow>(sql.chunks, [group])).rows;
   const jobs: ChunkJob[] = [];
@@ -96,7 +96,7 @@ export async function copyPendingChunks(
     sourceUrl: config.source.url,
     targetUrl: config.target.url,
     snapshot: snapshot.snapshotName,
-    snapshotLsn: snapshot.consistentPoint,
+    snapshotLsn: snapshot.position,
     onBytes: (job: ChunkJob, bytes: number) => progress.advance(job.table, tableEstimate.get(job.table) ?? 0, bytes),
     onDone: (job: ChunkJob, n: number) => {
       copied += n;

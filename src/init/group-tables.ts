@@ -5,59 +5,12 @@ import { targetTableSql } from '../copy/target-table-sql.js';
 import type { Logger } from '../observe/logger.js';
 import { qualifiedName } from '../pg/connect.js';
 import { copyGroupSequences } from '../sequences/sync-sequences.js';
-import { addCaptureTables, removeCaptureTables } from '../source/pg-trigger/capture-install.js';
-import { openCopySnapshot } from '../source/pg-trigger/ticks.js';
-import { publishPartitionsThemselves } from '../source/pg-wal/partition-publishing.js';
-import { addPublicationTables, removePublicationTables } from '../source/pg-wal/publication-tables.js';
-import { ReplicationConnection, type CreatedSlot } from '../source/pg-wal/replication-connection.js';
+import { captureOf, type SourceSide } from '../source/capture.js';
 import { sql } from '../target/control-sql.js';
 import { copyPendingChunks, recordChunkPlan, resetPartialTables } from './group-copy.js';
 import { buildIndexesAndConstraints, prepareTargetTables } from './target-tables.js';
 import { alignEmptiedTables } from './align-emptied-tables.js';
 import { recordDescriptions } from './record-descriptions.js';
-
-/** A copy snapshot whose position is in the group's own terms (an LSN, a tick). */
-interface JoinSnapshot extends CreatedSlot {
-  close(): Promise<void>;
-}
-
-/** What changing a streaming group's tables asks of its capture method on the source. */
-interface TableCapture {
-  /** From its return on, every change of `tables` reaches the group's stream, and no transaction writing them straddles that moment. */
-  add(tables: readonly SourceTable[]): Promise<void>;
-  /** The group's stream carries no later change of these tables (qualified, quoted). */
-  remove(tables: readonly string[]): Promise<void>;
-  /** A snapshot to copy under, taken after `add`. */
-  snapshot(): Promise<JoinSnapshot>;
-}
-
-function tableCapture(config: FerryConfig, group: GroupConfig, source: pg.Client, log: Logger): TableCapture {
-  if (config.source.capture === 'trigger') {
-    return {
-      add: (tables) => addCaptureTables(source, group.name, tables),
-      remove: (tables) => removeCaptureTables(source, group.name, tables),
-      snapshot: () => openCopySnapshot(config.source.url, group.name),
-    };
-  }
-  return {
-    add: async (tables) => {
-      await addPublicationTables(source, group.name, group.publication, tables);
-      await publishPartitionsThemselves(source, group.publication, log);
-    },
-    remove: (tables) => removePublicationTables(source, group.publication, tables),
-    snapshot: async () => {
-      const replication = await ReplicationConnection.open(config.source.url, `ferry:${group.name}:join`);
-      try {
-        // Temporary: it lives as long as this connection, which the copy needs open for the snapshot anyway.
-        const slot = await replication.createSlot(`${group.slot.slice(0, 56)}_join`, true);
-        return { ...slot, close: () => replication.close() };
-      } catch (err) {
-        await replication.close();
-        throw err;
-      }
-    },
-  };
-}
 
 /**
  * Brings a streaming group's tables in line with the configuration without
@@ -79,10 +32,11 @@ async function changeTables(
   config: FerryConfig, group: GroupConfig, configured: readonly SourceTable[], recorded: readonly string[],
   source: pg.Client, target: pg.Client, serverVersion: number, log: Logger,
 ): Promise<{ added: number; removed: number; rows: number }> {
-  const capture = tableCapture(config, group, source, log);
+  const capture = captureOf(config.source.capture);
+  const on: SourceSide = { url: config.source.url, source, group, serverVersion, log };
   const { joining: added, leaving: removed } = await tableChanges(target, group.name, configured, recorded);
   if (removed.length > 0) {
-    await capture.remove(removed.map(quotedLabel));
+    await capture.removeTables(on, removed.map(quotedLabel));
     await target.query(sql.forgetTables, [group.name, removed]);
     await target.query(sql.forgetDescriptions, [group.name, removed]);
     log.info({ tables: removed }, 'tables no longer replicated by this group; their rows stay on the target');
@@ -96,8 +50,8 @@ async function changeTables(
     await prepareTargetTables(target, fresh, false, log, async (created) => { await target.query(sql.addCreatedTables, [group.name, created.map(tableLabel)]); });
     // Planned before the stream can carry the tables: from here on, the group holds their changes back until they are copied.
     await recordChunkPlan(source, target, group.name, fresh, serverVersion, config.copy.chunkBytes);
-    await capture.add(added);
-    rows = await copyUnderSnapshot(config, group, capture, added, source, target, log);
+    await capture.addTables(on, added);
+    rows = await copyUnderSnapshot(config, on, added, target);
     const created = new Set((await target.query<{ created_tables: string[] }>(sql.createdTables, [group.name])).rows[0]?.created_tables ?? []);
     await buildIndexesAndConstraints(target, added.filter((t) => created.has(tableLabel(t))), log);
     await copyGroupSequences(source, target, group.name, added.map((t) => t.oid), log);
@@ -123,7 +77,6 @@ export async function resyncTables(
 async function copyAgain(
   config: FerryConfig, group: GroupConfig, tables: readonly SourceTable[], source: pg.Client, target: pg.Client, serverVersion: number, log: Logger,
 ): Promise<number> {
-  const capture = tableCapture(config, group, source, log);
   const labels = tables.map(tableLabel);
   await target.query(sql.forgetTables, [group.name, labels]);
   await recordChunkPlan(source, target, group.name, tables, serverVersion, config.copy.chunkBytes);
@@ -131,24 +84,22 @@ async function copyAgain(
   // Waits for the restarted session's open transaction, if it still had one, to end.
   await target.query(targetTableSql.truncate(tables.map((t) => qualifiedName(t.schema, t.name))));
   await alignEmptiedTables(config.source.url, source, target, group, tables, log);
-  const rows = await copyUnderSnapshot(config, group, capture, tables, source, target, log);
+  const rows = await copyUnderSnapshot(config, { url: config.source.url, source, group, serverVersion, log }, tables, target);
   await copyGroupSequences(source, target, group.name, tables.map((t) => t.oid), log);
   log.info({ tables: labels, rows }, 'tables copied again');
   return rows;
 }
 
-async function copyUnderSnapshot(
-  config: FerryConfig, group: GroupConfig, capture: TableCapture, tables: readonly SourceTable[], source: pg.Client, target: pg.Client, log: Logger,
-): Promise<number> {
-  const snapshot = await capture.snapshot();
+/** Copies the tables' pending chunks under a snapshot the group's capture lines up with its stream. */
+async function copyUnderSnapshot(config: FerryConfig, on: SourceSide, tables: readonly SourceTable[], target: pg.Client): Promise<number> {
+  const snapshot = await captureOf(config.source.capture).copySnapshot(on);
   try {
-    return await copyPendingChunks(config, source, target, group.name, tables, snapshot, log);
+    return await copyPendingChunks(config, on.source, target, on.group.name, tables, snapshot, on.log);
   } finally {
     await snapshot.close();
   }
 }
 
-/** `schema.name` as recorded → the quoted, qualified form SQL takes. */
 /**
  * The configured tables that join a streaming group, and the recorded ones
  * that leave it. A table renamed on the source keeps its oid, which the
@@ -180,6 +131,7 @@ async function withGroupCopyLock<T>(target: pg.Client, group: string, copy: () =
   }
 }
 
+/** `schema.name` as recorded → the quoted, qualified form SQL takes. */
 function quotedLabel(label: string): string {
   const dot = label.indexOf('.');
   return qualifiedName(label.slice(0, dot), label.slice(dot + 1));

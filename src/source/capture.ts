@@ -1,10 +1,54 @@
 import type pg from 'pg';
-import type { CaptureMode } from '../config/schema.js';
-import { queueMessagePlpgsql, recordQueueMessage } from './pg-trigger/stream-message.js';
-import { recordWalMessage, walMessagePlpgsql } from './pg-wal/stream-message.js';
+import type { SourceTable } from '../catalog/source-tables.js';
+import type { Lsn } from '../change/change.js';
+import type { CaptureMode, GroupConfig } from '../config/schema.js';
+import type { Logger } from '../observe/logger.js';
+import { triggerCapture } from './pg-trigger/trigger-capture.js';
+import { walCapture } from './pg-wal/wal-capture.js';
 
-/** What a command asks of a capture method, whichever it is. */
+/**
+ * One capture method (`wal`, `trigger`, later `binlog`): everything the
+ * commands ask of the source side of a group over its whole life, from the
+ * prerequisites to its removal. Commands reach it through `captureOf` and
+ * never ask which method it is; a position means something only to the
+ * method that made it. Each method lives in its own folder under `source/`.
+ */
 export interface Capture {
+  /** As the configuration (`source.capture`) and the target's `ferry.groups.capture` name it. */
+  readonly name: CaptureMode;
+
+  /** How a position reads for people, in status, logs and errors (`0/16B3F08`, `tick 42`). */
+  formatPosition(position: Lsn): string;
+
+  /**
+   * What keeps the source from capturing `tables` for these groups, each
+   * with its fix (`fresh`: groups that have nothing on the source yet), and
+   * what is worth a warning all the same. Changes nothing.
+   */
+  prerequisites(source: pg.Client, tables: readonly SourceTable[], fresh: readonly GroupConfig[]): Promise<Prerequisites>;
+  /** Creates or upgrades what the method's groups share on the source; before any group is set up. */
+  prepareSource(source: pg.Client): Promise<void>;
+  /** Whether the group's capture exists on the source: an interrupted copy then resumes with it. */
+  isSetUp(source: pg.Client, group: GroupConfig): Promise<boolean>;
+  /**
+   * Sets up the group's capture of `tables`, replacing whatever an
+   * interrupted attempt left, and returns the snapshot to copy them under:
+   * the group's stream starts right after its position.
+   */
+  setUp(on: SourceSide, tables: readonly SourceTable[]): Promise<CopySnapshot>;
+  /** A new snapshot aligned with the group's stream: for a copy that resumes, or tables that join. */
+  copySnapshot(on: SourceSide): Promise<CopySnapshot>;
+  /** From its return on, every change of `tables` reaches the group's stream, and no transaction writing them straddles that moment. */
+  addTables(on: SourceSide, tables: readonly SourceTable[]): Promise<void>;
+  /** The group's stream carries no later change of these tables (qualified, quoted). */
+  removeTables(on: SourceSide, tables: readonly string[]): Promise<void>;
+  /** What the target records of the group's source objects (`ferry.groups.slot_name`, `publication_name`); null where the method has none. */
+  sourceObjects(group: GroupConfig): { readonly slot: string | null; readonly publication: string | null };
+  /** Removes the group's capture from the source (`ferry drop`, a switchover's retired groups); safe to repeat. */
+  removeGroup(source: pg.Client, group: GroupConfig, log: Logger): Promise<void>;
+  /** After groups were removed: what the method's groups share on the source goes once none is left. */
+  removeShared(source: pg.Client, log: Logger): Promise<void>;
+
   /** Records a message in `group`'s stream, inside the client's open transaction, at its place among that transaction's changes. */
   recordMessage(client: pg.Client, group: string, prefix: string, content: string): Promise<void>;
   /**
@@ -17,17 +61,38 @@ export interface Capture {
   carriesMessages(version: number): boolean;
 }
 
-const captures: Record<CaptureMode, Capture> = {
-  // pgoutput sends logical decoding messages from PostgreSQL 14 on (its `messages` option).
-  wal: { recordMessage: recordWalMessage, recordMessageSql: walMessagePlpgsql, carriesMessages: (version) => version >= 140000 },
-  trigger: { recordMessage: recordQueueMessage, recordMessageSql: queueMessagePlpgsql, carriesMessages: () => true },
-};
+/** A group's side of the source, for the setup steps. */
+export interface SourceSide {
+  readonly url: string;
+  readonly source: pg.Client;
+  readonly group: GroupConfig;
+  /** The source's server_version_num. */
+  readonly serverVersion: number;
+  readonly log: Logger;
+}
+
+/** A snapshot of the source to copy under, and the position it lines up with. Lives until `close`. */
+export interface CopySnapshot {
+  /** For `SET TRANSACTION SNAPSHOT` in each copy connection. */
+  readonly snapshotName: string;
+  /** The snapshot shows every transaction up to here and none after: the stream delivers exactly the others. */
+  readonly position: Lsn;
+  close(): Promise<void>;
+}
+
+export interface Prerequisites {
+  readonly problems: readonly string[];
+  readonly warnings: readonly { readonly code: string; readonly message: string }[];
+}
+
+/** Made on first use: the methods' modules import this one, so their values may not be there yet while it loads. */
+let registry: Readonly<Record<CaptureMode, Capture>> | undefined;
 
 export function captureOf(mode: CaptureMode): Capture {
-  return captures[mode];
+  return allCaptures()[mode];
 }
 
 /** Every capture method by name: code installed in the source serves groups of any of them. */
 export function allCaptures(): Readonly<Record<CaptureMode, Capture>> {
-  return captures;
+  return registry ??= { wal: walCapture, trigger: triggerCapture };
 }

@@ -1,9 +1,7 @@
 import type pg from 'pg';
 import type { FerryConfig } from '../config/schema.js';
-import { dropSlot } from '../init/init.js';
 import type { Logger } from '../observe/logger.js';
-import { uninstallCapture } from '../source/pg-trigger/capture-install.js';
-import { walSql } from '../source/pg-wal/wal-setup-sql.js';
+import { captureOf } from '../source/capture.js';
 import { sql } from '../target/control-sql.js';
 import { liftFence, type FenceRecord } from './fence.js';
 import { switchoverSql } from './switchover-sql.js';
@@ -17,13 +15,9 @@ import { switchoverSql } from './switchover-sql.js';
  * of the old configuration stops instead of applying. Safe to repeat.
  */
 export async function retireForwardGroups(config: FerryConfig, source: pg.Client, target: pg.Client, log: Logger): Promise<void> {
+  const capture = captureOf(config.source.capture);
   for (const group of config.groups) {
-    if (config.source.capture === 'trigger') {
-      await uninstallCapture(source, group.name);
-    } else {
-      await dropSlot(source, group.slot);
-      await source.query(walSql.dropPublication(group.publication));
-    }
+    await capture.removeGroup(source, group, log);
     await target.query(sql.deleteGroup, [group.name]);
     log.info({ group: group.name }, 'forward group retired: its source objects dropped, its row removed from the target');
   }

@@ -1,16 +1,12 @@
 import type pg from 'pg';
+import { serverVersionSql } from '../catalog/catalog-sql.js';
 import { tableLabel, resolveTables } from '../catalog/source-tables.js';
-import { identityProblems } from '../catalog/table-checks.js';
-import type { FerryConfig } from '../config/schema.js';
-import { dropSlot } from '../init/init.js';
+import type { FerryConfig, GroupConfig } from '../config/schema.js';
 import { recordDescriptions } from '../init/record-descriptions.js';
 import type { Logger } from '../observe/logger.js';
 import { connect } from '../pg/connect.js';
+import { captureOf } from '../source/capture.js';
 import { formatLsn } from '../source/pg-wal/lsn.js';
-import { publishPartitionsThemselves } from '../source/pg-wal/partition-publishing.js';
-import { readWalSettings, walProblems } from '../source/pg-wal/prerequisites.js';
-import { ReplicationConnection } from '../source/pg-wal/replication-connection.js';
-import { walSql } from '../source/pg-wal/wal-setup-sql.js';
 import { controlSchemaExists, ensureControlSchema } from '../target/control-schema.js';
 import { sql } from '../target/control-sql.js';
 import type { FenceRecord } from './fence.js';
@@ -23,18 +19,20 @@ import { switchoverSql } from './switchover-sql.js';
  * groups used: the new primary needs logical decoding, the old source
  * (a trigger-captured one may lack it) does not.
  */
+const reverseCapture = () => captureOf('wal');
 
 /** Why the old target cannot be the source of the reverse groups; nothing is changed here. */
 export async function reverseProblems(config: FerryConfig, newPrimary: pg.Client): Promise<string[]> {
-  const settings = await readWalSettings(newPrimary);
-  const who = (await newPrimary.query<{ u: string; d: string }>('SELECT current_user AS u, current_database() AS d')).rows[0] as { u: string; d: string };
+  const capture = reverseCapture();
   const tables = [];
-  for (const group of config.groups) tables.push(...(await resolveTables(newPrimary, group.tables)).tables);
-  const existing = (await newPrimary.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = ANY($1::text[])`,
-    [config.groups.map((g) => g.slot)])).rows[0]?.n ?? 0;
-  const problems = await walProblems(newPrimary, settings, who.u, who.d, tables, config.groups.length - existing);
-  for (const table of tables) problems.push(...identityProblems(table));
-  // walProblems speaks of "the source": here that is the target of this configuration.
+  // What an earlier attempt set up is made again: only the other groups need room for theirs.
+  const fresh: GroupConfig[] = [];
+  for (const group of config.groups) {
+    tables.push(...(await resolveTables(newPrimary, group.tables)).tables);
+    if (!(await capture.isSetUp(newPrimary, group))) fresh.push(group);
+  }
+  const { problems } = await capture.prerequisites(newPrimary, tables, fresh);
+  // The checks speak of "the source": here that is the target of this configuration.
   return problems.map((p) => `--reverse: on the target (the source of the reverse stream): ${p}`);
 }
 
@@ -52,31 +50,28 @@ export interface ReverseGroup { readonly group: string; readonly slot: string; r
  * dropped and made again.
  */
 export async function createReverseGroups(config: FerryConfig, fence: FenceRecord, log: Logger): Promise<ReverseGroup[]> {
+  const capture = reverseCapture();
   const newPrimary = await connect(config.target.url, { role: 'target', applicationName: 'ferry:switchover' });
   const oldSource = await connect(config.source.url, { role: 'source', applicationName: 'ferry:switchover' });
   try {
     await ensureControlSchema(oldSource);
+    const serverVersion = (await newPrimary.query<{ version: number }>(serverVersionSql)).rows[0]?.version ?? 0;
     const created: ReverseGroup[] = [];
     for (const group of config.groups) {
       const { tables } = await resolveTables(newPrimary, group.tables);
-      await dropSlot(newPrimary, group.slot);
-      await newPrimary.query(walSql.dropPublication(group.publication));
-      await newPrimary.query(walSql.createPublication(group.publication, tables));
-      await publishPartitionsThemselves(newPrimary, group.publication, log);
+      const objects = capture.sourceObjects(group);
       await oldSource.query(sql.deleteGroup, [group.name]);
-      await oldSource.query(sql.insertGroup, [group.name, 'wal', group.slot, group.publication, tables.map(tableLabel)]);
-      const replication = await ReplicationConnection.open(config.target.url, `ferry:${group.name}:switchover`);
-      let position: string;
-      try {
-        position = formatLsn((await replication.createSlot(group.slot)).consistentPoint);
-      } finally {
-        await replication.close();
-      }
-      await oldSource.query(sql.recordSlot, [group.name, position]);
+      await oldSource.query(sql.insertGroup, [group.name, capture.name, objects.slot, objects.publication, tables.map(tableLabel)]);
+      const glog = log.child({ group: group.name });
+      // Nothing is copied: the two sides are equal at the snapshot's position, where the stream starts.
+      const snapshot = await capture.setUp({ url: config.target.url, source: newPrimary, group, serverVersion, log: glog }, tables);
+      await snapshot.close();
+      await oldSource.query(sql.recordSlot, [group.name, formatLsn(snapshot.position)]);
       await recordDescriptions(newPrimary, oldSource, group.name, tables);
       await oldSource.query(sql.startStreaming, [group.name]);
-      log.info({ group: group.name, slot: group.slot, position }, 'reverse group created on the new primary');
-      created.push({ group: group.name, slot: group.slot, position });
+      const position = capture.formatPosition(snapshot.position);
+      glog.info({ slot: objects.slot, position }, 'reverse group created on the new primary');
+      created.push({ group: group.name, slot: objects.slot ?? '', position });
     }
     await oldSource.query(switchoverSql.clearStandingFences);
     await oldSource.query(switchoverSql.addStandingFence, [JSON.stringify(fence)]);
@@ -86,14 +81,12 @@ export async function createReverseGroups(config: FerryConfig, fence: FenceRecor
   }
 }
 
-/** An abort removes the reverse groups again: slots and publications on the target, rows on the source. */
-export async function dropReverseGroups(config: FerryConfig): Promise<void> {
+/** An abort removes the reverse groups again: their capture on the target, their rows on the source. */
+export async function dropReverseGroups(config: FerryConfig, log: Logger): Promise<void> {
+  const capture = reverseCapture();
   const newPrimary = await connect(config.target.url, { role: 'target', applicationName: 'ferry:switchover' });
   try {
-    for (const group of config.groups) {
-      await dropSlot(newPrimary, group.slot);
-      await newPrimary.query(walSql.dropPublication(group.publication));
-    }
+    for (const group of config.groups) await capture.removeGroup(newPrimary, group, log);
   } finally {
     await newPrimary.end().catch(() => undefined);
   }

@@ -171,7 +171,7 @@ async function abort(s: Session, step: StepName | 'abort', cause: unknown): Prom
     }
   };
   await s.paused?.end().catch(() => undefined);
-  if (s.state.reverse) await attempt('dropping the reverse groups', () => dropReverseGroups(s.config));
+  if (s.state.reverse) await attempt('dropping the reverse groups', () => dropReverseGroups(s.config, s.log));
   await attempt('dropping the foreign keys it created', () => dropCreatedForeignKeys(s.target, s.state.foreignKeys));
   let lifted = true;
   try {

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { FerryError } from '../../errors.js';
 import { connect } from '../../pg/connect.js';
+import type { CopySnapshot } from '../capture.js';
 import { queueNames, triggerSql } from './trigger-sql.js';
 
 /** A tick as the stream reads it. */
@@ -65,18 +66,10 @@ export function queueMissing(group: string): FerryError {
     `it was dropped or never created: run "ferry drop" and "ferry init" again for group ${group}`, { context: { group } });
 }
 
-/** A snapshot the initial copy reads under, and the tick that marks it in the queue. */
-export interface CopySnapshot {
-  /** The exported snapshot, for `SET TRANSACTION SNAPSHOT` in each copy connection. */
-  readonly snapshotName: string;
-  /** The tick id: streaming starts after it. */
-  readonly consistentPoint: bigint;
-  close(): Promise<void>;
-}
-
 /**
- * Opens a repeatable-read transaction, exports its snapshot and records it
- * as a tick. The copy reads exactly the transactions visible in it; the
+ * A snapshot to copy under, and the tick that marks it in the queue (its
+ * position: streaming starts after it). Opens a repeatable-read
+ * transaction, exports its snapshot and records it as a tick. The copy reads exactly the transactions visible in it; the
  * batches after the tick hold exactly the ones that are not. The lock on
  * the queue is taken before the snapshot, so a concurrent tick (`ferry wait`)
  * cannot get a lower id with a later snapshot. The snapshot lives until
@@ -95,7 +88,7 @@ export async function openCopySnapshot(url: string, group: string): Promise<Copy
     await locker.query('COMMIT');
     return {
       snapshotName: exported.name,
-      consistentPoint: tick,
+      position: tick,
       close: async () => {
         await holder.query('COMMIT').catch(() => undefined);
         await holder.end().catch(() => undefined);

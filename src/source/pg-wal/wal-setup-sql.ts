@@ -10,6 +10,8 @@ export const walSql = {
                     r.rolsuper AS superuser, r.rolreplication AS replication,
                     has_database_privilege(current_database(), 'CREATE') AS can_create
                FROM pg_roles r WHERE r.rolname = current_user`,
+  /** Who the checks speak of. */
+  whoAmI: `SELECT current_user AS user_name, current_database() AS database`,
   slot: `SELECT slot_name, plugin, database = current_database() AS same_database, active, active_pid,
                 confirmed_flush_lsn::text AS confirmed_flush, restart_lsn::text AS restart_lsn,
                 (pg_current_wal_lsn() - restart_lsn)::bigint AS retained_bytes,
