@@ -1,10 +1,7 @@
 import type pg from 'pg';
 import type { FerryConfig } from '../config/schema.js';
 import { connect } from '../pg/connect.js';
-import { parseLsn } from '../source/pg-wal/lsn.js';
-import { walSql } from '../source/pg-wal/wal-setup-sql.js';
-import { queueStatus } from '../source/pg-trigger/queue-status.js';
-import { formatTick } from '../source/pg-trigger/ticks.js';
+import { captureOf } from '../source/capture.js';
 import { ddlCaptureOn } from '../source/ddl-capture/ddl-capture-install.js';
 import { readGroups, type GroupRow } from '../target/control-schema.js';
 import { sql } from '../target/control-sql.js';
@@ -66,60 +63,42 @@ export interface GroupStatus {
 
 /**
  * Per group: what the target has applied (from the control schema), where
- * the source is now, and the slot's state. "streaming" means a ferry process
- * holds the group's lock right now; "stopped" means none does.
+ * the source is now and the state of the group's capture there (its slot,
+ * its queue). "streaming" means a ferry process holds the group's lock right
+ * now; "stopped" means none does.
  */
 export async function collectStatus(config: FerryConfig): Promise<GroupStatus[]> {
+  const capture = captureOf(config.source.capture);
   const target = await connect(config.target.url, { role: 'target', applicationName: 'ferry:status' });
   const source = await connect(config.source.url, { role: 'source', applicationName: 'ferry:status' });
   try {
     const rows = new Map((await readGroups(target)).map((r) => [r.group_name, r]));
     const ddl = await ddlCaptureStatus(source, config);
-    if (config.source.capture === 'trigger') return (await triggerStatus(config, source, target, rows)).map((g) => ({ ...g, ddlCapture: ddl.get(g.group) ?? null }));
-    const now = (await source.query<{ lsn: string; now: Date }>(walSql.currentLsnAndTime)).rows[0];
-    const current = now?.lsn ?? null;
+    const seen = await capture.status(source, config.groups.map((g) => ({ config: g, row: rows.get(g.name) })));
     const copies = await copyProgress(target, rows.size);
     const out: GroupStatus[] = [];
     for (const group of config.groups) {
       const row = rows.get(group.name);
-      const slotRow = (await source.query(walSql.slot, [group.slot])).rows[0];
-      const slot: SlotStatus = {
-        name: group.slot, exists: Boolean(slotRow), active: Boolean(slotRow?.active), retainedBytes: slotRow ? Number(slotRow.retained_bytes) : null,
-        walStatus: (slotRow?.wal_status as string | null | undefined) ?? null,
-        safeWalSize: slotRow?.safe_wal_size == null ? null : Number(slotRow.safe_wal_size),
-      };
-      if (!row) {
-        out.push({
-          group: group.name, state: 'not initialised', appliedPosition: null, sourcePosition: current, lagBytes: null, lagSeconds: null,
-          rowsApplied: 0, transactionsApplied: 0, batches: { setBased: 0, inOrder: 0 }, lastAppliedAt: null, slot, lastError: null, lastErrorAt: null, copy: null, heldChanges: 0,
-          ddlCapture: ddl.get(group.name) ?? null,
-        });
-        continue;
-      }
-      const locked = (await target.query(sql.groupLockHolder, [group.name])).rows.length > 0;
-      const state = row.state === 'copying' ? 'copying' : locked ? 'streaming' : row.last_error_fatal ? 'failed' : 'stopped';
-      const lagBytes = row.position && current ? Math.max(0, Number(parseLsn(current) - parseLsn(row.position))) : null;
-      // Seconds behind, on the source's clock: since when the target has been
-      // caught up (its last commit, or a later moment the source was idle), unless nothing is waiting.
-      const lagSeconds = lagBytes === null ? null
-        : lagBytes === 0 || !row.source_commit_time || !now ? 0
-        : Math.max(0, (now.now.getTime() - row.source_commit_time.getTime()) / 1000);
+      const c = seen.groups.get(group.name);
+      const locked = row !== undefined && (await target.query(sql.groupLockHolder, [group.name])).rows.length > 0;
       out.push({
         group: group.name,
-        state,
-        appliedPosition: row.position,
-        sourcePosition: current,
-        lagBytes,
-        lagSeconds,
-        rowsApplied: Number(row.rows_applied),
-        transactionsApplied: Number(row.transactions_applied),
-        batches: batchCounts(row),
-        lastAppliedAt: row.applied_at?.toISOString() ?? null,
-        slot,
-        lastError: row.last_error,
-        lastErrorAt: row.last_error_at?.toISOString() ?? null,
+        state: !row ? 'not initialised' : row.state === 'copying' ? 'copying' : locked ? 'streaming' : row.last_error_fatal ? 'failed' : 'stopped',
+        appliedPosition: c?.appliedPosition ?? null,
+        sourcePosition: c?.sourcePosition ?? null,
+        lagBytes: c?.lagBytes ?? null,
+        lagSeconds: lagSeconds(c?.behind ?? null, row?.source_commit_time ?? null, seen.now),
+        rowsApplied: Number(row?.rows_applied ?? 0),
+        transactionsApplied: Number(row?.transactions_applied ?? 0),
+        batches: row ? batchCounts(row) : { setBased: 0, inOrder: 0 },
+        lastAppliedAt: row?.applied_at?.toISOString() ?? null,
+        slot: c?.slot ?? null,
+        lastError: row?.last_error ?? null,
+        lastErrorAt: row?.last_error_at?.toISOString() ?? null,
         copy: copies.get(group.name) ?? null,
         heldChanges: Number(row?.held_changes ?? 0),
+        ...(c?.queue !== undefined ? { queue: c.queue } : {}),
+        ...(c?.batchInParts !== undefined ? { batchInParts: c.batchInParts } : {}),
         ddlCapture: ddl.get(group.name) ?? null,
       });
     }
@@ -131,48 +110,13 @@ export async function collectStatus(config: FerryConfig): Promise<GroupStatus[]>
 }
 
 /**
- * Trigger groups: positions are tick ids. The source position is the queue's
- * newest tick; the lag is counted in ticks, and in seconds as the age of the
- * newest applied tick while anything newer waits. Inside a batch applied in
- * parts, the applied tick is the one before it, until the whole batch is in.
+ * Seconds behind, on the source's clock: since when the target has been
+ * caught up (its last commit, or a later moment the source was idle),
+ * unless nothing is waiting.
  */
-async function triggerStatus(config: FerryConfig, source: pg.Client, target: pg.Client, rows: Map<string, GroupRow>): Promise<Omit<GroupStatus, 'ddlCapture'>[]> {
-  const now = (await source.query<{ now: Date }>(walSql.currentLsnAndTime)).rows[0]?.now.getTime() ?? Date.now();
-  const copies = await copyProgress(target, rows.size);
-  const out: Omit<GroupStatus, 'ddlCapture'>[] = [];
-  for (const group of config.groups) {
-    const row = rows.get(group.name);
-    const queue = await queueStatus(source, group.name);
-    const latest = queue?.latestTick ?? null;
-    const applied = row?.position ? parseLsn(row.position) : null;
-    const lagTicks = latest !== null && applied !== null ? Math.max(0, Number(latest - applied)) : null;
-    const waiting = lagTicks !== null && (lagTicks > 0 || queue?.eventsAfter === true);
-    const locked = row ? (await target.query(sql.groupLockHolder, [group.name])).rows.length > 0 : false;
-    out.push({
-      group: group.name,
-      state: !row ? 'not initialised' : row.state === 'copying' ? 'copying' : locked ? 'streaming' : row.last_error_fatal ? 'failed' : 'stopped',
-      appliedPosition: applied === null ? null : formatTick(applied),
-      sourcePosition: latest === null ? null : formatTick(latest),
-      lagBytes: null,
-      lagSeconds: lagTicks === null ? null : !waiting || !row?.source_commit_time ? 0 : Math.max(0, (now - row.source_commit_time.getTime()) / 1000),
-      rowsApplied: Number(row?.rows_applied ?? 0),
-      transactionsApplied: Number(row?.transactions_applied ?? 0),
-      batches: row ? batchCounts(row) : { setBased: 0, inOrder: 0 },
-      lastAppliedAt: row?.applied_at?.toISOString() ?? null,
-      slot: null,
-      lastError: row?.last_error ?? null,
-      lastErrorAt: row?.last_error_at?.toISOString() ?? null,
-      copy: copies.get(group.name) ?? null,
-      heldChanges: Number(row?.held_changes ?? 0),
-      queue: queue ? {
-        latestTick: latest === null ? null : Number(latest), lagTicks, eventsAfterLatestTick: queue.eventsAfter,
-        pendingEvents: queue.pendingEvents, queueBytes: queue.queueBytes,
-      } : null,
-      batchInParts: applied !== null && row?.position_part != null
-        ? { toTick: Number(applied + 1n), eventsApplied: Number(row.part_events ?? 0), events: Number(row.part_events_total ?? 0) } : null,
-    });
-  }
-  return out;
+function lagSeconds(behind: boolean | null, caughtUpAt: Date | null, now: Date): number | null {
+  if (behind === null) return null;
+  return !behind || !caughtUpAt ? 0 : Math.max(0, (now.getTime() - caughtUpAt.getTime()) / 1000);
 }
 
 /** Per group, whether its DDL is captured; a role that may not read DDL capture's table learns nothing (null). */

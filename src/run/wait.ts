@@ -2,38 +2,27 @@ import type pg from 'pg';
 import type { FerryConfig } from '../config/schema.js';
 import { FerryError, ExitCode } from '../errors.js';
 import { connect } from '../pg/connect.js';
-import { parseLsn, formatLsn } from '../source/pg-wal/lsn.js';
-import { walSql } from '../source/pg-wal/wal-setup-sql.js';
-import { queueExists } from '../source/pg-trigger/capture-install.js';
-import { formatTick, insertTick } from '../source/pg-trigger/ticks.js';
+import { captureOf, type Marker } from '../source/capture.js';
+import { parseLsn } from '../source/pg-wal/lsn.js';
 import { readGroups, type GroupRow } from '../target/control-schema.js';
 import { sql } from '../target/control-sql.js';
 
 /**
  * Blocks until every group has applied everything the source had committed
- * when this was called. A transactional marker message is written to the
- * source: it commits after all of that, passes through every group's slot
- * (so even an idle group moves past it), and a group whose stored position
- * is at or beyond it has applied everything before it. With trigger capture
- * the marker is a tick in each group's queue: its snapshot sees everything
- * committed so far, and `ferry run` applies every tick in turn.
+ * when this was called. The group's capture writes a marker that its stream
+ * carries after all of that (a transactional message through every slot, a
+ * tick in each queue): a group whose stored position is at or beyond it has
+ * applied everything before it.
  */
 export async function waitForCatchUp(config: FerryConfig, timeoutSeconds: number | undefined, onPoll?: (pending: string[]) => void): Promise<string> {
   const source = await connect(config.source.url, { role: 'source', applicationName: 'ferry:wait' });
-  const markers = new Map<string, bigint>();
-  let shown: string;
+  let marker: Marker;
   try {
-    if (config.source.capture === 'trigger') {
-      for (const g of config.groups) if (await queueExists(source, g.name)) markers.set(g.name, await insertTick(source, g.name));
-      shown = [...markers].map(([g, tick]) => `${formatTick(tick)} (${g})`).join(', ');
-    } else {
-      const marker = parseLsn((await source.query<{ lsn: string }>(walSql.emitMarker, [`wait ${new Date().toISOString()}`])).rows[0]?.lsn ?? '0/0');
-      for (const g of config.groups) markers.set(g.name, marker);
-      shown = formatLsn(marker);
-    }
+    marker = await captureOf(config.source.capture).writeMarker(source, config.groups, `wait ${new Date().toISOString()}`);
   } finally {
     await source.end().catch(() => undefined);
   }
+  const { positions: markers, shown } = marker;
   const target = await connect(config.target.url, { role: 'target', applicationName: 'ferry:wait' });
   const deadline = timeoutSeconds === undefined ? Infinity : Date.now() + timeoutSeconds * 1000;
   try {

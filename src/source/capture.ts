@@ -3,6 +3,8 @@ import type { SourceTable } from '../catalog/source-tables.js';
 import type { Lsn } from '../change/change.js';
 import type { CaptureMode, GroupConfig } from '../config/schema.js';
 import type { Logger } from '../observe/logger.js';
+import type { GroupStatus } from '../observe/status.js';
+import type { GroupRow } from '../target/control-schema.js';
 import { triggerCapture } from './pg-trigger/trigger-capture.js';
 import { walCapture } from './pg-wal/wal-capture.js';
 
@@ -49,6 +51,16 @@ export interface Capture {
   /** After groups were removed: what the method's groups share on the source goes once none is left. */
   removeShared(source: pg.Client, log: Logger): Promise<void>;
 
+  /**
+   * Writes a marker that each group's stream carries after everything the
+   * source committed before it: `ferry wait` (and a switchover's drain)
+   * waits until every group's position is at or past it.
+   */
+  writeMarker(source: pg.Client, groups: readonly GroupConfig[], label: string): Promise<Marker>;
+
+  /** What `ferry status` shows of each group beside the target's own record, read at one moment of the source's clock. */
+  status(source: pg.Client, groups: readonly { readonly config: GroupConfig; readonly row: GroupRow | undefined }[]): Promise<CaptureStatusReport>;
+
   /** Records a message in `group`'s stream, inside the client's open transaction, at its place among that transaction's changes. */
   recordMessage(client: pg.Client, group: string, prefix: string, content: string): Promise<void>;
   /**
@@ -78,6 +90,26 @@ export interface CopySnapshot {
   /** The snapshot shows every transaction up to here and none after: the stream delivers exactly the others. */
   readonly position: Lsn;
   close(): Promise<void>;
+}
+
+/** Where a marker lies in each group's stream. */
+export interface Marker {
+  /** Per group; a group whose stream cannot carry it (nothing set up on the source) is missing. */
+  readonly positions: ReadonlyMap<string, Lsn>;
+  /** For people: `0/16B3F08`, `tick 42 (main), tick 7 (audit)`. */
+  readonly shown: string;
+}
+
+/** A group's status as its capture method sees it; the lag in seconds follows from `behind`. */
+export type CaptureStatus = Pick<GroupStatus, 'appliedPosition' | 'sourcePosition' | 'lagBytes' | 'slot' | 'queue' | 'batchInParts'> & {
+  /** The source has changes the target lacks (the lag counts from the target's caught-up time); null: cannot tell. */
+  readonly behind: boolean | null;
+};
+
+export interface CaptureStatusReport {
+  /** The source's clock when the positions were read. */
+  readonly now: Date;
+  readonly groups: ReadonlyMap<string, CaptureStatus>;
 }
 
 export interface Prerequisites {

@@ -3,8 +3,9 @@ import {
   addCaptureTables, dropTriggerSchemaIfUnused, ensureTriggerSchema, installCapture, queueExists, removeCaptureTables, uninstallCapture,
 } from './capture-install.js';
 import { queueMessagePlpgsql, recordQueueMessage } from './stream-message.js';
-import { formatTick, openCopySnapshot } from './ticks.js';
+import { formatTick, insertTick, openCopySnapshot } from './ticks.js';
 import { readTriggerSettings, triggerProblems } from './trigger-prerequisites.js';
+import { triggerStatus } from './trigger-status.js';
 
 /**
  * Trigger capture: row triggers write each change into the group's queue
@@ -61,6 +62,15 @@ export const triggerCapture: Capture = {
   async removeShared(source, log) {
     if (await dropTriggerSchemaIfUnused(source)) log.info('dropped the ferry schema on the source');
   },
+
+  async writeMarker(source, groups) {
+    // A tick in each queue: its snapshot sees everything committed so far, and ferry run applies every tick in turn.
+    const positions = new Map<string, bigint>();
+    for (const g of groups) if (await queueExists(source, g.name)) positions.set(g.name, await insertTick(source, g.name));
+    return { positions, shown: [...positions].map(([g, tick]) => `${formatTick(tick)} (${g})`).join(', ') };
+  },
+
+  status: triggerStatus,
 
   recordMessage: recordQueueMessage,
   recordMessageSql: queueMessagePlpgsql,

@@ -425,6 +425,8 @@ export const triggerSql = {
   fetchBatch: (rows: number) => `FETCH ${rows} FROM ferry_batch`,
   closeBatch: `CLOSE ferry_batch`,
 
+  /** The source's clock, which lag in seconds is measured on. */
+  clock: `SELECT clock_timestamp() AS now`,
   acknowledge: `UPDATE ferry.queues SET acked_tick = $2, acked_at = now() WHERE group_name = $1 AND acked_tick < $2`,
   /** Ticks before the acknowledged one are never read again (a restart resumes at or after it). */
   forgetTicks: `DELETE FROM ferry.ticks WHERE group_name = $1 AND tick_id < $2`,

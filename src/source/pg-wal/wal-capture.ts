@@ -1,12 +1,13 @@
 import { identityProblems } from '../../catalog/table-checks.js';
 import type { Capture } from '../capture.js';
-import { formatLsn } from './lsn.js';
+import { formatLsn, parseLsn } from './lsn.js';
 import { publishPartitionsThemselves } from './partition-publishing.js';
 import { readWalSettings, unlimitedSlotWalWarning, walProblems } from './prerequisites.js';
 import { addPublicationTables, removePublicationTables } from './publication-tables.js';
 import { dropSlot, slotSnapshot } from './slots.js';
 import { recordWalMessage, walMessagePlpgsql } from './stream-message.js';
 import { walSql } from './wal-setup-sql.js';
+import { walStatus } from './wal-status.js';
 
 /**
  * WAL capture: logical decoding with pgoutput, one publication and one slot
@@ -79,6 +80,14 @@ export const walCapture: Capture = {
   async removeShared() {
     // Nothing is shared.
   },
+
+  async writeMarker(source, groups, label) {
+    // A transactional message passes through every slot of the database, so even an idle group's stream moves past it.
+    const marker = parseLsn((await source.query<{ lsn: string }>(walSql.emitMarker, [label])).rows[0]?.lsn ?? '0/0');
+    return { positions: new Map(groups.map((g) => [g.name, marker])), shown: formatLsn(marker) };
+  },
+
+  status: walStatus,
 
   recordMessage: recordWalMessage,
   recordMessageSql: walMessagePlpgsql,
