@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { releaseUpTo, rotateIfDue } from '../src/source/pg-trigger/queue-maintenance.js';
 import { insertTick } from '../src/source/pg-trigger/ticks.js';
-import { QueueWindow } from '../src/verify/queue-window.js';
+import { QueueWindow } from '../src/source/pg-trigger/queue-window.js';
 import { catchUp, cliRun, init, type Pair, run, startPair, triggerConfig, writeUntilAborted } from './support/harness.js';
 import { tableOf, verifyJson } from './support/verify-json.js';
 

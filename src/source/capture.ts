@@ -5,6 +5,7 @@ import type { CaptureMode, GroupConfig } from '../config/schema.js';
 import type { Logger } from '../observe/logger.js';
 import type { GroupStatus } from '../observe/status.js';
 import type { GroupRow } from '../target/control-schema.js';
+import type { CommonPoint, VerifyWindow } from '../verify/common-point.js';
 import { triggerCapture } from './pg-trigger/trigger-capture.js';
 import { walCapture } from './pg-wal/wal-capture.js';
 
@@ -60,6 +61,15 @@ export interface Capture {
 
   /** What `ferry status` shows of each group beside the target's own record, read at one moment of the source's clock. */
   status(source: pg.Client, groups: readonly { readonly config: GroupConfig; readonly row: GroupRow | undefined }[]): Promise<CaptureStatusReport>;
+
+  /** Where the source stands in the snapshot of `source`'s open transaction, for a verify report (`0/16B3F08`, `txid snapshot …`). */
+  sourcePoint(source: pg.Client): Promise<string>;
+  /**
+   * `ferry verify` while groups are applied: a source snapshot, a target
+   * snapshot taken once every running group has applied past it, and the
+   * changes committed between the two per table (see docs/verify.md).
+   */
+  verifyWindow(window: VerifyWindow): Promise<CommonPoint>;
 
   /** Records a message in `group`'s stream, inside the client's open transaction, at its place among that transaction's changes. */
   recordMessage(client: pg.Client, group: string, prefix: string, content: string): Promise<void>;

@@ -1,6 +1,5 @@
 import type pg from 'pg';
 import { ExitCode, FerryError } from '../errors.js';
-import { formatTick } from '../source/pg-trigger/ticks.js';
 import { parseLsn } from '../source/pg-wal/lsn.js';
 import { readGroups, type GroupRow } from '../target/control-schema.js';
 import { sql } from '../target/control-sql.js';
@@ -64,9 +63,4 @@ export async function waitForTarget(
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-/** A position as people read it: trigger groups store their tick id as an LSN. */
-export function shownPosition(position: string | null, trigger: boolean): string | null {
-  return position !== null && trigger ? formatTick(parseLsn(position)) : position;
 }

@@ -38,8 +38,8 @@ export interface TableReport {
 
 export interface VerifyReport {
   readonly equal: boolean;
-  /** While groups were applied, compared at a slot's position (`slot`, WAL capture) or at ticks (`tick`, trigger capture); `snapshot`: nothing was applying them. */
-  readonly method: 'slot' | 'tick' | 'snapshot';
+  /** `snapshot`: nothing was applying the groups; else the capture's window they were compared at while applied (`slot` with WAL capture, `tick` with trigger capture). */
+  readonly method: string;
   readonly sourcePosition: string;
   readonly groups: readonly GroupPoint[];
   readonly tables: readonly TableReport[];

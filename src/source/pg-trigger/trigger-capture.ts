@@ -1,3 +1,4 @@
+import { verifySql } from '../../verify/verify-sql.js';
 import type { Capture } from '../capture.js';
 import {
   addCaptureTables, dropTriggerSchemaIfUnused, ensureTriggerSchema, installCapture, queueExists, removeCaptureTables, uninstallCapture,
@@ -6,6 +7,7 @@ import { queueMessagePlpgsql, recordQueueMessage } from './stream-message.js';
 import { formatTick, insertTick, openCopySnapshot } from './ticks.js';
 import { readTriggerSettings, triggerProblems } from './trigger-prerequisites.js';
 import { triggerStatus } from './trigger-status.js';
+import { atTicks } from './verify-window.js';
 
 /**
  * Trigger capture: row triggers write each change into the group's queue
@@ -71,6 +73,12 @@ export const triggerCapture: Capture = {
   },
 
   status: triggerStatus,
+
+  async sourcePoint(source) {
+    return `txid snapshot ${(await source.query<{ snapshot: string }>(verifySql.txidSnapshot)).rows[0]?.snapshot as string}`;
+  },
+
+  verifyWindow: atTicks,
 
   recordMessage: recordQueueMessage,
   recordMessageSql: queueMessagePlpgsql,

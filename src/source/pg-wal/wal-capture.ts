@@ -1,4 +1,5 @@
 import { identityProblems } from '../../catalog/table-checks.js';
+import { verifySql } from '../../verify/verify-sql.js';
 import type { Capture } from '../capture.js';
 import { formatLsn, parseLsn } from './lsn.js';
 import { publishPartitionsThemselves } from './partition-publishing.js';
@@ -6,6 +7,7 @@ import { readWalSettings, unlimitedSlotWalWarning, walProblems } from './prerequ
 import { addPublicationTables, removePublicationTables } from './publication-tables.js';
 import { dropSlot, slotSnapshot } from './slots.js';
 import { recordWalMessage, walMessagePlpgsql } from './stream-message.js';
+import { atSlot } from './verify-window.js';
 import { walSql } from './wal-setup-sql.js';
 import { walStatus } from './wal-status.js';
 
@@ -88,6 +90,12 @@ export const walCapture: Capture = {
   },
 
   status: walStatus,
+
+  async sourcePoint(source) {
+    return (await source.query<{ lsn: string }>(verifySql.currentLsn)).rows[0]?.lsn as string;
+  },
+
+  verifyWindow: atSlot,
 
   recordMessage: recordWalMessage,
   recordMessageSql: walMessagePlpgsql,

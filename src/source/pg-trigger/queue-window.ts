@@ -1,17 +1,17 @@
 import type pg from 'pg';
-import { tableLabel } from '../catalog/source-tables.js';
-import { ExitCode, FerryError } from '../errors.js';
-import { connect } from '../pg/connect.js';
-import { queueExists, queuedTables } from '../source/pg-trigger/capture-install.js';
-import { EventDecoder, type EventRow } from '../source/pg-trigger/event-decoder.js';
-import { RelationLayouts } from '../source/pg-trigger/relation-layouts.js';
-import { formatTick, insertTick, parseTxidSnapshot, queueMissing, type TxidSnapshot } from '../source/pg-trigger/ticks.js';
-import { queueNames, triggerSql } from '../source/pg-trigger/trigger-sql.js';
-import type { SourceEvent } from '../source/source.js';
-import type { TableChanges } from './table-changes.js';
+import { tableLabel } from '../../catalog/source-tables.js';
+import { ExitCode, FerryError } from '../../errors.js';
+import { connect } from '../../pg/connect.js';
+import { queueExists, queuedTables } from './capture-install.js';
+import { EventDecoder, type EventRow } from './event-decoder.js';
+import { RelationLayouts } from './relation-layouts.js';
+import { formatTick, insertTick, parseTxidSnapshot, queueMissing, type TxidSnapshot } from './ticks.js';
+import { queueNames, triggerSql } from './trigger-sql.js';
+import type { SourceEvent } from '../source.js';
+import type { TableChanges } from '../../verify/table-changes.js';
 import { TriggerWindowChanges } from './trigger-window-changes.js';
-import { verifySql } from './verify-sql.js';
-import type { VerifyTable } from './verify-tables.js';
+import { verifySql } from '../../verify/verify-sql.js';
+import type { VerifyTable } from '../../verify/verify-tables.js';
 
 /** Where a group stands on the target: a tick, and the key of a part of the batch after it (null: at the tick). */
 export interface TargetTick {

@@ -1,11 +1,11 @@
 import type pg from 'pg';
-import type { Change, Lsn, Tuple } from '../change/change.js';
-import { ExitCode, FerryError } from '../errors.js';
-import { formatLsn } from '../source/pg-wal/lsn.js';
-import { PgOutputDecoder } from '../source/pg-wal/pgoutput-decoder.js';
-import { TableChanges } from './table-changes.js';
-import type { VerifyTable } from './verify-tables.js';
-import { verifySql } from './verify-sql.js';
+import type { Change, Lsn, Tuple } from '../../change/change.js';
+import { ExitCode, FerryError } from '../../errors.js';
+import { formatLsn } from './lsn.js';
+import { PgOutputDecoder } from './pgoutput-decoder.js';
+import { TableChanges } from '../../verify/table-changes.js';
+import type { VerifyTable } from '../../verify/verify-tables.js';
+import { verifySql } from '../../verify/verify-sql.js';
 
 interface Decoded {
   readonly table: VerifyTable;

@@ -1,14 +1,11 @@
-import type pg from 'pg';
-import type { Logger } from '../observe/logger.js';
-import { formatTick, parseTxidSnapshot } from '../source/pg-trigger/ticks.js';
-import { parseLsn } from '../source/pg-wal/lsn.js';
-import type { CommonPoint } from './common-point.js';
+import type { CommonPoint, VerifyWindow } from '../../verify/common-point.js';
+import type { TableChanges } from '../../verify/table-changes.js';
+import { beginSnapshot, waitForTarget } from '../../verify/target-progress.js';
+import { verifySql } from '../../verify/verify-sql.js';
+import { readGroups } from '../../target/control-schema.js';
+import { parseLsn } from '../pg-wal/lsn.js';
 import { QueueWindow, type TargetTick } from './queue-window.js';
-import type { TableChanges } from './table-changes.js';
-import { beginSnapshot, shownPosition, waitForTarget, type GroupState } from './target-progress.js';
-import { readGroups } from '../target/control-schema.js';
-import { verifySql } from './verify-sql.js';
-import type { VerifyTable } from './verify-tables.js';
+import { formatTick, parseTxidSnapshot } from './ticks.js';
 
 /**
  * The common point of trigger capture while groups are applied (see
@@ -29,19 +26,16 @@ import type { VerifyTable } from './verify-tables.js';
  *
  * S plus that net effect is the source at T, which the target holds.
  */
-export async function atTicks(
-  url: string, source: pg.Client, target: pg.Client, tables: readonly VerifyTable[], before: ReadonlyMap<string, GroupState>,
-  options: { readonly timeoutSeconds: number; readonly log: Logger }, close: () => Promise<void>,
-): Promise<CommonPoint> {
+export async function atTicks({ config, source, target, tables, groups: before, timeoutSeconds, log, close }: VerifyWindow): Promise<CommonPoint> {
   const names = [...before.keys()];
-  const window = await QueueWindow.open(url, names);
+  const window = await QueueWindow.open(config.source.url, names);
   try {
     const sourceSnapshot = await beginSnapshot(source);
     const from = parseTxidSnapshot((await source.query<{ snapshot: string }>(verifySql.txidSnapshot)).rows[0]?.snapshot ?? '');
     const goals = await window.tick();
     const shown = (groups: readonly string[]) => groups.map((g) => `${formatTick(goals.get(g) ?? 0n)} (${g})`).join(', ');
-    options.log.info({ snapshot: from.text, ticks: shown(names) }, 'source snapshot taken; waiting for the target to apply it');
-    await waitForTarget(target, before, goals, options.timeoutSeconds, shown);
+    log.info({ snapshot: from.text, ticks: shown(names) }, 'source snapshot taken; waiting for the target to apply it');
+    await waitForTarget(target, before, goals, timeoutSeconds, shown);
 
     let targetSnapshot = '';
     let positions = new Map<string, string | null>();
@@ -65,7 +59,7 @@ export async function atTicks(
       groups: [...before].map(([group, g]) => {
         const position = positions.get(group) ?? null;
         const part = parts.get(group) ?? null;
-        return { group, position: position !== null && part !== null ? formatTick(parseLsn(position), part) : shownPosition(position, true), running: g.running, caughtUp: upTo.has(group) };
+        return { group, position: position !== null && part !== null ? formatTick(parseLsn(position), part) : position === null ? null : formatTick(parseLsn(position)), running: g.running, caughtUp: upTo.has(group) };
       }),
     };
   } finally {

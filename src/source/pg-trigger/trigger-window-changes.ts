@@ -1,8 +1,8 @@
-import type { Relation, Tuple } from '../change/change.js';
-import { ExitCode, FerryError } from '../errors.js';
-import type { SourceEvent } from '../source/source.js';
-import { TableChanges } from './table-changes.js';
-import type { VerifyTable } from './verify-tables.js';
+import type { Relation, Tuple } from '../../change/change.js';
+import { ExitCode, FerryError } from '../../errors.js';
+import type { SourceEvent } from '../source.js';
+import { TableChanges } from '../../verify/table-changes.js';
+import type { VerifyTable } from '../../verify/verify-tables.js';
 
 interface Folded {
   readonly table: VerifyTable;
@@ -20,7 +20,7 @@ export interface OtherTruncate {
 /**
  * Folds the decoded events of a trigger queue window (the changes a target
  * holds beyond the source snapshot, in event id order) per compared table
- * into their net effect, as window-changes.ts does for changes decoded from
+ * into their net effect, as pg-wal/window-changes.ts does for changes decoded from
  * the WAL. Every event handed in is folded: which transactions belong to the
  * window was decided when the queue was read.
  */
