@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Relation, Value } from '../src/change/change.js';
 import { batches, type Batch, type BatchLimits } from '../src/apply/batch.js';
+import { numbersOf, positionOfNumbers, type Position } from '../src/source/position.js';
 import type { SourceEvent } from '../src/source/source.js';
 
 /*
@@ -31,10 +32,13 @@ const msg = (): SourceEvent => ({ kind: 'message', transactional: true, lsn: 1n,
 const ins = (id: number, bytes = 17): SourceEvent => ({ kind: 'insert', relationId: 1, values: [String(id), 'x'.repeat(bytes - 16 - String(id).length)] });
 const upd = (id: number, values: Value[], old: Value[]): SourceEvent => ({ kind: 'update', relationId: 1, values: [String(id), ...values], old: [String(id), ...old], oldIsKeyOnly: false });
 const del = (id: number): SourceEvent => ({ kind: 'delete', relationId: 1, old: [String(id), null], oldIsKeyOnly: true });
-const idle = (position: number): SourceEvent => ({ kind: 'idle', position: BigInt(position) });
-const begin = (n: number): SourceEvent => ({ kind: 'begin', xid: n, commitTime: BigInt(n), commitPosition: BigInt(n * 100 - 8) });
+/** Positions are numbers here, printed as such. */
+const at = (n: number): Position => positionOfNumbers(BigInt(n));
+const shown = (position: Position): string => String(numbersOf(position)[0]);
+const idle = (position: number): SourceEvent => ({ kind: 'idle', position: at(position) });
+const begin = (n: number): SourceEvent => ({ kind: 'begin', xid: n, commitTime: BigInt(n), commitPosition: at(n * 100 - 8) });
 /** Transaction n commits at position n×100 with commit time n. */
-const commit = (n: number): SourceEvent => ({ kind: 'commit', position: BigInt(n * 100), commitTime: BigInt(n) });
+const commit = (n: number): SourceEvent => ({ kind: 'commit', position: at(n * 100), commitTime: BigInt(n) });
 const tx = (n: number, ...changes: SourceEvent[]): SourceEvent[] => [begin(n), ...changes, commit(n)];
 
 function label(change: Batch['changes'][number]): string {
@@ -53,9 +57,9 @@ function summary(batch: Batch): string {
   if (batch.idle !== undefined) {
     assert.equal(batch.changes.length, 0, 'an idle batch has no changes');
     assert.equal(batch.commit, undefined, 'an idle batch has no commit');
-    return `idle ${batch.idle}`;
+    return `idle ${shown(batch.idle)}`;
   }
-  const end = batch.commit ? `commit ${batch.commit.position} (t${batch.commit.commitTime}) ×${batch.commit.transactions}` : 'open';
+  const end = batch.commit ? `commit ${shown(batch.commit.position)} (t${batch.commit.commitTime}) ×${batch.commit.transactions}` : 'open';
   return `${batch.changes.map(label).join(' ')} | ${batch.rows} rows | ${end}`;
 }
 

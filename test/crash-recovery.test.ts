@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { assertSameRows, catchUp, cli, cliRun, type Pair, startPair, until, writeUntilAborted } from './support/harness.js';
+import { assertSameRows, catchUp, cli, cliRun, type Pair, startPair, targetPosition, until, writeUntilAborted } from './support/harness.js';
 
 /** Concurrent writer: transfers between accounts (sum stays 0) and appends to a keyless log. */
 function workload(url: string, signal: AbortSignal): Promise<number> {
@@ -86,8 +86,7 @@ describe('crash recovery: kill -9 at any moment loses nothing and applies nothin
   // What is promised is that the slot covers what was applied and confirmed past it only WAL with no change
   // of the group, which a restart would otherwise never see again.
   test('after a graceful stop the slot has confirmed what the target applied, and past it no change of the group', async (t) => {
-    const res = await pair.sql('target', `SELECT position_lsn::text AS p FROM ferry.groups WHERE group_name = 'money'`);
-    const applied = res.rows[0]?.p as string;
+    const applied = await targetPosition(pair, 'money') as string;
     const slot = await pair.sql('source', `SELECT confirmed_flush_lsn::text AS c, confirmed_flush_lsn >= $1::pg_lsn AS covers
       FROM pg_replication_slots WHERE slot_name = 'ferry_money'`, [applied]);
     const confirmed = slot.rows[0]?.c as string;

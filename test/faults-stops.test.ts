@@ -4,7 +4,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../src/config/load.js';
 import { collectStatus } from '../src/observe/status.js';
-import { assertSameRows, catchUp, cli, init, run, startPair, until, type Pair } from './support/harness.js';
+import { assertSameRows, catchUp, cli, init, run, startPair, targetPosition, until, type Pair } from './support/harness.js';
 
 /**
  * Faults that retrying cannot cure: the group stops with an error that names
@@ -32,7 +32,7 @@ describe('faults that stop a group: a clear error, and the position never passes
   });
 
   async function position(group: string): Promise<string> {
-    return (await pair.sql('target', `SELECT position_lsn::text AS p FROM ferry.groups WHERE group_name = $1`, [group])).rows[0]?.p as string;
+    return await targetPosition(pair, group) as string;
   }
 
   async function insertRows(table: string, from: number, to: number): Promise<void> {
@@ -175,7 +175,8 @@ groups:\n  - name: guarded\n    tables: [public.guarded]\napply:\n  retry_initia
     const ferry = await run(config);
     await insertRows('overtaken', 1, 10);
     await catchUp(config);
-    await pair.sql('target', `UPDATE ferry.groups SET position_lsn = 'FF/0' WHERE group_name = 'overtaken'`);
+    // FF/0, as WAL capture stores it.
+    await pair.sql('target', `UPDATE ferry.groups SET position = decode('000000ff00000000', 'hex') WHERE group_name = 'overtaken'`);
     await insertRows('overtaken', 11, 20);
     await until('the group stops', async () => (await pair.sql('target', `SELECT last_error_fatal FROM ferry.groups WHERE group_name = 'overtaken'`)).rows[0]?.last_error_fatal === true);
     const errors = await ferry.stop();

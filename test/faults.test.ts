@@ -304,7 +304,7 @@ describe('kill -9 of ferry init at random moments, again and again, under a conc
     const writer = copyWorkload(pair.source.url('app'), stopWriter.signal);
     const kills: string[] = [];
     try {
-      const progress = async () => (await pair.sql('target', `SELECT g.state, g.position_lsn IS NOT NULL AS has_slot,
+      const progress = async () => (await pair.sql('target', `SELECT g.state, g.position IS NOT NULL AS has_slot,
           (SELECT count(copied_at) FROM ferry.copy_chunks)::int AS done, (SELECT count(*) FROM ferry.copy_chunks)::int AS chunks
         FROM ferry.groups g`).catch(() => ({ rows: [] }))).rows[0] as { state: string; has_slot: boolean; done: number; chunks: number } | undefined;
       for (let round = 0; round < 8; round++) {

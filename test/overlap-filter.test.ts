@@ -4,6 +4,7 @@ import { BinaryValue, type Relation, type Value } from '../src/change/change.js'
 import type { ChunkPlan } from '../src/copy/chunk-plan.js';
 import { skipCopiedChanges, type CopiedChunk } from '../src/copy/overlap-filter.js';
 import { FerryError } from '../src/errors.js';
+import { numbersOf, positionOfNumbers, type Position } from '../src/source/position.js';
 import type { SourceEvent } from '../src/source/source.js';
 
 /*
@@ -31,19 +32,21 @@ const X = relation(3, 'x', [['v', TEXT], ['id', INT8]]);
 const U = relation(4, 'u', [['id', INT8], ['v', TEXT]]);
 const TB = relation(1, 't', [['id', INT8], ['v', TEXT]], true);
 
+/** Positions are numbers here, printed as such. */
+const at = (n: number): Position => positionOfNumbers(BigInt(n));
 const keyPlan = (relation: string, from: string | null, to: string | null): ChunkPlan => ({ kind: 'key', schema: 'public', relation, column: 'id', from, to });
 const CHUNKS: readonly CopiedChunk[] = [
-  { table: 'public.t', plan: keyPlan('t', null, '100'), snapshotLsn: 500n },
-  { table: 'public.t', plan: keyPlan('t', '100', '200'), snapshotLsn: 1000n },
-  { table: 'public.t', plan: keyPlan('t', '200', null), snapshotLsn: 300n },
-  { table: 'public.w', plan: { kind: 'whole', schema: 'public', relation: 'w', only: true }, snapshotLsn: 800n },
-  { table: 'public.x', plan: keyPlan('x', null, null), snapshotLsn: 500n },
+  { table: 'public.t', plan: keyPlan('t', null, '100'), snapshotPosition: at(500) },
+  { table: 'public.t', plan: keyPlan('t', '100', '200'), snapshotPosition: at(1000) },
+  { table: 'public.t', plan: keyPlan('t', '200', null), snapshotPosition: at(300) },
+  { table: 'public.w', plan: { kind: 'whole', schema: 'public', relation: 'w', only: true }, snapshotPosition: at(800) },
+  { table: 'public.x', plan: keyPlan('x', null, null), snapshotPosition: at(500) },
 ];
 
 const describeAll = (...relations: Relation[]): SourceEvent[] => relations.map((relation) => ({ kind: 'relation', relation }));
-const begin = (at: number): SourceEvent => ({ kind: 'begin', xid: at, commitTime: 0n, commitPosition: BigInt(at) });
-const commit = (at: number): SourceEvent => ({ kind: 'commit', position: BigInt(at + 8), commitTime: 0n });
-const tx = (at: number, ...changes: SourceEvent[]): SourceEvent[] => [begin(at), ...changes, commit(at)];
+const begin = (n: number): SourceEvent => ({ kind: 'begin', xid: n, commitTime: 0n, commitPosition: at(n) });
+const commit = (n: number): SourceEvent => ({ kind: 'commit', position: at(n + 8), commitTime: 0n });
+const tx = (n: number, ...changes: SourceEvent[]): SourceEvent[] => [begin(n), ...changes, commit(n)];
 
 const ins = (rel: number, id: Value, v: Value = 'v'): SourceEvent => ({ kind: 'insert', relationId: rel, values: rel === 3 ? [v, id] : [id, v] });
 const del = (rel: number, id: Value): SourceEvent => ({ kind: 'delete', relationId: rel, old: rel === 3 ? [null, id] : [id, null], oldIsKeyOnly: true });
@@ -59,11 +62,11 @@ const message = (): SourceEvent => ({ kind: 'message', transactional: true, lsn:
 function label(event: SourceEvent): string {
   const key = (relationId: number, tuple: readonly Value[]) => String(tuple[relationId === 3 ? 1 : 0] instanceof BinaryValue ? 'bin' : tuple[relationId === 3 ? 1 : 0]);
   switch (event.kind) {
-    case 'begin': return `B${event.commitPosition}`;
+    case 'begin': return `B${numbersOf(event.commitPosition)[0]}`;
     case 'commit': return 'C';
     case 'relation': return `r${event.relation.table}`;
     case 'message': return 'm';
-    case 'idle': return `idle${event.position}`;
+    case 'idle': return `idle${numbersOf(event.position)[0]}`;
     case 'truncate': return `t${event.relationIds.join(',')}`;
     case 'insert': return `i${event.relationId}:${key(event.relationId, event.values)}`;
     case 'delete': return `d${event.relationId}:${key(event.relationId, event.old)}`;

@@ -22,6 +22,10 @@ const SCHEMA = `
   INSERT INTO accounts SELECT i, 0 FROM generate_series(1, 20) i;
   CREATE TABLE transfers (id bigserial PRIMARY KEY, from_id int NOT NULL, to_id int NOT NULL, amount int NOT NULL);`;
 
+/** A trigger group's position on the target (g.position): the tick, and the key of a part of the batch after it, 8 bytes each. */
+const TICK = `('x' || encode(substr(g.position, 1, 8), 'hex'))::bit(64)::bigint`;
+const PART = `CASE WHEN length(g.position) > 8 THEN ('x' || encode(substr(g.position, 9, 8), 'hex'))::bit(64)::bigint END`;
+
 /**
  * On the target: every commit that touches `accounts` records, at its
  * COMMIT, the sum of the balances, the number of transfers and the position
@@ -33,8 +37,8 @@ function commitLog(delayMs: number): string {
   CREATE TABLE commit_log (xid bigint PRIMARY KEY, total bigint, transfers bigint, position text, part bigint);
   CREATE FUNCTION log_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
     IF NOT EXISTS (SELECT FROM commit_log WHERE xid = txid_current()) THEN
-      INSERT INTO commit_log SELECT txid_current(), (SELECT sum(balance) FROM accounts), (SELECT count(*) FROM transfers), position_lsn::text, position_part
-        FROM ferry.groups WHERE group_name = '${GROUP}';
+      INSERT INTO commit_log SELECT txid_current(), (SELECT sum(balance) FROM accounts), (SELECT count(*) FROM transfers), ${TICK}::text, ${PART}
+        FROM ferry.groups g WHERE group_name = '${GROUP}';
       PERFORM pg_sleep(${delayMs / 1000});
     END IF;
     RETURN NULL;
@@ -78,7 +82,7 @@ async function commits(pair: Pair): Promise<Logged[]> {
 }
 
 async function targetPart(pair: Pair): Promise<string | null> {
-  return ((await pair.sql('target', `SELECT position_part::text AS part FROM ferry.groups WHERE group_name = '${GROUP}'`)).rows[0]?.part as string | null) ?? null;
+  return ((await pair.sql('target', `SELECT ${PART}::text AS part FROM ferry.groups g WHERE group_name = '${GROUP}'`)).rows[0]?.part as string | null) ?? null;
 }
 
 async function transferCount(pair: Pair, side: 'source' | 'target'): Promise<number> {

@@ -1,9 +1,9 @@
 import type pg from 'pg';
-import type { Lsn, PgTimestamp, Relation, Tuple } from '../change/change.js';
+import type { PgTimestamp, Relation, Tuple } from '../change/change.js';
 import { FerryError } from '../errors.js';
 import { sql } from '../target/control-sql.js';
 import type { Logger } from '../observe/logger.js';
-import { formatLsn } from '../source/pg-wal/lsn.js';
+import type { Position } from '../source/position.js';
 import { pgTimestampToDate } from '../source/pg-wal/replication-protocol.js';
 import type { Batch, BatchChange } from './batch.js';
 import { deleteStatement, insertStatement, needsReinsert, truncateStatements, updateStatement, type Statement } from './row-statements.js';
@@ -26,7 +26,7 @@ type StreamDdl = { readonly kind: 'statement'; readonly ddl: DdlMessage } | { re
 
 export interface ApplyResult {
   /** Set when the batch committed: everything up to here is on the target. */
-  readonly committed?: Lsn;
+  readonly committed?: Position;
   /** How the batch was written, when it wrote anything: for metrics. */
   readonly mode?: 'set_based' | 'in_order';
 }
@@ -94,8 +94,8 @@ export class Applier {
     private readonly client: pg.Client,
     private readonly group: string,
     private readonly log: Logger,
-    /** How errors name a position: an LSN, or a tick with trigger capture. */
-    private readonly formatPosition: (position: Lsn) => string = formatLsn,
+    /** How errors name a position: as the group's capture shows it. */
+    private readonly formatPosition: (position: Position) => string,
     /** Source catalog facts for partitions the target lacks; without them such a relation is a missing table. */
     private readonly partitions?: SourcePartitions,
     /** Follows the source's column changes on the target; without it a column the target lacks is an error. */
@@ -121,7 +121,7 @@ export class Applier {
     }
   }
 
-  async apply(batch: Batch, position: Lsn): Promise<ApplyResult> {
+  async apply(batch: Batch, position: Position): Promise<ApplyResult> {
     if (batch.changes.length === 0 && !batch.commit && !batch.held) return {};
     await this.checkReadable(batch, position);
     if (!batch.commit && !this.open && !batch.held && batch.changes.every((c) => c.kind === 'relation' || (c.kind === 'message' && !this.ddlFor(c)))) {
@@ -191,8 +191,8 @@ export class Applier {
     }
     const commitTime = batch.commit.commitTime === 0n ? null : pgTimestampToDate(batch.commit.commitTime).toISOString();
     const part = batch.commit.part;
-    const advance = this.client.query(sql.advance, [this.group, formatLsn(batch.commit.position), commitTime, this.rowsInTransaction,
-      batch.commit.transactions, this.counts.setBased, this.counts.inOrder, part?.key.toString() ?? null, part?.events.toString() ?? null, part?.total.toString() ?? null]);
+    const advance = this.client.query(sql.advance, [this.group, batch.commit.position, commitTime, this.rowsInTransaction,
+      batch.commit.transactions, this.counts.setBased, this.counts.inOrder, part?.events.toString() ?? null, part?.total.toString() ?? null]);
     pending.push({ promise: advance, describe: () => 'storing the position', expect: 'position' });
     pending.push(this.send({ text: 'COMMIT', values: [] }, () => 'COMMIT'));
     try {
@@ -207,7 +207,7 @@ export class Applier {
    * A change that could not be read: its table is copied again, before
    * anything of this batch commits (see SchemaEvolution.copyAgain).
    */
-  private async checkReadable(batch: Batch, position: Lsn): Promise<void> {
+  private async checkReadable(batch: Batch, position: Position): Promise<void> {
     for (const change of batch.changes) {
       if (change.kind !== 'unreadable') continue;
       const { relation } = change;
@@ -221,12 +221,12 @@ export class Applier {
   }
 
   /** A batch that set-based apply could not take is worth knowing about: it is slower, and says something about the table. */
-  private reportInOrder(batch: Batch, position: Lsn, why: InOrderReason): void {
+  private reportInOrder(batch: Batch, position: Position, why: InOrderReason): void {
     this.counts.inOrder++;
     this.log.info({ table: why.table, reason: why.reason, rows: batch.rows, position: this.formatPosition(position) }, 'batch applied in source order, change by change');
   }
 
-  private async applyInOrder(batch: Batch, pending: Pending[], position: Lsn): Promise<void> {
+  private async applyInOrder(batch: Batch, pending: Pending[], position: Position): Promise<void> {
     for (const change of batch.changes) {
       if (change.kind === 'relation') {
         this.describe(change.relation);
@@ -258,7 +258,7 @@ export class Applier {
    * (a table's description changes inside it, or compaction meets a sequence
    * it cannot express), the reason why.
    */
-  private async planSet(batch: Batch, pending: Pending[], position: Lsn): Promise<SetStep[] | InOrderReason> {
+  private async planSet(batch: Batch, pending: Pending[], position: Position): Promise<SetStep[] | InOrderReason> {
     const touched = new Set<number>();
     for (const change of batch.changes) {
       if (this.ddlFor(change)) return { reason: 'a schema change recorded in the stream (ferry ddl, or captured DDL) is applied at its place in the batch' };
@@ -358,7 +358,7 @@ export class Applier {
    * (see definition-reconcile.ts), in the open transaction. Tables are bound
    * again after it, and statements prepared anew, as after `ferry ddl`.
    */
-  private async reconcile(ddl: CapturedDdl, position: Lsn): Promise<void> {
+  private async reconcile(ddl: CapturedDdl, position: Position): Promise<void> {
     if (!this.definitions) {
       throw new FerryError('FERRY_DDL_CAPTURE_UNEXPECTED', `group ${this.group} met DDL captured on the source but cannot apply it here`, undefined,
         { context: { group: this.group, position: this.formatPosition(position) } });
@@ -374,7 +374,7 @@ export class Applier {
    * path it was written for, and records it. Tables are bound again after
    * it, and statements prepared anew: it may have changed any of them.
    */
-  private async runDdl(ddl: DdlMessage, position: Lsn): Promise<void> {
+  private async runDdl(ddl: DdlMessage, position: Position): Promise<void> {
     const saved = (await this.client.query<{ path: string }>(`SELECT current_setting('search_path') AS path`)).rows[0]?.path ?? '';
     await this.client.query(`SELECT set_config('search_path', $1, true)`, [ddl.searchPath]);
     try {
@@ -395,7 +395,7 @@ export class Applier {
   /** Stores changes of joining tables, in source order, until their copy is done. */
   private hold(held: readonly HeldChange[]): Pending {
     const tables = [...new Set(held.map((h) => h.table))].join(', ');
-    const values = [this.group, held.map((h) => h.table), held.map((h) => formatLsn(h.position)), held.map((h) => encodeHeld(h.change))];
+    const values = [this.group, held.map((h) => h.table), held.map((h) => h.position), held.map((h) => encodeHeld(h.change))];
     return { promise: this.query(sql.holdChanges, values), describe: () => `holding ${held.length} change(s) of ${tables} while it is copied`, table: tables };
   }
 
@@ -404,7 +404,7 @@ export class Applier {
    * `tables` deleted: after they were applied, and without moving the
    * position, which is already past them.
    */
-  async releaseHeld(tables: readonly string[], position: Lsn): Promise<void> {
+  async releaseHeld(tables: readonly string[], position: Position): Promise<void> {
     const pending: Pending[] = [];
     if (!this.open) pending.push(this.send({ text: 'BEGIN', values: [] }, () => 'BEGIN'));
     this.open = true;
@@ -418,9 +418,9 @@ export class Applier {
   }
 
   /** The source was idle up to `position` at its time `time`: a quiet group is caught up, not behind. */
-  async recordIdle(position: Lsn, time: PgTimestamp | undefined): Promise<void> {
+  async recordIdle(position: Position, time: PgTimestamp | undefined): Promise<void> {
     const at = time === undefined || time === 0n ? null : pgTimestampToDate(time).toISOString();
-    await this.client.query(sql.recordIdle, [this.group, formatLsn(position), at]);
+    await this.client.query(sql.recordIdle, [this.group, position, at]);
   }
 
   /** Abandons an open transaction (after an error or on shutdown mid-transaction). */
@@ -447,7 +447,7 @@ export class Applier {
    * A source partition the target lacks is created there, or written through
    * the root (see partition-placement.ts).
    */
-  private async bind(id: number, position: Lsn): Promise<void> {
+  private async bind(id: number, position: Position): Promise<void> {
     const relation = this.described.get(id);
     if (!relation) throw new FerryError('FERRY_APPLY_UNKNOWN_RELATION', `change for relation ${id} arrived before its description`, undefined, { context: { group: this.group } });
     // A statement prepared before a column changed type keeps the old parameter types: prepare anew.
@@ -522,7 +522,7 @@ export class Applier {
   }
 
   /** Waits for every statement sent; the first failure (in source order) is the one reported. */
-  private async settle(pending: Pending[], position: Lsn): Promise<void> {
+  private async settle(pending: Pending[], position: Position): Promise<void> {
     const results = await Promise.allSettled(pending.map((p) => p.promise));
     for (let i = 0; i < results.length; i++) {
       const result = results[i] as PromiseSettledResult<pg.QueryResult>;

@@ -1,5 +1,6 @@
-import type { Lsn, PgTimestamp } from '../change/change.js';
+import type { PgTimestamp } from '../change/change.js';
 import type { HeldChange } from '../change/held-change.js';
+import { START, type Position } from '../source/position.js';
 import type { BatchPart, SourceEvent } from '../source/source.js';
 
 export type BatchChange = Extract<SourceEvent, { kind: 'relation' | 'insert' | 'update' | 'delete' | 'truncate' | 'message' | 'unreadable' }>;
@@ -15,9 +16,9 @@ export interface Batch {
   /** Changes of tables joining the group, stored on the target until their copy is done (see hold-joining-changes.ts). */
   readonly held?: readonly HeldChange[];
   /** Present when the batch ends at a source commit: the position to store and acknowledge. */
-  readonly commit?: { readonly position: Lsn; readonly commitTime: PgTimestamp; readonly transactions: number; readonly part?: BatchPart };
+  readonly commit?: { readonly position: Position; readonly commitTime: PgTimestamp; readonly transactions: number; readonly part?: BatchPart };
   /** The source is idle up to here; acknowledge it once nothing is in flight. */
-  readonly idle?: Lsn;
+  readonly idle?: Position;
   /** The source's clock when it was idle up to `idle`, if known. */
   readonly idleTime?: PgTimestamp;
 }
@@ -52,7 +53,7 @@ export async function* batches(events: AsyncIterable<readonly (SourceEvent | Hel
   let transactions = 0;
   let openedAt = 0;
   let inTransaction = false;
-  let commitPosition: Lsn = 0n;
+  let commitPosition = START;
   let commitTime: PgTimestamp = 0n;
   let commitPart: BatchPart | undefined;
   const reset = () => { changes = []; held = []; rows = 0; bytes = 0; transactions = 0; };

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { Lsn, Relation, ReplicaIdentity } from '../change/change.js';
+import type { Relation, ReplicaIdentity } from '../change/change.js';
 import type { CapturedDdl, TableDefinition } from '../change/captured-ddl.js';
 import { withQualifiedNames } from '../catalog/qualified-names.js';
 import { FerryError } from '../errors.js';
@@ -8,6 +8,7 @@ import { qualifiedName } from '../pg/connect.js';
 import { sql } from '../target/control-sql.js';
 import { definitionStatements, type TargetDefinition } from './definition-diff.js';
 import type { SchemaChangePolicy, SchemaEvolution, SourceSchema } from './schema-evolution.js';
+import type { Position } from '../source/position.js';
 
 const IDENTITY: Record<string, ReplicaIdentity> = { d: 'default', n: 'nothing', f: 'full', i: 'index' };
 
@@ -29,10 +30,10 @@ export class DefinitionReconciler {
     private readonly policy: SchemaChangePolicy,
     private readonly schema: SchemaEvolution,
     private readonly log: Logger,
-    private readonly formatPosition: (position: Lsn) => string,
+    private readonly formatPosition: (position: Position) => string,
   ) {}
 
-  async reconcile(ddl: CapturedDdl, position: Lsn): Promise<void> {
+  async reconcile(ddl: CapturedDdl, position: Position): Promise<void> {
     const def = ddl.definition;
     const label = `${def.schema}.${def.name}`;
     const at = this.formatPosition(position);

@@ -1,11 +1,12 @@
 import type pg from 'pg';
-import type { Lsn, Relation } from '../change/change.js';
+import type { Relation } from '../change/change.js';
 import { targetColumnTypesSql } from '../catalog/catalog-sql.js';
 import { FerryError } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
 import { qualifiedName, quoteIdent, quoteLiteral } from '../pg/connect.js';
 import { sql } from '../target/control-sql.js';
 import { diffColumns, type ColumnChange, type LayoutColumn } from './column-diff.js';
+import type { Position } from '../source/position.js';
 
 /** A live column of a source table, as its catalog has it now. */
 export interface SourceColumn {
@@ -70,7 +71,7 @@ export class SchemaEvolution {
     private readonly policy: SchemaChangePolicy,
     private readonly source: SourceSchema,
     private readonly log: Logger,
-    private readonly formatPosition: (position: Lsn) => string,
+    private readonly formatPosition: (position: Position) => string,
   ) {}
 
   /** The statements that record the descriptions followed since the last call, to send in the same transaction. */
@@ -92,7 +93,7 @@ export class SchemaEvolution {
    * source catalog as it is now, or a definition captured with the DDL
    * (see definition-reconcile.ts), which knows them as they were then.
    */
-  async follow(relation: Relation, position: Lsn, source: SourceSchema = this.source): Promise<boolean> {
+  async follow(relation: Relation, position: Position, source: SourceSchema = this.source): Promise<boolean> {
     const description = JSON.stringify([relation.schema, relation.table, relation.columns.map((c) => [c.name, c.typeOid, c.typeMod, c.isKey, c.attnum])]);
     if (this.settled.get(relation.relationId) === description) return false;
     const label = `${relation.schema}.${relation.table}`;
@@ -160,7 +161,7 @@ export class SchemaEvolution {
    * `unreadable`): the table is copied again, aligned with the stream,
    * before anything of this batch commits (see recopy).
    */
-  async copyAgain(relation: Relation, reason: string, position: Lsn): Promise<never> {
+  async copyAgain(relation: Relation, reason: string, position: Position): Promise<never> {
     const label = `${relation.schema}.${relation.table}`;
     if (this.policy === 'stop') {
       throw new FerryError('FERRY_SCHEMA_CHANGED', `changes of source table ${label} cannot be read (${reason}); group ${this.group} has schema_changes: stop`,
@@ -174,7 +175,7 @@ export class SchemaEvolution {
 
   private async statementsFor(
     change: ColumnChange, type: string, root: TargetTable, label: string, target: Map<string, string>,
-    catalog: ReadonlyMap<string, SourceColumn>, recorded: boolean, relation: Relation, position: Lsn,
+    catalog: ReadonlyMap<string, SourceColumn>, recorded: boolean, relation: Relation, position: Position,
   ): Promise<string[]> {
     const column = quoteIdent;
     // `target` follows the statements made, so that a column dropped and another of its name added are both done.
@@ -216,7 +217,7 @@ export class SchemaEvolution {
   }
 
   /** ADD COLUMN such that existing target rows read what the source's existing rows read. */
-  private async addColumn(root: string, rootLabel: string, name: string, type: string, source: SourceColumn | undefined, position: Lsn): Promise<string[]> {
+  private async addColumn(root: string, rootLabel: string, name: string, type: string, source: SourceColumn | undefined, position: Position): Promise<string[]> {
     const col = quoteIdent(name);
     if (!source) {
       // Renamed or dropped again since: what existing rows hold comes with the copy.
@@ -249,7 +250,7 @@ export class SchemaEvolution {
    * copies the table again aligned with the stream (see resync), which first
    * gives the emptied target table the source's columns.
    */
-  private recopy(label: string, why: string, position: Lsn): FerryError {
+  private recopy(label: string, why: string, position: Position): FerryError {
     return new FerryError('FERRY_TABLE_RECOPY', `${why} (table ${label}, group ${this.group}): the table is copied again, aligned with the stream`,
       `if copying it fails, run "ferry resync -c <config> --table ${label}"`,
       { context: { group: this.group, table: label, position: this.formatPosition(position) } });

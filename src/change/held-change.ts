@@ -1,4 +1,5 @@
-import { BinaryValue, type Lsn, type Relation, type Tuple, type Value } from './change.js';
+import { BinaryValue, type Relation, type Tuple, type Value } from './change.js';
+import type { Position } from '../source/position.js';
 import type { SourceEvent } from '../source/source.js';
 
 /** A change of a table that joins a streaming group, kept on the target until the table is copied. */
@@ -9,7 +10,7 @@ export interface HeldChange {
   /** The joining table, as the group names it (a partition's changes are held under its partitioned table). */
   readonly table: string;
   /** Commit position of the source transaction the change belongs to. */
-  readonly position: Lsn;
+  readonly position: Position;
   readonly change: HoldableChange;
 }
 

@@ -1,6 +1,7 @@
-import type { Lsn, Relation } from '../change/change.js';
+import type { Relation } from '../change/change.js';
 import type { HeldChange } from '../change/held-change.js';
 import { FerryError } from '../errors.js';
+import { START } from '../source/position.js';
 import type { SourceEvent } from '../source/source.js';
 import { capturedTableOf } from '../change/captured-ddl.js';
 
@@ -39,7 +40,7 @@ export async function* holdJoiningChanges(
     holders.set(relationId, table);
     holding = [...holders.values()].some((t) => t !== undefined);
   };
-  let position: Lsn = 0n;
+  let position = START;
   let checkedAt = Date.now();
 
   const checkCopied = async () => {

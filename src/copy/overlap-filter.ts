@@ -1,7 +1,8 @@
-import type { Lsn, Relation, Tuple } from '../change/change.js';
+import type { Relation, Tuple } from '../change/change.js';
 import { FerryError } from '../errors.js';
 import { scalarText } from '../pg/binary-format.js';
 import { capturedTableOf } from '../change/captured-ddl.js';
+import { START, type Position } from '../source/position.js';
 import type { SourceEvent } from '../source/source.js';
 import type { HeldChange } from '../change/held-change.js';
 import type { ChunkPlan } from './chunk-plan.js';
@@ -10,7 +11,7 @@ import type { ChunkPlan } from './chunk-plan.js';
 export interface CopiedChunk {
   readonly table: string;
   readonly plan: ChunkPlan;
-  readonly snapshotLsn: Lsn;
+  readonly snapshotPosition: Position;
 }
 
 /**
@@ -35,15 +36,15 @@ export async function* skipCopiedChanges(
     const relation = `${c.plan.schema}.${c.plan.relation}`;
     if (relation !== c.table) add(relation, c);
   }
-  const newest = chunks.reduce((max, c) => (c.snapshotLsn > max ? c.snapshotLsn : max), 0n);
+  const newest = chunks.reduce((max, c) => (c.snapshotPosition > max ? c.snapshotPosition : max), START);
   const relations = new Map<number, Relation>();
-  let commitPosition: Lsn = 0n;
+  let commitPosition = START;
   let passThrough = false;
 
   /** A change before every chunk of its table was read is in whichever chunk holds its row: no need to read its key. */
   const beforeEveryChunk = (relation: Relation): boolean => {
     const table = byTable.get(`${relation.schema}.${relation.table}`);
-    return table !== undefined && table.every((c) => commitPosition < c.snapshotLsn);
+    return table !== undefined && table.every((c) => commitPosition < c.snapshotPosition);
   };
 
   // Is this row, as of this transaction, already in the copied data?
@@ -55,7 +56,7 @@ export async function* skipCopiedChanges(
     if (beforeEveryChunk(relation)) return true;
     const chunk = table.find((c) => inChunk(c.plan, relation, tuple));
     if (!chunk) return false;
-    return commitPosition < chunk.snapshotLsn;
+    return commitPosition < chunk.snapshotPosition;
   };
 
   for await (const run of events) {
@@ -111,7 +112,7 @@ export async function* skipCopiedChanges(
         case 'truncate': {
           const affected = event.relationIds.map((id) => relations.get(id)).filter((r): r is Relation => r !== undefined)
             .flatMap((r) => byTable.get(`${r.schema}.${r.table}`) ?? []);
-          const holds = affected.filter((c) => commitPosition < c.snapshotLsn).length;
+          const holds = affected.filter((c) => commitPosition < c.snapshotPosition).length;
           if (holds === 0) yield event;
           else if (holds !== affected.length) {
             throw new FerryError('FERRY_RESUME_OVERLAP', 'a TRUNCATE happened while the interrupted copy was being resumed',

@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { FerryError } from '../errors.js';
 import { connect, qualifiedName, quoteIdent } from '../pg/connect.js';
-import { formatLsn } from '../source/pg-wal/lsn.js';
+import type { Position } from '../source/position.js';
 import { walSql } from '../source/pg-wal/wal-setup-sql.js';
 import { sql as controlSql } from '../target/control-sql.js';
 import { chunkQuery, type ChunkPlan } from './chunk-plan.js';
@@ -27,7 +27,7 @@ export interface CopySession {
   readonly targetUrl: string;
   /** Exported snapshot and its position: the copy sees exactly the transactions committed before it. */
   readonly snapshot: string;
-  readonly snapshotLsn: bigint;
+  readonly snapshotPosition: Position;
   readonly onBytes: (job: ChunkJob, bytes: number) => void;
   readonly onDone: (job: ChunkJob, rows: number) => void;
 }
@@ -87,7 +87,7 @@ async function copyChunk(source: pg.Client, target: pg.Client, job: ChunkJob, se
     });
     await pipeline(out, counter, into);
     const rows = Number(into.rowCount ?? 0);
-    await target.query(controlSql.markChunkCopied, [job.group, job.table, job.chunk, rows, bytes, formatLsn(session.snapshotLsn), job.format]);
+    await target.query(controlSql.markChunkCopied, [job.group, job.table, job.chunk, rows, bytes, session.snapshotPosition, job.format]);
     await target.query('COMMIT');
     return rows;
   } catch (err) {

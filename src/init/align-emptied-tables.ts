@@ -4,11 +4,13 @@ import { SchemaEvolution } from '../apply/schema-evolution.js';
 import { describedColumnsSql, serverVersionSql } from '../catalog/catalog-sql.js';
 import type { SourceTable } from '../catalog/source-tables.js';
 import type { ReplicaIdentity } from '../change/change.js';
-import type { GroupConfig } from '../config/schema.js';
+import type { FerryConfig, GroupConfig } from '../config/schema.js';
 import type { Logger } from '../observe/logger.js';
 import { inTransaction } from '../pg/in-transaction.js';
 import { SourceCatalog } from '../run/source-catalog.js';
+import { captureOf } from '../source/capture.js';
 import { ddlCaptureOn, readDefinition } from '../source/ddl-capture/ddl-capture-install.js';
+import { START } from '../source/position.js';
 import { readGroup } from '../target/control-schema.js';
 
 const IDENTITY: Record<SourceTable['replicaIdentity'], ReplicaIdentity> = { d: 'default', i: 'index', f: 'full', n: 'nothing' };
@@ -26,10 +28,12 @@ const IDENTITY: Record<SourceTable['replicaIdentity'], ReplicaIdentity> = { d: '
  * with the rows.
  */
 export async function alignEmptiedTables(
-  sourceUrl: string, source: pg.Client, target: pg.Client, group: GroupConfig, tables: readonly SourceTable[], log: Logger,
+  config: FerryConfig, source: pg.Client, target: pg.Client, group: GroupConfig, tables: readonly SourceTable[], log: Logger,
 ): Promise<void> {
-  const position = (await readGroup(target, group.name))?.position ?? '';
-  const catalog = new SourceCatalog(sourceUrl, group.name);
+  // Where the group stands: what the log and the recorded schema changes name.
+  const stored = (await readGroup(target, group.name))?.position ?? null;
+  const position = stored === null ? '' : captureOf(config.source.capture).formatPosition(stored);
+  const catalog = new SourceCatalog(config.source.url, group.name);
   const schema = new SchemaEvolution(target, group.name, group.schemaChanges, catalog, log, () => position);
   const version = (await source.query<{ version: number }>(serverVersionSql)).rows[0]?.version ?? 0;
   // With DDL capture, the whole definition (defaults, NOT NULL, indexes, constraints): its captured changes before the copy are discarded with the rows.
@@ -41,9 +45,9 @@ export async function alignEmptiedTables(
         .map((r) => ({ name: r.name, typeOid: r.type_oid, typeMod: r.type_mod, isKey: r.is_key }));
       await inTransaction(target, async () => {
         if (definitions && definition) {
-          await definitions.reconcile({ groups: [group.name], tag: 'COPY', query: '', dropped: [], definition }, 0n);
+          await definitions.reconcile({ groups: [group.name], tag: 'COPY', query: '', dropped: [], definition }, START);
         } else {
-          await schema.follow({ relationId: table.oid, schema: table.schema, table: table.name, replicaIdentity: IDENTITY[table.replicaIdentity], columns }, 0n);
+          await schema.follow({ relationId: table.oid, schema: table.schema, table: table.name, replicaIdentity: IDENTITY[table.replicaIdentity], columns }, START);
         }
         for (const record of schema.takeRecords()) await target.query(record.text, record.values);
       });

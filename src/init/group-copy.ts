@@ -19,7 +19,7 @@ interface ChunkRow {
   readonly plan: ChunkPlan;
   readonly estimated_bytes: string;
   readonly rows: string | null;
-  readonly snapshot_lsn: string | null;
+  readonly snapshot_position: string | null;
 }
 
 /** Cuts every table of a group into chunks and records the plan, once, before anything is copied. */
@@ -51,7 +51,7 @@ export async function resetPartialTables(target: pg.Client, group: string, table
   const rows = (await target.query<ChunkRow>(sql.chunks, [group])).rows;
   for (const table of tables) {
     const mine = rows.filter((r) => r.table_name === tableLabel(table));
-    const done = mine.filter((r) => r.snapshot_lsn !== null).length;
+    const done = mine.filter((r) => r.snapshot_position !== null).length;
     const byKey = mine.every((r) => r.plan.kind === 'key');
     if (done === 0 || done === mine.length || byKey) continue;
     log.warn({ table: tableLabel(table), chunksDone: done, chunks: mine.length }, 'table was read by pages or partitions; copying it again whole');
@@ -72,7 +72,7 @@ export async function copyPendingChunks(
   // Per table being copied: its written columns and the COPY format they allow.
   const copying = new Map<SourceTable, { columns: string[]; format: 'binary' | 'text' }>();
   for (const row of rows) {
-    if (row.snapshot_lsn !== null) continue;
+    if (row.snapshot_position !== null) continue;
     const table = byLabel.get(row.table_name);
     if (!table) continue;
     let how = copying.get(table);
@@ -96,7 +96,7 @@ export async function copyPendingChunks(
     sourceUrl: config.source.url,
     targetUrl: config.target.url,
     snapshot: snapshot.snapshotName,
-    snapshotLsn: snapshot.position,
+    snapshotPosition: snapshot.position,
     onBytes: (job: ChunkJob, bytes: number) => progress.advance(job.table, tableEstimate.get(job.table) ?? 0, bytes),
     onDone: (job: ChunkJob, n: number) => {
       copied += n;

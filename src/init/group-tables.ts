@@ -83,7 +83,7 @@ async function copyAgain(
   await target.query(sql.restartGroupApply, [group.name]);
   // Waits for the restarted session's open transaction, if it still had one, to end.
   await target.query(targetTableSql.truncate(tables.map((t) => qualifiedName(t.schema, t.name))));
-  await alignEmptiedTables(config.source.url, source, target, group, tables, log);
+  await alignEmptiedTables(config, source, target, group, tables, log);
   const rows = await copyUnderSnapshot(config, { url: config.source.url, source, group, serverVersion, log }, tables, target);
   await copyGroupSequences(source, target, group.name, tables.map((t) => t.oid), log);
   log.info({ tables: labels, rows }, 'tables copied again');

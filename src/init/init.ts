@@ -8,8 +8,7 @@ import type { Logger } from '../observe/logger.js';
 import { connect } from '../pg/connect.js';
 import { copyGroupSequences } from '../sequences/sync-sequences.js';
 import { captureOf, type Capture, type CopySnapshot, type SourceSide } from '../source/capture.js';
-import { formatLsn, parseLsn as parsePosition } from '../source/pg-wal/lsn.js';
-import type { Lsn } from '../change/change.js';
+import type { Position } from '../source/position.js';
 import { copyPendingChunks, recordChunkPlan, resetPartialTables } from './group-copy.js';
 import { ensureControlSchema, readGroup, type GroupRow } from '../target/control-schema.js';
 import { sql } from '../target/control-sql.js';
@@ -147,19 +146,19 @@ async function initGroup(capture: Capture, config: FerryConfig, group: PlannedGr
   const { source, log } = on;
   const name = group.config.name;
   if (group.existing?.state === 'streaming') {
-    const position = group.existing.position ? capture.formatPosition(parsePosition(group.existing.position)) : '';
+    const position = group.existing.position === null ? '' : capture.formatPosition(group.existing.position);
     return streamingGroup(config, group, source, target, on.serverVersion, position, log);
   }
   const labels = group.tables.map(tableLabel);
   const resuming = group.existing?.position != null && await capture.isSetUp(source, group.config);
   let snapshot: CopySnapshot | undefined;
   try {
-    let position: Lsn;
+    let position: Position;
     if (resuming) {
       // The capture still holds the start position, but the snapshot that went
       // with it died with the crashed init. The rest is copied under a newer
       // snapshot; streaming then skips, row by row, the changes those chunks already hold.
-      position = parsePosition(group.existing?.position as string);
+      position = group.existing?.position as Position;
       await resetPartialTables(target, name, group.tables, log);
       snapshot = await capture.copySnapshot(on);
       log.warn({ position: capture.formatPosition(position), resumeSnapshot: capture.formatPosition(snapshot.position) },
@@ -180,7 +179,7 @@ async function initGroup(capture: Capture, config: FerryConfig, group: PlannedGr
       snapshot = await capture.setUp(on, group.tables);
       position = snapshot.position;
       await recordChunkPlan(source, target, name, group.tables, on.serverVersion, config.copy.chunkBytes);
-      await target.query(sql.recordSlot, [name, formatLsn(position)]);
+      await target.query(sql.recordStart, [name, position]);
       log.info({ position: capture.formatPosition(position), tables: labels.length }, 'copying tables');
     }
     const rows = await copyAndFinish(config, group, source, target, snapshot, capture.formatPosition(position), log);

@@ -1,17 +1,13 @@
 import type pg from 'pg';
-import type { Lsn, Relation } from '../change/change.js';
-import { triggerConfig, type FerryConfig, type GroupConfig } from '../config/schema.js';
+import type { Relation } from '../change/change.js';
+import type { FerryConfig, GroupConfig } from '../config/schema.js';
 import { FerryError, inContext } from '../errors.js';
 import { Applier } from '../apply/applier.js';
 import { batches, type Batch } from '../apply/batch.js';
 import type { Logger } from '../observe/logger.js';
 import { connect, qualifiedName } from '../pg/connect.js';
-import { formatLsn, parseLsn } from '../source/pg-wal/lsn.js';
-import { WalStream } from '../source/pg-wal/wal-stream.js';
-import { binaryTransferBlocker } from '../source/pg-wal/binary-transfer.js';
-import { TriggerStream } from '../source/pg-trigger/trigger-stream.js';
-import type { KnownColumn } from '../source/pg-trigger/relation-layouts.js';
-import { formatTick } from '../source/pg-trigger/ticks.js';
+import { captureOf } from '../source/capture.js';
+import { storedPosition, type Position } from '../source/position.js';
 import { readGroup } from '../target/control-schema.js';
 import { sql } from '../target/control-sql.js';
 import { sqlState, transientKind } from './transient.js';
@@ -19,7 +15,6 @@ import { lockGroup, ownBackend, type Backend } from './group-lock.js';
 import type { ChunkPlan } from '../copy/chunk-plan.js';
 import { skipCopiedChanges } from '../copy/overlap-filter.js';
 import type { ChangeStream, SourceEvent } from '../source/source.js';
-import { preparePublication } from '../source/pg-wal/partition-publishing.js';
 import { SourceCatalog } from './source-catalog.js';
 import { SchemaEvolution } from '../apply/schema-evolution.js';
 import { DefinitionReconciler } from '../apply/definition-reconcile.js';
@@ -144,12 +139,13 @@ async function streamOnce(
   config: FerryConfig, group: GroupConfig, log: Logger, signal: AbortSignal, onProgress: (committed: boolean) => void, backends: Backend[],
   transfer: { readonly binary: boolean }, startResync: (table: string, reason: string) => void, metrics: ApplyMetrics | undefined,
 ): Promise<void> {
+  const capture = captureOf(config.source.capture);
   const target = await connect(config.target.url, { role: 'target', applicationName: `ferry:${group.name}`, pipeline: true });
   let stream: ChangeStream | undefined;
   const catalog = new SourceCatalog(config.source.url, group.name);
   // Tables whose copied rows this stream's filter knows (see skipCopiedChanges), set once the stream starts.
   const filtered = new Set<string>();
-  const formatPosition = config.source.capture === 'trigger' ? formatTick : formatLsn;
+  const formatPosition = (position: Position) => capture.formatPosition(position);
   const schema = new SchemaEvolution(target, group.name, group.schemaChanges, catalog, log, formatPosition);
   const definitions = new DefinitionReconciler(target, group.name, group.schemaChanges, schema, log, formatPosition);
   const applier = new Applier(target, group.name, log, formatPosition, catalog, schema, definitions);
@@ -163,7 +159,7 @@ async function streamOnce(
     if (!row && (await target.query(sql.switchedOver, [group.name])).rows.length > 0) {
       throw new FerryError('FERRY_SWITCHED_OVER', `group ${group.name} was switched over: the target is its primary now`, undefined, { context: { group: group.name } });
     }
-    if (!row || row.state !== 'streaming' || !row.position) {
+    if (!row || row.state !== 'streaming' || row.position === null) {
       throw new FerryError('FERRY_NOT_INITIALISED', `group ${group.name} has not been initialised on the target`,
         'run "ferry init -c <config>" first', { exitCode: 2, context: { group: group.name } });
     }
@@ -171,7 +167,7 @@ async function streamOnce(
       throw new FerryError('FERRY_CAPTURE_CHANGED', `group ${group.name} was initialised with capture ${row.capture}, the configuration says ${config.source.capture}`,
         'run "ferry drop" with the old configuration and "ferry init" with the new one', { exitCode: 2, context: { group: group.name } });
     }
-    const start = parseLsn(row.position);
+    const start = row.position;
     await applier.prepareSession(config.apply.lockTimeoutMs);
     const observed = metrics && { metrics, group: group.name, names: new Map<number, string>() };
     await replayHeldChanges(target, applier, group.name, start, config.apply.batchMaxRows, log, observed && ((batch, mode, seconds) => {
@@ -180,38 +176,14 @@ async function streamOnce(
     await resumeInterruptedCopies(target, group.name, row.tables, startResync);
     // Read after the replay (a copy that finished since has held changes, which the hold sees and starts again for),
     // and before the stream starts: a backlog then keeps this process busy, and every round trip waits longer.
-    const resumed = (await target.query<{ table_name: string; plan: ChunkPlan; snapshot_lsn: string }>(sql.chunksIfResumed, [group.name, formatLsn(start)])).rows;
+    const resumed = (await target.query<{ table_name: string; plan: ChunkPlan; snapshot_position: string }>(sql.chunksIfResumed, [group.name, start])).rows;
     for (const r of resumed) filtered.add(r.table_name);
-    const trigger = config.source.capture === 'trigger' ? triggerConfig(config) : undefined;
-    if (!trigger) await preparePublication(config.source.url, group.name, group.publication, log);
-    const binary = !trigger && transfer.binary && await binaryAllowed(config, group, target, log);
-    stream = trigger
-      ? await TriggerStream.open({
-        url: config.source.url,
-        group: group.name,
-        startAfter: start,
-        ...(row.position_part !== null ? { startAfterPart: BigInt(row.position_part) } : {}),
-        tickIntervalMs: trigger.tickIntervalMs,
-        idleTickMs: trigger.idleTickMs,
-        rotateIntervalMs: trigger.rotateIntervalMs,
-        knownColumns: await knownColumns(target, group.name),
-        log,
-      })
-      : await WalStream.open({
-        url: config.source.url,
-        group: group.name,
-        slot: group.slot,
-        publication: group.publication,
-        startAfter: start,
-        spillDir: config.apply.spillDir,
-        statusIntervalMs: config.apply.statusIntervalMs,
-        binary,
-      });
-    log.info({ position: trigger ? formatTick(start, row.position_part) : formatLsn(start), ...(trigger ? {} : { transfer: binary ? 'binary' : 'text' }) }, 'streaming');
+    stream = await capture.openStream({ config, group, startAfter: start, target, binary: transfer.binary, log });
+    log.info({ position: formatPosition(start), ...stream.details }, 'streaming');
     const resume = () => resumeInterruptedCopies(target, group.name, row.tables, startResync);
     const held = holdJoiningChanges(stream.events(), joiningTables(target, group.name, start, filtered, resume), group.name);
     const events = resumed.length === 0 ? held
-      : skipCopiedChanges(held, resumed.map((r) => ({ table: r.table_name, plan: r.plan, snapshotLsn: parseLsn(r.snapshot_lsn) })), group.name);
+      : skipCopiedChanges(held, resumed.map((r) => ({ table: r.table_name, plan: r.plan, snapshotPosition: storedPosition(r.snapshot_position) })), group.name);
     await applyLoop(events, stream, applier, config, signal, start, () => onProgress(true), onProgress, observed);
   } finally {
     await applier.rollback();
@@ -249,26 +221,17 @@ async function resumeInterruptedCopies(target: pg.Client, group: string, tables:
 }
 
 /**
- * The columns the target last recorded for each source table of the group:
- * where a trigger queue's rows after the group's position start from.
- */
-async function knownColumns(target: pg.Client, group: string): Promise<Map<number, readonly KnownColumn[]>> {
-  const rows = (await target.query<{ relation_id: string; columns: KnownColumn[] }>(sql.groupKnownColumns, [group])).rows;
-  return new Map(rows.map((r) => [Number(r.relation_id), r.columns]));
-}
-
-/**
  * The target's view of tables joining the group (`ferry init` after one was
  * added to the configuration, or `ferry resync`): a table whose copy runs has
  * its changes held; one copied since this stream started (under a snapshot
  * newer than its start, which the stream's filter does not know) or with
  * changes still held needs the stream to start again.
  */
-function joiningTables(target: pg.Client, group: string, start: Lsn, filtered: ReadonlySet<string>, resumeInterrupted: () => Promise<void>): JoiningTables {
+function joiningTables(target: pg.Client, group: string, start: Position, filtered: ReadonlySet<string>, resumeInterrupted: () => Promise<void>): JoiningTables {
   return {
     async holding(relation: Relation) {
       const rows = (await target.query<{ table_name: string; pending: boolean; newer: boolean; held: boolean }>(sql.joiningTable,
-        [group, `${relation.schema}.${relation.table}`, qualifiedName(relation.schema, relation.table), formatLsn(start)])).rows;
+        [group, `${relation.schema}.${relation.table}`, qualifiedName(relation.schema, relation.table), start])).rows;
       const copying = rows.find((r) => r.pending);
       if (copying) return copying.table_name;
       const joined = rows.find((r) => r.held || (r.newer && !filtered.has(r.table_name)));
@@ -285,20 +248,8 @@ function joiningTables(target: pg.Client, group: string, start: Lsn, filtered: R
   };
 }
 
-/** Whether this group's values may stream in binary now (see binary-transfer.ts); says why not at debug level. */
-async function binaryAllowed(config: FerryConfig, group: GroupConfig, target: pg.Client, log: Logger): Promise<boolean> {
-  const source = await connect(config.source.url, { role: 'source', applicationName: `ferry:${group.name}:types` });
-  try {
-    const blocker = await binaryTransferBlocker(source, target, group.publication);
-    if (blocker !== undefined) log.debug({ reason: blocker }, 'values stream as text');
-    return blocker === undefined;
-  } finally {
-    await source.end().catch(() => undefined);
-  }
-}
-
 async function applyLoop(
-  events: AsyncIterable<readonly (SourceEvent | HeldChange)[]>, stream: ChangeStream, applier: Applier, config: FerryConfig, signal: AbortSignal, start: Lsn,
+  events: AsyncIterable<readonly (SourceEvent | HeldChange)[]>, stream: ChangeStream, applier: Applier, config: FerryConfig, signal: AbortSignal, start: Position,
   onCommit: () => void, onProgress: (committed: boolean) => void,
   observed: { readonly metrics: ApplyMetrics; readonly group: string; readonly names: Map<number, string> } | undefined,
 ): Promise<void> {

@@ -1,12 +1,11 @@
 import type pg from 'pg';
-import type { Lsn } from '../change/change.js';
 import { decodeHeld } from '../change/held-change.js';
 import type { Applier } from '../apply/applier.js';
 import type { Batch, BatchChange } from '../apply/batch.js';
 import type { ChunkPlan } from '../copy/chunk-plan.js';
 import { skipCopiedChanges } from '../copy/overlap-filter.js';
 import type { Logger } from '../observe/logger.js';
-import { parseLsn } from '../source/pg-wal/lsn.js';
+import { storedPosition, type Position } from '../source/position.js';
 import type { SourceEvent } from '../source/source.js';
 import { sql } from '../target/control-sql.js';
 
@@ -20,14 +19,14 @@ const PAGE = 5_000;
  * transaction. The group's position is already past them and stays.
  */
 export async function replayHeldChanges(
-  target: pg.Client, applier: Applier, group: string, position: Lsn, maxRows: number, log: Logger,
+  target: pg.Client, applier: Applier, group: string, position: Position, maxRows: number, log: Logger,
   /** Told of each batch applied and how, for metrics. */
   onApplied?: (batch: Batch, mode: 'set_based' | 'in_order' | undefined, seconds: number) => void,
 ): Promise<void> {
   const tables = (await target.query<{ table_name: string }>(sql.heldTablesCopied, [group])).rows.map((r) => r.table_name);
   if (tables.length === 0) return;
-  const chunks = (await target.query<{ table_name: string; plan: ChunkPlan; snapshot_lsn: string }>(sql.copiedChunks, [group, tables])).rows
-    .map((r) => ({ table: r.table_name, plan: r.plan, snapshotLsn: parseLsn(r.snapshot_lsn) }));
+  const chunks = (await target.query<{ table_name: string; plan: ChunkPlan; snapshot_position: string }>(sql.copiedChunks, [group, tables])).rows
+    .map((r) => ({ table: r.table_name, plan: r.plan, snapshotPosition: storedPosition(r.snapshot_position) }));
   const apply = async (batch: Batch) => {
     const started = performance.now();
     const { mode } = await applier.apply(batch, position);
@@ -68,7 +67,7 @@ async function* readHeld(target: pg.Client, group: string, tables: readonly stri
     for (const row of page) {
       if (row.position !== position) {
         position = row.position;
-        out.push({ kind: 'begin', xid: 0, commitTime: 0n, commitPosition: parseLsn(row.position) });
+        out.push({ kind: 'begin', xid: 0, commitTime: 0n, commitPosition: storedPosition(row.position) });
       }
       const change = decodeHeld(row.change);
       if (change.kind !== 'relation') count();

@@ -3,7 +3,6 @@ import type { FerryConfig } from '../config/schema.js';
 import { FerryError, ExitCode } from '../errors.js';
 import { connect } from '../pg/connect.js';
 import { captureOf, type Marker } from '../source/capture.js';
-import { parseLsn } from '../source/pg-wal/lsn.js';
 import { readGroups, type GroupRow } from '../target/control-schema.js';
 import { sql } from '../target/control-sql.js';
 
@@ -33,7 +32,7 @@ export async function waitForCatchUp(config: FerryConfig, timeoutSeconds: number
           const row = rows.get(g.name);
           const m = markers.get(g.name);
           // Changes held for a joining table are not applied yet, whatever the position says.
-          return !row?.position || m === undefined || parseLsn(row.position) < m || row.held_changes !== '0';
+          return row?.position == null || m === undefined || row.position < m || row.held_changes !== '0';
         })
         .map((g) => g.name);
       if (pending.length === 0) return shown;

@@ -1,13 +1,14 @@
 import type pg from 'pg';
 import type { SourceTable } from '../catalog/source-tables.js';
-import type { Lsn } from '../change/change.js';
-import type { CaptureMode, GroupConfig } from '../config/schema.js';
+import type { CaptureMode, FerryConfig, GroupConfig } from '../config/schema.js';
 import type { Logger } from '../observe/logger.js';
 import type { GroupStatus } from '../observe/status.js';
 import type { GroupRow } from '../target/control-schema.js';
 import type { CommonPoint, VerifyWindow } from '../verify/common-point.js';
 import { triggerCapture } from './pg-trigger/trigger-capture.js';
 import { walCapture } from './pg-wal/wal-capture.js';
+import type { Position } from './position.js';
+import type { ChangeStream } from './source.js';
 
 /**
  * One capture method (`wal`, `trigger`, later `binlog`): everything the
@@ -21,7 +22,7 @@ export interface Capture {
   readonly name: CaptureMode;
 
   /** How a position reads for people, in status, logs and errors (`0/16B3F08`, `tick 42`). */
-  formatPosition(position: Lsn): string;
+  formatPosition(position: Position): string;
 
   /**
    * What keeps the source from capturing `tables` for these groups, each
@@ -51,6 +52,9 @@ export interface Capture {
   removeGroup(source: pg.Client, group: GroupConfig, log: Logger): Promise<void>;
   /** After groups were removed: what the method's groups share on the source goes once none is left. */
   removeShared(source: pg.Client, log: Logger): Promise<void>;
+
+  /** The group's changes from just after `startAfter`, the position stored on the target, in commit order. */
+  openStream(start: StreamStart): Promise<ChangeStream>;
 
   /**
    * Writes a marker that each group's stream carries after everything the
@@ -93,19 +97,31 @@ export interface SourceSide {
   readonly log: Logger;
 }
 
+/** Where and how a group's stream starts (see Capture.openStream). */
+export interface StreamStart {
+  readonly config: FerryConfig;
+  readonly group: GroupConfig;
+  readonly startAfter: Position;
+  /** The group's apply session, which holds the group: what the target last recorded of the source's tables is read with it. */
+  readonly target: pg.Client;
+  /** Values may come in their types' binary format where the method and the columns allow it (apply.binary_transfer, until the target refuses one). */
+  readonly binary: boolean;
+  readonly log: Logger;
+}
+
 /** A snapshot of the source to copy under, and the position it lines up with. Lives until `close`. */
 export interface CopySnapshot {
   /** For `SET TRANSACTION SNAPSHOT` in each copy connection. */
   readonly snapshotName: string;
   /** The snapshot shows every transaction up to here and none after: the stream delivers exactly the others. */
-  readonly position: Lsn;
+  readonly position: Position;
   close(): Promise<void>;
 }
 
 /** Where a marker lies in each group's stream. */
 export interface Marker {
   /** Per group; a group whose stream cannot carry it (nothing set up on the source) is missing. */
-  readonly positions: ReadonlyMap<string, Lsn>;
+  readonly positions: ReadonlyMap<string, Position>;
   /** For people: `0/16B3F08`, `tick 42 (main), tick 7 (audit)`. */
   readonly shown: string;
 }

@@ -1,4 +1,5 @@
-import type { Change, Lsn, PgTimestamp } from '../change/change.js';
+import type { Change, PgTimestamp } from '../change/change.js';
+import type { Position } from './position.js';
 
 /**
  * What every capture method (WAL, trigger queue, later binlog) delivers: whole
@@ -6,34 +7,35 @@ import type { Change, Lsn, PgTimestamp } from '../change/change.js';
  * transaction of any size streams through with bounded memory.
  */
 export type SourceEvent =
-  /** `commitPosition` orders the transaction among all others (for WAL: its commit record's LSN). */
-  | { readonly kind: 'begin'; readonly xid: number; readonly commitTime: PgTimestamp; readonly commitPosition: Lsn }
+  /**
+   * `commitPosition` orders the transaction among all others (for WAL: its
+   * commit record's LSN): a copy read under a snapshot at position P holds it
+   * exactly when `commitPosition` < P.
+   */
+  | { readonly kind: 'begin'; readonly xid: number; readonly commitTime: PgTimestamp; readonly commitPosition: Position }
   | Extract<Change, { kind: 'relation' | 'insert' | 'update' | 'delete' | 'truncate' | 'message' | 'unreadable' }>
-  | { readonly kind: 'commit'; readonly position: Lsn; readonly commitTime: PgTimestamp; readonly part?: BatchPart }
+  | { readonly kind: 'commit'; readonly position: Position; readonly commitTime: PgTimestamp; readonly part?: BatchPart }
   /**
    * Nothing is in flight: every transaction before `position` has been
    * delivered. `time` is the source's clock when that was so, if known.
    */
-  | { readonly kind: 'idle'; readonly position: Lsn; readonly time?: PgTimestamp };
+  | { readonly kind: 'idle'; readonly position: Position; readonly time?: PgTimestamp };
 
 /**
- * Trigger capture: a commit inside the batch after tick `position`. Its
- * transactions are delivered one after another in order of `key` (see
- * openParts), so "every transaction of that batch up to `key`" is an exact
- * place to resume from, and the target may commit there.
+ * A commit inside a batch the source delivers whole but the target may
+ * commit in parts (trigger capture: the transactions between two ticks; its
+ * position says which of them are applied): how far through it, for `status`.
  */
 export interface BatchPart {
-  /** The sort key of the last transaction applied. */
-  readonly key: bigint;
-  /** Events of the batch up to and including that transaction, and in all: progress for `status`. */
+  /** Events of the batch up to and including this commit's transaction, and in all. */
   readonly events: bigint;
   readonly total: bigint;
 }
 
 export interface ChangeStream {
   /**
-   * Events after `startAfter`; a transaction at or before it is never
-   * delivered. In arrays of whatever has arrived, so that a busy stream costs
+   * Events after the position the stream was opened at; a transaction at or
+   * before it is never delivered. In arrays of whatever has arrived, so that a busy stream costs
    * one await per array rather than per row.
    */
   events(): AsyncIterable<readonly SourceEvent[]>;
@@ -41,6 +43,8 @@ export interface ChangeStream {
    * Everything up to `position` is committed on the target: the source may
    * forget it. Called only after the target commit, never earlier.
    */
-  acknowledge(position: Lsn): void;
+  acknowledge(position: Position): void;
+  /** How the stream reads, for the log line that says it started (WAL: values as binary or text). */
+  readonly details: Readonly<Record<string, string>>;
   close(): Promise<void>;
 }

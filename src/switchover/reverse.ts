@@ -6,7 +6,6 @@ import { recordDescriptions } from '../init/record-descriptions.js';
 import type { Logger } from '../observe/logger.js';
 import { connect } from '../pg/connect.js';
 import { captureOf } from '../source/capture.js';
-import { formatLsn } from '../source/pg-wal/lsn.js';
 import { controlSchemaExists, ensureControlSchema } from '../target/control-schema.js';
 import { sql } from '../target/control-sql.js';
 import type { FenceRecord } from './fence.js';
@@ -66,7 +65,7 @@ export async function createReverseGroups(config: FerryConfig, fence: FenceRecor
       // Nothing is copied: the two sides are equal at the snapshot's position, where the stream starts.
       const snapshot = await capture.setUp({ url: config.target.url, source: newPrimary, group, serverVersion, log: glog }, tables);
       await snapshot.close();
-      await oldSource.query(sql.recordSlot, [group.name, formatLsn(snapshot.position)]);
+      await oldSource.query(sql.recordStart, [group.name, snapshot.position]);
       await recordDescriptions(newPrimary, oldSource, group.name, tables);
       await oldSource.query(sql.startStreaming, [group.name]);
       const position = capture.formatPosition(snapshot.position);

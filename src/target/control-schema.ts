@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { FerryError } from '../errors.js';
 import { migrate } from '../pg/versioned-schema.js';
+import type { Position } from '../source/position.js';
 import { migrations, sql } from './control-sql.js';
 
 /** Creates or upgrades the `ferry` control schema on the target; safe to run concurrently. */
@@ -21,10 +22,18 @@ export async function ensureControlSchema(client: pg.Client): Promise<void> {
   }
 }
 
+/**
+ * Whether the control schema is there. One an older ferry installed is
+ * brought up to this version first, so that every command of a newer ferry
+ * reads what it expects (older ferry processes must be stopped by then).
+ */
 export async function controlSchemaExists(client: pg.Client): Promise<boolean> {
   try {
-    const res = await client.query<{ present: boolean }>(`SELECT to_regclass('ferry.groups') IS NOT NULL AS present`);
-    return res.rows[0]?.present ?? false;
+    const present = (await client.query<{ present: boolean }>(sql.controlSchemaExists)).rows[0]?.present ?? false;
+    if (present && ((await client.query<{ version: number }>(sql.installedVersion)).rows[0]?.version ?? 0) < migrations.length) {
+      await ensureControlSchema(client);
+    }
+    return present;
   } catch (err) {
     if ((err as { code?: string }).code !== '42501') throw err;
     // The schema exists but belongs to a role that has not let this one in.
@@ -41,7 +50,8 @@ export interface GroupRow {
   readonly slot_name: string | null;
   readonly publication_name: string | null;
   readonly tables: string[];
-  readonly position: string | null;
+  /** Null until the group's capture is set up on the source. */
+  readonly position: Position | null;
   readonly source_commit_time: Date | null;
   readonly applied_at: Date | null;
   readonly rows_applied: string;
@@ -51,8 +61,7 @@ export interface GroupRow {
   readonly last_error_fatal: boolean;
   readonly batches_set_based: string;
   readonly batches_in_order: string;
-  /** Trigger capture inside a batch applied in parts (see control-sql.ts); null at a whole tick. */
-  readonly position_part: string | null;
+  /** Inside a batch applied in parts (trigger capture): its events applied so far, and in all; null otherwise. */
   readonly part_events: string | null;
   readonly part_events_total: string | null;
   /** Changes of joining tables held until their copy is done (see hold-joining-changes.ts). */

@@ -2,7 +2,16 @@
  * Every statement Ferry runs against its control schema on the target lives
  * here. The schema is versioned: `migrations[i]` brings version i to i+1, and
  * `ferry.schema_version` records what is installed.
+ *
+ * Positions are the capture method's own (see source/position.ts): `bytea`
+ * whose order is stream order, passed in and read out as hex, so the
+ * statements here compare them without knowing what they are.
  */
+
+/** A pg_lsn as 8 bytes big-endian: how every position was stored before positions were the capture method's own. */
+const pgLsnBytes = (column: string) =>
+  `decode(lpad(split_part(${column}::text, '/', 1), 8, '0') || lpad(split_part(${column}::text, '/', 2), 8, '0'), 'hex')`;
+
 export const migrations: readonly string[] = [
   `
   CREATE TABLE ferry.schema_version (version integer NOT NULL);
@@ -145,24 +154,42 @@ export const migrations: readonly string[] = [
     recorded_at   timestamptz NOT NULL DEFAULT now()
   );
   `,
+  `
+  -- Positions become the capture method's own: bytes whose order is stream
+  -- order, compared here without knowing what they hold. Until now they were
+  -- pg_lsn (trigger capture wrote its tick id as an LSN, and the key of a
+  -- part of the batch after it in position_part). Both methods encode what
+  -- was stored as it was: the LSN, or the tick, as 8 bytes big-endian, and
+  -- then the part's key the same way.
+  ALTER TABLE ferry.groups ALTER COLUMN position_lsn TYPE bytea
+    USING ${pgLsnBytes('position_lsn')} || COALESCE(int8send(position_part), ''::bytea);
+  ALTER TABLE ferry.groups DROP COLUMN position_part;
+  ALTER TABLE ferry.groups RENAME COLUMN position_lsn TO position;
+  COMMENT ON COLUMN ferry.groups.position IS
+    'how far the group is applied, as its capture method encodes it (bytes in stream order); ferry status shows it';
+  ALTER TABLE ferry.copy_chunks ALTER COLUMN snapshot_lsn TYPE bytea USING ${pgLsnBytes('snapshot_lsn')};
+  ALTER TABLE ferry.copy_chunks RENAME COLUMN snapshot_lsn TO snapshot_position;
+  ALTER TABLE ferry.held_changes ALTER COLUMN position TYPE bytea USING ${pgLsnBytes('position')};
+  `,
 ];
 
 export const sql = {
   createSchema: `CREATE SCHEMA IF NOT EXISTS ferry`,
+  controlSchemaExists: `SELECT to_regclass('ferry.groups') IS NOT NULL AS present`,
   installedVersion: `SELECT version FROM ferry.schema_version`,
   setVersion: `UPDATE ferry.schema_version SET version = $1`,
   /** Serialises concurrent `ferry init` runs on one target. */
   lockSchema: `SELECT pg_advisory_xact_lock(hashtext('ferry.control'))`,
   dropSchema: `DROP SCHEMA IF EXISTS ferry CASCADE`,
 
-  group: `SELECT group_name, capture, state, slot_name, publication_name, tables, position_lsn::text AS position,
+  group: `SELECT group_name, capture, state, slot_name, publication_name, tables, encode(position, 'hex') AS position,
                  source_commit_time, applied_at, rows_applied, transactions_applied, last_error, last_error_at, last_error_fatal,
-                 batches_set_based, batches_in_order, position_part::text, part_events::text, part_events_total::text,
+                 batches_set_based, batches_in_order, part_events::text, part_events_total::text,
                  (SELECT count(*) FROM ferry.held_changes h WHERE h.group_name = g.group_name)::text AS held_changes
             FROM ferry.groups g WHERE group_name = $1`,
-  allGroups: `SELECT group_name, capture, state, slot_name, publication_name, tables, position_lsn::text AS position,
+  allGroups: `SELECT group_name, capture, state, slot_name, publication_name, tables, encode(position, 'hex') AS position,
                      source_commit_time, applied_at, rows_applied, transactions_applied, last_error, last_error_at, last_error_fatal,
-                     batches_set_based, batches_in_order, position_part::text, part_events::text, part_events_total::text,
+                     batches_set_based, batches_in_order, part_events::text, part_events_total::text,
                      (SELECT count(*) FROM ferry.held_changes h WHERE h.group_name = g.group_name)::text AS held_changes
                 FROM ferry.groups g ORDER BY group_name`,
   insertGroup: `INSERT INTO ferry.groups (group_name, capture, state, slot_name, publication_name, tables)
@@ -175,7 +202,7 @@ export const sql = {
    * one was copied under a snapshot after position $4, and whether changes
    * of it are held.
    */
-  joiningTable: `SELECT table_name, bool_or(copied_at IS NULL) AS pending, bool_or(snapshot_lsn > $4::pg_lsn) AS newer,
+  joiningTable: `SELECT table_name, bool_or(copied_at IS NULL) AS pending, bool_or(snapshot_position > decode($4, 'hex')) AS newer,
                         EXISTS (SELECT 1 FROM ferry.held_changes h WHERE h.group_name = $1 AND h.table_name = chunk.table_name) AS held
                    FROM ferry.copy_chunks chunk
                   WHERE group_name = $1
@@ -194,16 +221,16 @@ export const sql = {
                   GROUP BY table_name HAVING bool_and(copied_at IS NOT NULL)`,
   /** Changes held for joining tables ($2: table names, $3: positions, $4: the changes), in source order. */
   holdChanges: `INSERT INTO ferry.held_changes (group_name, table_name, position, change)
-                SELECT $1, t, p::pg_lsn, c FROM unnest($2::text[], $3::text[], $4::jsonb[]) WITH ORDINALITY AS h(t, p, c, n) ORDER BY n`,
+                SELECT $1, t, decode(p, 'hex'), c FROM unnest($2::text[], $3::text[], $4::jsonb[]) WITH ORDINALITY AS h(t, p, c, n) ORDER BY n`,
   /** Tables with held changes whose copy is finished: theirs can be applied now. */
   heldTablesCopied: `SELECT DISTINCT h.table_name FROM ferry.held_changes h
                       WHERE h.group_name = $1
                         AND NOT EXISTS (SELECT 1 FROM ferry.copy_chunks c WHERE c.group_name = $1 AND c.table_name = h.table_name AND c.copied_at IS NULL)`,
   /** The copied chunks of tables $2, with the snapshot each was read under. */
-  copiedChunks: `SELECT table_name, plan, snapshot_lsn::text AS snapshot_lsn FROM ferry.copy_chunks
-                  WHERE group_name = $1 AND table_name = ANY($2::text[]) AND snapshot_lsn IS NOT NULL`,
+  copiedChunks: `SELECT table_name, plan, encode(snapshot_position, 'hex') AS snapshot_position FROM ferry.copy_chunks
+                  WHERE group_name = $1 AND table_name = ANY($2::text[]) AND snapshot_position IS NOT NULL`,
   /** The next $4 held changes of tables $2 after sequence number $3. */
-  heldChanges: `SELECT h.seq::text AS seq, h.position::text AS position, h.change FROM ferry.held_changes h
+  heldChanges: `SELECT h.seq::text AS seq, encode(h.position, 'hex') AS position, h.change FROM ferry.held_changes h
                  WHERE h.group_name = $1 AND h.table_name = ANY($2::text[]) AND h.seq > $3::bigint ORDER BY h.seq LIMIT $4`,
   /** Tables $2 left the group: a table of the same oid joining again later is new to it. */
   forgetDescriptions: `DELETE FROM ferry.source_columns WHERE group_name = $1 AND table_name = ANY($2::text[])`,
@@ -247,17 +274,17 @@ export const sql = {
   /** Ends the target session applying group $1, so that it starts again and reads its tables' state anew. */
   restartGroupApply: `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
                        WHERE datname = current_database() AND application_name = 'ferry:' || $1 AND pid <> pg_backend_pid()`,
-  chunks: `SELECT table_name, chunk, chunk_count, plan, estimated_bytes, rows, bytes, snapshot_lsn::text AS snapshot_lsn
+  chunks: `SELECT table_name, chunk, chunk_count, plan, estimated_bytes, rows, bytes, encode(snapshot_position, 'hex') AS snapshot_position
              FROM ferry.copy_chunks WHERE group_name = $1 ORDER BY table_name, chunk`,
   /** Every copied chunk of a group, if any was read under a snapshot newer than its position (a resumed copy). */
-  chunksIfResumed: `SELECT table_name, plan, snapshot_lsn::text AS snapshot_lsn FROM ferry.copy_chunks
-                     WHERE group_name = $1 AND snapshot_lsn IS NOT NULL
-                       AND EXISTS (SELECT 1 FROM ferry.copy_chunks WHERE group_name = $1 AND snapshot_lsn > $2::pg_lsn)`,
+  chunksIfResumed: `SELECT table_name, plan, encode(snapshot_position, 'hex') AS snapshot_position FROM ferry.copy_chunks
+                     WHERE group_name = $1 AND snapshot_position IS NOT NULL
+                       AND EXISTS (SELECT 1 FROM ferry.copy_chunks WHERE group_name = $1 AND snapshot_position > decode($2, 'hex'))`,
   insertChunk: `INSERT INTO ferry.copy_chunks (group_name, table_name, chunk, chunk_count, plan, estimated_bytes)
                 VALUES ($1, $2, $3, $4, $5, $6)`,
-  markChunkCopied: `UPDATE ferry.copy_chunks SET rows = $4, bytes = $5, snapshot_lsn = $6::pg_lsn, format = $7, copied_at = now()
+  markChunkCopied: `UPDATE ferry.copy_chunks SET rows = $4, bytes = $5, snapshot_position = decode($6, 'hex'), format = $7, copied_at = now()
                      WHERE group_name = $1 AND table_name = $2 AND chunk = $3`,
-  forgetTableChunks: `UPDATE ferry.copy_chunks SET rows = NULL, bytes = NULL, snapshot_lsn = NULL, copied_at = NULL
+  forgetTableChunks: `UPDATE ferry.copy_chunks SET rows = NULL, bytes = NULL, snapshot_position = NULL, copied_at = NULL
                        WHERE group_name = $1 AND table_name = $2`,
   copyProgress: `SELECT group_name, count(*)::int AS chunks, count(copied_at)::int AS chunks_done,
                         COALESCE(sum(rows), 0)::bigint AS rows, COALESCE(sum(bytes), 0)::bigint AS bytes,
@@ -268,8 +295,8 @@ export const sql = {
                                COALESCE(sum(rows), 0)::bigint AS rows, COALESCE(sum(bytes), 0)::bigint AS bytes,
                                COALESCE(sum(estimated_bytes), 0)::bigint AS estimated_bytes
                           FROM ferry.copy_chunks GROUP BY group_name, table_name ORDER BY group_name, table_name`,
-  /** The slot exists from here on; the position is where streaming will start. */
-  recordSlot: `UPDATE ferry.groups SET position_lsn = $2::pg_lsn, position_part = NULL, part_events = NULL, part_events_total = NULL WHERE group_name = $1`,
+  /** The group's capture is set up on the source; the stream will start after position $2. */
+  recordStart: `UPDATE ferry.groups SET position = decode($2, 'hex'), part_events = NULL, part_events_total = NULL WHERE group_name = $1`,
   addCreatedTables: `UPDATE ferry.groups SET created_tables = ARRAY(SELECT DISTINCT unnest(created_tables || $2::text[])) WHERE group_name = $1`,
   createdTables: `SELECT created_tables FROM ferry.groups WHERE group_name = $1`,
   startStreaming: `UPDATE ferry.groups SET state = 'streaming', applied_at = now() WHERE group_name = $1`,
@@ -277,17 +304,17 @@ export const sql = {
    * Written inside the batch's own transaction: data and position commit
    * together. A position already past this one fails the statement (division
    * by zero, SQLSTATE 22012), so the COMMIT sent after it rolls the batch back.
-   * A part ($8, trigger capture) lies after its tick and before the next one;
-   * a whole tick has none (-1 compares below every part).
+   * Inside a batch applied in parts (trigger capture), $8 and $9 count its
+   * events applied so far and in all, for status.
    */
   advance: `WITH advanced AS (
               UPDATE ferry.groups
-                 SET position_lsn = $2::pg_lsn, source_commit_time = COALESCE($3::timestamptz, source_commit_time),
+                 SET position = decode($2, 'hex'), source_commit_time = COALESCE($3::timestamptz, source_commit_time),
                      applied_at = now(), rows_applied = rows_applied + $4, transactions_applied = transactions_applied + $5,
                      batches_set_based = batches_set_based + $6, batches_in_order = batches_in_order + $7,
-                     position_part = $8::bigint, part_events = $9::bigint, part_events_total = $10::bigint,
+                     part_events = $8::bigint, part_events_total = $9::bigint,
                      last_error = NULL, last_error_at = NULL, last_error_fatal = false
-               WHERE group_name = $1 AND (position_lsn, COALESCE(position_part, -1)) <= ($2::pg_lsn, COALESCE($8::bigint, -1))
+               WHERE group_name = $1 AND position <= decode($2, 'hex')
            RETURNING 1)
             SELECT 1 / count(*)::int AS advanced FROM advanced`,
   /**
@@ -295,8 +322,8 @@ export const sql = {
    * applied: the position and the caught-up time move on without a batch, so
    * a quiet group's lag reads 0 (PostgreSQL 15+ sends no empty transactions).
    */
-  recordIdle: `UPDATE ferry.groups SET position_lsn = $2::pg_lsn, source_commit_time = GREATEST(source_commit_time, $3::timestamptz)
-                WHERE group_name = $1 AND position_lsn < $2::pg_lsn`,
+  recordIdle: `UPDATE ferry.groups SET position = decode($2, 'hex'), source_commit_time = GREATEST(source_commit_time, $3::timestamptz)
+                WHERE group_name = $1 AND position < decode($2, 'hex')`,
   /** Group $1 was retired by a switchover that passed its point of no return (ferry switchover). */
   switchedOver: `SELECT 1 FROM ferry.switchovers WHERE $1 = ANY(groups) AND status IN ('committed', 'done')`,
   recordError: `UPDATE ferry.groups SET last_error = $2, last_error_at = now(), last_error_fatal = $3 WHERE group_name = $1`,

@@ -3,7 +3,6 @@ import type { FerryConfig } from '../config/schema.js';
 import type { Logger } from '../observe/logger.js';
 import { connect } from '../pg/connect.js';
 import { captureOf, type Capture } from '../source/capture.js';
-import { parseLsn } from '../source/pg-wal/lsn.js';
 import type { TableChanges } from './table-changes.js';
 import { beginSnapshot, groupStates, positionsIn, type GroupState } from './target-progress.js';
 import { verifySql } from './verify-sql.js';
@@ -110,7 +109,7 @@ async function atSnapshots(
   return {
     method: 'snapshot', sourcePosition, sourceSnapshot, targetSnapshot, changes: new Map(), close,
     groups: [...groups].map(([group, g]) => ({
-      group, position: g.row.position === null ? null : capture.formatPosition(parseLsn(g.row.position)), running: false, caughtUp: null,
+      group, position: g.row.position === null ? null : capture.formatPosition(g.row.position), running: false, caughtUp: null,
     })),
   };
 }

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { ExitCode, FerryError } from '../errors.js';
-import { parseLsn } from '../source/pg-wal/lsn.js';
+import { START, type Position } from '../source/position.js';
 import { readGroups, type GroupRow } from '../target/control-schema.js';
 import { sql } from '../target/control-sql.js';
 import { verifySql } from './verify-sql.js';
@@ -14,7 +14,7 @@ export async function groupStates(target: pg.Client, names: readonly string[]): 
   const out = new Map<string, GroupState>();
   for (const name of names) {
     const row = rows.get(name);
-    if (!row || row.state !== 'streaming' || !row.position) {
+    if (!row || row.state !== 'streaming' || row.position === null) {
       throw new FerryError('FERRY_VERIFY_NOT_INITIALISED',
         row ? `group ${name} is still in its initial copy` : `group ${name} has not been initialised on the target`,
         'run "ferry init" (again) until it finishes', { exitCode: ExitCode.usage, context: { group: name } });
@@ -32,19 +32,19 @@ export async function beginSnapshot(client: pg.Client, snapshot?: string): Promi
   return (await client.query<{ snapshot: string }>(verifySql.exportSnapshot)).rows[0]?.snapshot as string;
 }
 
-/** The groups' positions as stored on the target (LSN text; trigger groups: the tick id written as an LSN). */
-export async function positionsIn(target: pg.Client, names: Iterable<string>): Promise<Map<string, string | null>> {
+/** The groups' positions as stored on the target. */
+export async function positionsIn(target: pg.Client, names: Iterable<string>): Promise<Map<string, Position | null>> {
   const rows = new Map((await readGroups(target)).map((r) => [r.group_name, r.position]));
   return new Map([...names].map((n) => [n, rows.get(n) ?? null]));
 }
 
 /**
  * Waits until every group a ferry process is applying has reached its goal
- * (`goals`, in the position's numeric form); groups that stop being applied
- * are not waited for. `shown` names the pending groups' goals in the timeout error.
+ * (a position at or past `goals`); groups that stop being applied are not
+ * waited for. `shown` names the pending groups' goals in the timeout error.
  */
 export async function waitForTarget(
-  target: pg.Client, groups: ReadonlyMap<string, GroupState>, goals: ReadonlyMap<string, bigint>, timeoutSeconds: number,
+  target: pg.Client, groups: ReadonlyMap<string, GroupState>, goals: ReadonlyMap<string, Position>, timeoutSeconds: number,
   shown: (pending: readonly string[]) => string,
 ): Promise<void> {
   const deadline = Date.now() + timeoutSeconds * 1000;
@@ -53,7 +53,7 @@ export async function waitForTarget(
     const pending: string[] = [];
     for (const [name, g] of groups) {
       const p = positions.get(name);
-      if (!g.running || (p && parseLsn(p) >= (goals.get(name) ?? 0n))) continue;
+      if (!g.running || (p != null && p >= (goals.get(name) ?? START))) continue;
       if ((await target.query(sql.groupLockHolder, [name])).rows.length > 0) pending.push(name);
     }
     if (pending.length === 0) return;

@@ -14,6 +14,9 @@ import { silentLogger } from '../../src/observe/logger.js';
 import { runGroups } from '../../src/run/run-groups.js';
 import { waitForCatchUp } from '../../src/run/wait.js';
 import { connect } from '../../src/pg/connect.js';
+import type { CaptureMode } from '../../src/config/schema.js';
+import { captureOf } from '../../src/source/capture.js';
+import { storedPosition } from '../../src/source/position.js';
 import { sql } from '../../src/target/control-sql.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -167,6 +170,13 @@ export async function assertSameRows(pair: Pair, table: string, orderBy = '1'): 
     }
   }
   return src.length;
+}
+
+/** A group's position as the target stores it, shown as its capture shows it (`0/16B3F08`, `tick 42`); undefined before it has one. */
+export async function targetPosition(pair: Pair, group: string): Promise<string | undefined> {
+  const row = (await pair.sql('target', `SELECT capture, encode(position, 'hex') AS position FROM ferry.groups WHERE group_name = $1`, [group])).rows[0] as
+    { capture: CaptureMode; position: string | null } | undefined;
+  return row?.position == null ? undefined : captureOf(row.capture).formatPosition(storedPosition(row.position));
 }
 
 /**

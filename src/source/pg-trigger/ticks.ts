@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { FerryError } from '../../errors.js';
 import { connect } from '../../pg/connect.js';
 import type { CopySnapshot } from '../capture.js';
+import { numbersOf, positionOfNumbers, type Position } from '../position.js';
 import { queueNames, triggerSql } from './trigger-sql.js';
 
 /** A tick as the stream reads it. */
@@ -88,7 +89,7 @@ export async function openCopySnapshot(url: string, group: string): Promise<Copy
     await locker.query('COMMIT');
     return {
       snapshotName: exported.name,
-      position: tick,
+      position: tickPosition(tick),
       close: async () => {
         await holder.query('COMMIT').catch(() => undefined);
         await holder.end().catch(() => undefined);
@@ -105,4 +106,20 @@ export async function openCopySnapshot(url: string, group: string): Promise<Copy
 /** How a trigger group's position reads for people: the tick id, and the key of a part of the batch after it. */
 export function formatTick(id: bigint, part?: string | bigint | null): string {
   return part === undefined || part === null ? `tick ${id}` : `tick ${id}, part ${part}`;
+}
+
+/**
+ * A trigger group's position: the tick, and inside the batch after it
+ * (applied in parts) the key of the last transaction applied, each as 8
+ * bytes big-endian. A part sorts after its tick and before the next one.
+ */
+export function tickPosition(tick: bigint, part?: bigint | null): Position {
+  return part === undefined || part === null ? positionOfNumbers(tick) : positionOfNumbers(tick, part);
+}
+
+/** The tick and part of a trigger group's position (tick 0 for START). */
+export function tickOf(position: Position): { readonly tick: bigint; readonly part: bigint | null } {
+  const [tick = 0n, part = null, ...rest] = numbersOf(position);
+  if (rest.length > 0) throw new FerryError('FERRY_POSITION', `not a trigger capture position: '${position}'`);
+  return { tick, part };
 }

@@ -2,9 +2,8 @@ import type pg from 'pg';
 import type { GroupConfig } from '../../config/schema.js';
 import type { GroupRow } from '../../target/control-schema.js';
 import type { CaptureStatus, CaptureStatusReport } from '../capture.js';
-import { parseLsn } from '../pg-wal/lsn.js';
 import { queueStatus } from './queue-status.js';
-import { formatTick } from './ticks.js';
+import { formatTick, tickOf } from './ticks.js';
 import { triggerSql } from './trigger-sql.js';
 
 /**
@@ -19,7 +18,9 @@ export async function triggerStatus(source: pg.Client, groups: readonly { readon
   for (const { config: group, row } of groups) {
     const queue = await queueStatus(source, group.name);
     const latest = queue?.latestTick ?? null;
-    const applied = row?.position ? parseLsn(row.position) : null;
+    // Inside a batch applied in parts, the tick before it: the batch is shown as such below.
+    const at = row?.position ? tickOf(row.position) : null;
+    const applied = at?.tick ?? null;
     const lagTicks = latest !== null && applied !== null ? Math.max(0, Number(latest - applied)) : null;
     out.set(group.name, {
       appliedPosition: applied === null ? null : formatTick(applied),
@@ -31,8 +32,8 @@ export async function triggerStatus(source: pg.Client, groups: readonly { readon
         latestTick: latest === null ? null : Number(latest), lagTicks, eventsAfterLatestTick: queue.eventsAfter,
         pendingEvents: queue.pendingEvents, queueBytes: queue.queueBytes,
       } : null,
-      batchInParts: applied !== null && row?.position_part != null
-        ? { toTick: Number(applied + 1n), eventsApplied: Number(row.part_events ?? 0), events: Number(row.part_events_total ?? 0) } : null,
+      batchInParts: applied !== null && at?.part != null
+        ? { toTick: Number(applied + 1n), eventsApplied: Number(row?.part_events ?? 0), events: Number(row?.part_events_total ?? 0) } : null,
     });
   }
   return { now, groups: out };

@@ -1,22 +1,22 @@
 import type pg from 'pg';
-import type { Lsn } from '../../change/change.js';
 import { FerryError } from '../../errors.js';
 import type { Logger } from '../../observe/logger.js';
 import { ddlCaptureOn } from '../ddl-capture/ddl-capture-install.js';
 import { connect } from '../../pg/connect.js';
+import type { Position } from '../position.js';
 import type { ChangeStream, SourceEvent } from '../source.js';
 import { captureNewPartitions, queueExists, queuedTables } from './capture-install.js';
 import { EventDecoder } from './event-decoder.js';
 import { reconcileRotation, releaseUpTo, rotateIfDue } from './queue-maintenance.js';
 import { RelationLayouts, type KnownColumn } from './relation-layouts.js';
-import { insertTick, queueMissing, tickFromRow, type Tick } from './ticks.js';
+import { insertTick, queueMissing, tickFromRow, tickOf, tickPosition, type Tick } from './ticks.js';
 import { queueNames, triggerSql, type QueueNames } from './trigger-sql.js';
 
 export interface TriggerStreamOptions {
   readonly url: string;
   readonly group: string;
   /** The last tick applied on the target. */
-  readonly startAfter: Lsn;
+  readonly startAfter: bigint;
   /** The target stands inside the batch after `startAfter`: its transactions up to this key are applied. */
   readonly startAfterPart?: bigint;
   /** While events arrive, a tick (a batch boundary) at most this often. */
@@ -59,8 +59,9 @@ export class TriggerStream implements ChangeStream {
   private readonly names: QueueNames;
   private readonly decoder: EventDecoder;
   private readonly layouts: RelationLayouts;
-  private acked: Lsn;
-  private released: Lsn;
+  /** Ticks: the last one the target has applied whole, and the last one passed on to the source. */
+  private acked: bigint;
+  private released: bigint;
   private releasedAt = 0;
   private rotationCheckedAt = 0;
   private lastTickAt = 0;
@@ -68,6 +69,7 @@ export class TriggerStream implements ChangeStream {
   private wake: (() => void) | undefined;
   /** New partitions the role may not add a TRUNCATE trigger to, warned about once. */
   private readonly refused = new Set<string>();
+  readonly details: Readonly<Record<string, string>> = {};
 
   private constructor(
     private readonly client: pg.Client, private readonly options: TriggerStreamOptions, private readonly start: Tick, private readonly roots: number[],
@@ -118,8 +120,10 @@ export class TriggerStream implements ChangeStream {
     }
   }
 
-  acknowledge(position: Lsn): void {
-    if (position > this.acked) this.acked = position;
+  /** Inside a batch applied in parts, its tick is applied whole and the batch is not. */
+  acknowledge(position: Position): void {
+    const { tick } = tickOf(position);
+    if (tick > this.acked) this.acked = tick;
   }
 
   async close(): Promise<void> {
@@ -164,7 +168,7 @@ export class TriggerStream implements ChangeStream {
    * T's snapshot holds this batch exactly when `to` ≤ T.
    */
   private async *batch(from: Tick, to: Tick, after?: bigint): AsyncGenerator<SourceEvent[]> {
-    const begin: SourceEvent = { kind: 'begin', xid: 0, commitTime: to.timeUs, commitPosition: to.id - 1n };
+    const begin: SourceEvent = { kind: 'begin', xid: 0, commitTime: to.timeUs, commitPosition: tickPosition(to.id - 1n) };
     let out: SourceEvent[] = [];
     const fetch = this.options.fetchRows ?? 10_000;
     /** The transaction being delivered: its txid and its row's key and counts. */
@@ -214,7 +218,7 @@ export class TriggerStream implements ChangeStream {
     // An empty batch still moves the position on to its tick.
     if (!open) out.push(begin);
     this.decoder.finish(out);
-    out.push({ kind: 'commit', position: to.id, commitTime: to.timeUs });
+    out.push({ kind: 'commit', position: tickPosition(to.id), commitTime: to.timeUs });
     yield out;
   }
 
@@ -226,7 +230,7 @@ export class TriggerStream implements ChangeStream {
    */
   private commitPart(row: PartRow, from: Tick, out: SourceEvent[]): void {
     this.decoder.finish(out);
-    out.push({ kind: 'commit', position: from.id, commitTime: from.timeUs, part: { key: BigInt(row[5]), events: BigInt(row[6]), total: BigInt(row[7]) } });
+    out.push({ kind: 'commit', position: tickPosition(from.id, BigInt(row[5])), commitTime: from.timeUs, part: { events: BigInt(row[6]), total: BigInt(row[7]) } });
   }
 
   /** The tick after `previous`; else whether one was just taken. */

@@ -3,9 +3,9 @@ import type { TableChanges } from '../../verify/table-changes.js';
 import { beginSnapshot, waitForTarget } from '../../verify/target-progress.js';
 import { verifySql } from '../../verify/verify-sql.js';
 import { readGroups } from '../../target/control-schema.js';
-import { parseLsn } from '../pg-wal/lsn.js';
+import type { Position } from '../position.js';
 import { QueueWindow, type TargetTick } from './queue-window.js';
-import { formatTick, parseTxidSnapshot } from './ticks.js';
+import { formatTick, parseTxidSnapshot, tickOf, tickPosition } from './ticks.js';
 
 /**
  * The common point of trigger capture while groups are applied (see
@@ -32,24 +32,23 @@ export async function atTicks({ config, source, target, tables, groups: before, 
   try {
     const sourceSnapshot = await beginSnapshot(source);
     const from = parseTxidSnapshot((await source.query<{ snapshot: string }>(verifySql.txidSnapshot)).rows[0]?.snapshot ?? '');
-    const goals = await window.tick();
-    const shown = (groups: readonly string[]) => groups.map((g) => `${formatTick(goals.get(g) ?? 0n)} (${g})`).join(', ');
+    const ticks = await window.tick();
+    const goals = new Map([...ticks].map(([group, tick]) => [group, tickPosition(tick)]));
+    const shown = (groups: readonly string[]) => groups.map((g) => `${formatTick(ticks.get(g) ?? 0n)} (${g})`).join(', ');
     log.info({ snapshot: from.text, ticks: shown(names) }, 'source snapshot taken; waiting for the target to apply it');
     await waitForTarget(target, before, goals, timeoutSeconds, shown);
 
     let targetSnapshot = '';
-    let positions = new Map<string, string | null>();
-    let parts = new Map<string, bigint | null>();
+    let positions = new Map<string, Position | null>();
     const upTo = await window.tickSnapshots(async () => {
       targetSnapshot = await beginSnapshot(target);
       const rows = new Map((await readGroups(target)).map((r) => [r.group_name, r]));
       positions = new Map(names.map((n) => [n, rows.get(n)?.position ?? null]));
       const ahead = new Map<string, TargetTick>();
       for (const [name, p] of positions) {
-        const part = rows.get(name)?.position_part ?? null;
-        if (p !== null && parseLsn(p) >= (goals.get(name) ?? 0n)) ahead.set(name, { tick: parseLsn(p), part: part === null ? null : BigInt(part) });
+        const goal = goals.get(name);
+        if (p !== null && goal !== undefined && p >= goal) ahead.set(name, tickOf(p));
       }
-      parts = new Map([...ahead].map(([name, a]) => [name, a.part]));
       return ahead;
     });
     const changes = new Map<string, TableChanges>();
@@ -58,8 +57,8 @@ export async function atTicks({ config, source, target, tables, groups: before, 
       method: 'tick', sourcePosition: `txid snapshot ${from.text}`, sourceSnapshot, targetSnapshot, changes, close,
       groups: [...before].map(([group, g]) => {
         const position = positions.get(group) ?? null;
-        const part = parts.get(group) ?? null;
-        return { group, position: position !== null && part !== null ? formatTick(parseLsn(position), part) : position === null ? null : formatTick(parseLsn(position)), running: g.running, caughtUp: upTo.has(group) };
+        const at = position === null ? null : tickOf(position);
+        return { group, position: at === null ? null : formatTick(at.tick, at.part), running: g.running, caughtUp: upTo.has(group) };
       }),
     };
   } finally {

@@ -1,5 +1,6 @@
 import type { Lsn } from '../../change/change.js';
 import { FerryError } from '../../errors.js';
+import { numbersOf, positionOfNumbers, type Position } from '../position.js';
 
 const MAX_LSN = 0xffff_ffff_ffff_ffffn;
 
@@ -36,4 +37,16 @@ function isHex32(text: string, start: number, end: number): boolean {
     if (!digit && !upper && !lower) return false;
   }
   return true;
+}
+
+/** A WAL position: the LSN as 8 bytes big-endian, so that positions compare as LSNs do. */
+export function walPosition(lsn: Lsn): Position {
+  return positionOfNumbers(lsn);
+}
+
+/** The LSN of a WAL position; 0 for START. */
+export function lsnOf(position: Position): Lsn {
+  const numbers = numbersOf(position);
+  if (numbers.length > 1) throw new FerryError('FERRY_POSITION', `not a WAL position: '${position}'`);
+  return numbers[0] ?? 0n;
 }

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { FerryError } from '../../errors.js';
 import type { CopySnapshot } from '../capture.js';
+import { walPosition } from './lsn.js';
 import { ReplicationConnection } from './replication-connection.js';
 import { walSql } from './wal-setup-sql.js';
 
@@ -35,7 +36,7 @@ export async function slotSnapshot(url: string, applicationName: string, slot: s
   const replication = await ReplicationConnection.open(url, applicationName);
   try {
     const created = await replication.createSlot(slot, temporary);
-    return { snapshotName: created.snapshotName, position: created.consistentPoint, close: () => replication.close() };
+    return { snapshotName: created.snapshotName, position: walPosition(created.consistentPoint), close: () => replication.close() };
   } catch (err) {
     await replication.close();
     throw err;

@@ -4,7 +4,7 @@ import { connect } from '../../pg/connect.js';
 import type { CommonPoint, VerifyWindow } from '../../verify/common-point.js';
 import { beginSnapshot, positionsIn, waitForTarget } from '../../verify/target-progress.js';
 import { verifySql } from '../../verify/verify-sql.js';
-import { formatLsn, parseLsn } from './lsn.js';
+import { formatLsn, lsnOf, parseLsn, walPosition } from './lsn.js';
 import { walSql } from './wal-setup-sql.js';
 import { readWindowChanges } from './window-changes.js';
 
@@ -29,12 +29,12 @@ export async function atSlot({ config, source, target, tables, groups, timeoutSe
     // committed after C is one every running group applies, moving it past C.
     await emitMarker(config.source.url);
     log.info({ position: formatLsn(start) }, 'source snapshot taken; waiting for the target to apply it');
-    await waitForTarget(target, groups, new Map([...groups.keys()].map((name) => [name, start])), timeoutSeconds,
+    await waitForTarget(target, groups, new Map([...groups.keys()].map((name) => [name, walPosition(start)])), timeoutSeconds,
       () => `source position ${formatLsn(start)}`);
     const targetSnapshot = await beginSnapshot(target);
     const positions = await positionsIn(target, groups.keys());
     const ahead = new Map<string, Lsn>();
-    for (const [name, p] of positions) if (p !== null && parseLsn(p) > start) ahead.set(name, parseLsn(p));
+    for (const [name, p] of positions) if (p !== null && lsnOf(p) > start) ahead.set(name, lsnOf(p));
     const publications = [...ahead.keys()].map((name) => {
       const row = groups.get(name)?.row;
       return row?.publication_name ?? config.groups.find((g) => g.name === name)?.publication ?? `ferry_${name}`;
@@ -44,7 +44,7 @@ export async function atSlot({ config, source, target, tables, groups, timeoutSe
       method: 'slot', sourcePosition: formatLsn(start), sourceSnapshot, targetSnapshot, changes, close,
       groups: [...groups].map(([group, g]) => {
         const position = positions.get(group) ?? null;
-        return { group, position, running: g.running, caughtUp: position !== null && parseLsn(position) >= start };
+        return { group, position: position === null ? null : formatLsn(lsnOf(position)), running: g.running, caughtUp: position !== null && lsnOf(position) >= start };
       }),
     };
   } finally {

@@ -1,13 +1,19 @@
+import type pg from 'pg';
 import { identityProblems } from '../../catalog/table-checks.js';
+import type { FerryConfig, GroupConfig } from '../../config/schema.js';
+import type { Logger } from '../../observe/logger.js';
+import { connect } from '../../pg/connect.js';
 import { verifySql } from '../../verify/verify-sql.js';
 import type { Capture } from '../capture.js';
-import { formatLsn, parseLsn } from './lsn.js';
-import { publishPartitionsThemselves } from './partition-publishing.js';
+import { binaryTransferBlocker } from './binary-transfer.js';
+import { formatLsn, lsnOf, parseLsn, walPosition } from './lsn.js';
+import { preparePublication, publishPartitionsThemselves } from './partition-publishing.js';
 import { readWalSettings, unlimitedSlotWalWarning, walProblems } from './prerequisites.js';
 import { addPublicationTables, removePublicationTables } from './publication-tables.js';
 import { dropSlot, slotSnapshot } from './slots.js';
 import { recordWalMessage, walMessagePlpgsql } from './stream-message.js';
 import { atSlot } from './verify-window.js';
+import { WalStream } from './wal-stream.js';
 import { walSql } from './wal-setup-sql.js';
 import { walStatus } from './wal-status.js';
 
@@ -19,7 +25,7 @@ import { walStatus } from './wal-status.js';
 export const walCapture: Capture = {
   name: 'wal',
 
-  formatPosition: formatLsn,
+  formatPosition: (position) => formatLsn(lsnOf(position)),
 
   async prerequisites(source, tables, fresh) {
     const settings = await readWalSettings(source);
@@ -51,7 +57,7 @@ export const walCapture: Capture = {
     await source.query(published ? walSql.setPublicationTables(group.publication, tables) : walSql.createPublication(group.publication, tables));
     await publishPartitionsThemselves(source, group.publication, log);
     const snapshot = await slotSnapshot(url, `ferry:${group.name}:init`, group.slot, false);
-    log.info({ slot: group.slot, position: formatLsn(snapshot.position) }, 'slot created');
+    log.info({ slot: group.slot, position: formatLsn(lsnOf(snapshot.position)) }, 'slot created');
     return snapshot;
   },
 
@@ -83,10 +89,24 @@ export const walCapture: Capture = {
     // Nothing is shared.
   },
 
+  async openStream({ config, group, startAfter, target, binary, log }) {
+    await preparePublication(config.source.url, group.name, group.publication, log);
+    return WalStream.open({
+      url: config.source.url,
+      group: group.name,
+      slot: group.slot,
+      publication: group.publication,
+      startAfter: lsnOf(startAfter),
+      spillDir: config.apply.spillDir,
+      statusIntervalMs: config.apply.statusIntervalMs,
+      binary: binary && await binaryAllowed(config, group, target, log),
+    });
+  },
+
   async writeMarker(source, groups, label) {
     // A transactional message passes through every slot of the database, so even an idle group's stream moves past it.
     const marker = parseLsn((await source.query<{ lsn: string }>(walSql.emitMarker, [label])).rows[0]?.lsn ?? '0/0');
-    return { positions: new Map(groups.map((g) => [g.name, marker])), shown: formatLsn(marker) };
+    return { positions: new Map(groups.map((g) => [g.name, walPosition(marker)])), shown: formatLsn(marker) };
   },
 
   status: walStatus,
@@ -102,3 +122,15 @@ export const walCapture: Capture = {
   // pgoutput sends logical decoding messages from PostgreSQL 14 on (its `messages` option).
   carriesMessages: (version) => version >= 140000,
 };
+
+/** Whether this group's values may stream in binary now (see binary-transfer.ts); says why not at debug level. */
+async function binaryAllowed(config: FerryConfig, group: GroupConfig, target: pg.Client, log: Logger): Promise<boolean> {
+  const source = await connect(config.source.url, { role: 'source', applicationName: `ferry:${group.name}:types` });
+  try {
+    const blocker = await binaryTransferBlocker(source, target, group.publication);
+    if (blocker !== undefined) log.debug({ reason: blocker }, 'values stream as text');
+    return blocker === undefined;
+  } finally {
+    await source.end().catch(() => undefined);
+  }
+}

@@ -3,7 +3,7 @@ import type { GroupConfig } from '../../config/schema.js';
 import type { SlotStatus } from '../../observe/status.js';
 import type { GroupRow } from '../../target/control-schema.js';
 import type { CaptureStatus, CaptureStatusReport } from '../capture.js';
-import { parseLsn } from './lsn.js';
+import { formatLsn, lsnOf, parseLsn } from './lsn.js';
 import { walSql } from './wal-setup-sql.js';
 
 /**
@@ -22,9 +22,9 @@ export async function walStatus(source: pg.Client, groups: readonly { readonly c
       walStatus: (slotRow?.wal_status as string | null | undefined) ?? null,
       safeWalSize: slotRow?.safe_wal_size == null ? null : Number(slotRow.safe_wal_size),
     };
-    const applied = row?.position ?? null;
-    const lagBytes = applied !== null && current !== null ? Math.max(0, Number(parseLsn(current) - parseLsn(applied))) : null;
-    out.set(group.name, { appliedPosition: applied, sourcePosition: current, lagBytes, behind: lagBytes === null ? null : lagBytes > 0, slot });
+    const applied = row?.position ? lsnOf(row.position) : null;
+    const lagBytes = applied !== null && current !== null ? Math.max(0, Number(parseLsn(current) - applied)) : null;
+    out.set(group.name, { appliedPosition: applied === null ? null : formatLsn(applied), sourcePosition: current, lagBytes, behind: lagBytes === null ? null : lagBytes > 0, slot });
   }
   return { now: now?.now ?? new Date(), groups: out };
 }

@@ -1,8 +1,9 @@
 import type { Change, Lsn } from '../../change/change.js';
 import { FerryError } from '../../errors.js';
 import { AsyncQueue } from '../../util/async-queue.js';
+import type { Position } from '../position.js';
 import type { ChangeStream, SourceEvent } from '../source.js';
-import { formatLsn } from './lsn.js';
+import { formatLsn, lsnOf, walPosition } from './lsn.js';
 import { PgOutputDecoder } from './pgoutput-decoder.js';
 import { ReplicationConnection } from './replication-connection.js';
 import { nowPgTimestamp, type Keepalive, type ServerMessages } from './replication-protocol.js';
@@ -69,6 +70,10 @@ export class WalStream implements ChangeStream {
     return this.options.binary === true;
   }
 
+  get details(): Readonly<Record<string, string>> {
+    return { transfer: this.binary ? 'binary' : 'text' };
+  }
+
   static async open(options: WalStreamOptions): Promise<WalStream> {
     const conn = await ReplicationConnection.open(options.url, `ferry:${options.group}`);
     const stream = new WalStream(conn, options);
@@ -130,9 +135,10 @@ export class WalStream implements ChangeStream {
     }
   }
 
-  acknowledge(position: Lsn): void {
-    if (position <= this.flushed) return;
-    this.flushed = position;
+  acknowledge(position: Position): void {
+    const lsn = lsnOf(position);
+    if (lsn <= this.flushed) return;
+    this.flushed = lsn;
     this.sendStatus();
   }
 
@@ -165,7 +171,7 @@ export class WalStream implements ChangeStream {
     if (message.walEnd > this.received) this.received = message.walEnd;
     // Between transactions, everything before walEnd has been sent: once the
     // target has applied what came before, the slot may move past walEnd.
-    if (!this.inTransaction && this.streamingXid === undefined) this.queue.push({ kind: 'idle', position: message.walEnd, time: message.sendTime });
+    if (!this.inTransaction && this.streamingXid === undefined) this.queue.push({ kind: 'idle', position: walPosition(message.walEnd), time: message.sendTime });
     if (message.replyRequested) this.sendStatus();
   }
 
@@ -188,13 +194,13 @@ export class WalStream implements ChangeStream {
         this.inTransaction = true;
         // A transaction whose commit record lies before the applied position is on the target already.
         this.skipping = change.finalLsn < this.options.startAfter;
-        if (!this.skipping) this.queue.push({ kind: 'begin', xid: change.xid, commitTime: change.commitTime, commitPosition: change.finalLsn });
+        if (!this.skipping) this.queue.push({ kind: 'begin', xid: change.xid, commitTime: change.commitTime, commitPosition: walPosition(change.finalLsn) });
         return;
       case 'commit':
         // What the server reports as written: received up to here (keepalives say the rest).
         if (change.endLsn > this.received) this.received = change.endLsn;
         this.inTransaction = false;
-        if (!this.skipping) this.queue.push({ kind: 'commit', position: change.endLsn, commitTime: change.commitTime });
+        if (!this.skipping) this.queue.push({ kind: 'commit', position: walPosition(change.endLsn), commitTime: change.commitTime });
         this.skipping = false;
         return;
       case 'stream-start':
@@ -245,7 +251,7 @@ export class WalStream implements ChangeStream {
   }
 
   private *replay(commit: SpooledCommit): Generator<SourceEvent> {
-    yield { kind: 'begin', xid: commit.xid, commitTime: commit.commitTime, commitPosition: commit.commitLsn };
+    yield { kind: 'begin', xid: commit.xid, commitTime: commit.commitTime, commitPosition: walPosition(commit.commitLsn) };
     for (const change of this.spooled(commit.xid)) {
       switch (change.kind) {
         case 'relation':
@@ -262,7 +268,7 @@ export class WalStream implements ChangeStream {
           break;
       }
     }
-    yield { kind: 'commit', position: commit.position, commitTime: commit.commitTime };
+    yield { kind: 'commit', position: walPosition(commit.position), commitTime: commit.commitTime };
   }
 
   private context() {
