@@ -25,11 +25,14 @@ const MAX_UINT64 = 0xffff_ffff_ffff_ffffn;
  */
 export function positionOfNumbers(...numbers: readonly bigint[]): Position {
   let hex = '';
-  for (const n of numbers) {
-    if (n < 0n || n > MAX_UINT64) throw new FerryError('FERRY_POSITION', `a position's number is out of range: ${n}`);
-    hex += n.toString(16).padStart(16, '0');
-  }
+  for (const n of numbers) hex += positionOfNumber(n);
   return hex as Position;
+}
+
+/** The same for one number: WAL capture makes two per transaction. */
+export function positionOfNumber(n: bigint): Position {
+  if (n < 0n || n > MAX_UINT64) throw new FerryError('FERRY_POSITION', `a position's number is out of range: ${n}`);
+  return n.toString(16).padStart(16, '0') as Position;
 }
 
 /** The numbers of a position made by positionOfNumbers; none for START. */

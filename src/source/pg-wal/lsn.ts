@@ -1,6 +1,6 @@
 import type { Lsn } from '../../change/change.js';
 import { FerryError } from '../../errors.js';
-import { numbersOf, positionOfNumbers, type Position } from '../position.js';
+import { numbersOf, positionOfNumber, type Position } from '../position.js';
 
 const MAX_LSN = 0xffff_ffff_ffff_ffffn;
 
@@ -41,7 +41,7 @@ function isHex32(text: string, start: number, end: number): boolean {
 
 /** A WAL position: the LSN as 8 bytes big-endian, so that positions compare as LSNs do. */
 export function walPosition(lsn: Lsn): Position {
-  return positionOfNumbers(lsn);
+  return positionOfNumber(lsn);
 }
 
 /** The LSN of a WAL position; 0 for START. */
