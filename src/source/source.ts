@@ -35,8 +35,8 @@ export interface BatchPart {
 export interface ChangeStream {
   /**
    * Events after the position the stream was opened at; a transaction at or
-   * before it is never delivered. In arrays of whatever has arrived, so that a busy stream costs
-   * one await per array rather than per row.
+   * before it is never delivered. In arrays of whatever has arrived, so that
+   * a busy stream costs one await per array rather than per row.
    */
   events(): AsyncIterable<readonly SourceEvent[]>;
   /**

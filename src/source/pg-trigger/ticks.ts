@@ -70,11 +70,11 @@ export function queueMissing(group: string): FerryError {
 /**
  * A snapshot to copy under, and the tick that marks it in the queue (its
  * position: streaming starts after it). Opens a repeatable-read
- * transaction, exports its snapshot and records it as a tick. The copy reads exactly the transactions visible in it; the
- * batches after the tick hold exactly the ones that are not. The lock on
- * the queue is taken before the snapshot, so a concurrent tick (`ferry wait`)
- * cannot get a lower id with a later snapshot. The snapshot lives until
- * `close()`.
+ * transaction, exports its snapshot and records it as a tick. The copy
+ * reads exactly the transactions visible in it; the batches after the tick
+ * hold exactly the ones that are not. The lock on the queue is taken before
+ * the snapshot, so a concurrent tick (`ferry wait`) cannot get a lower id
+ * with a later snapshot. The snapshot lives until `close()`.
  */
 export async function openCopySnapshot(url: string, group: string): Promise<CopySnapshot> {
   const locker = await connect(url, { role: 'source', applicationName: `ferry:${group}:tick` });
