@@ -9,8 +9,6 @@ import mysql2 from 'mysql2';
 export const BINARY_COLLATION = 63;
 
 const decoders = new Map<number, ((bytes: Buffer) => string) | null>();
-const cp1252 = new TextDecoder('windows-1252');
-
 
 /** A decoder for the collation's character set, or null for binary and for collations we do not know (the bytes are kept). */
 export function textDecoder(collation: number): ((bytes: Buffer) => string) | null {
@@ -26,7 +24,8 @@ function pick(collation: number): ((bytes: Buffer) => string) | null {
   const encoding = (mysql2.CharsetToEncoding as readonly (string | undefined)[])[collation];
   if (encoding === undefined || encoding === 'binary') return null;
   if (encoding === 'utf8' || encoding === 'cesu8') return (b) => b.toString('utf8');
-  if (encoding === 'latin1') return (b) => cp1252.decode(b);
+  // Not TextDecoder: Node's maps windows-1252 to ISO 8859-1 (0x80 is not €).
+  if (encoding === 'latin1') return (b) => iconv.decode(b, 'windows-1252');
   if (encoding === 'ascii') return (b) => b.toString('latin1');
   if (!iconv.encodingExists(encoding)) return null;
   return (b) => iconv.decode(b, encoding);

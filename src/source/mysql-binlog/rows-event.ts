@@ -78,13 +78,16 @@ function bitmap(r: ByteReader, count: number): boolean[] {
 function image(r: ByteReader, table: TableMap, present: readonly boolean[]): RowImage {
   const presentCount = present.reduce((n, p) => n + (p ? 1 : 0), 0);
   const nulls = r.bytes((presentCount + 7) >> 3);
-  const row: RowImage = new Array<RowValue | undefined>(present.length);
+  const row: RowImage = [];
   let k = 0;
   for (let i = 0; i < present.length; i++) {
-    if (!present[i]) continue;
+    if (!present[i]) {
+      row.push(undefined);
+      continue;
+    }
     const isNull = (((nulls[k >> 3] as number) >> (k & 7)) & 1) === 1;
     k++;
-    row[i] = isNull ? null : readValue(r, table.columns[i] as TableMap['columns'][number]);
+    row.push(isNull ? null : readValue(r, table.columns[i] as TableMap['columns'][number]));
   }
   return row;
 }
