@@ -37,7 +37,7 @@ export interface DumpOptions {
 export interface DumpHandlers {
   /** One binlog event at `[start, end)` of `bytes` (the protocol's OK byte already removed). */
   event(bytes: Buffer, start: number, end: number): void;
-  /** The dump ended (non-blocking dump at the end of the binlog) or failed. */
+  /** The dump ended (non-blocking dump at the end of the binlog) or failed; may be called again after. */
   end(err?: Error): void;
 }
 
@@ -53,7 +53,7 @@ const ERR = 0xff;
 const EOF = 0xfe;
 
 interface DriverConnection {
-  readonly stream: PacketSource & { pause(): void; resume(): void; write(b: Buffer): boolean };
+  readonly stream: PacketSource & { pause(): void; resume(): void; write(b: Buffer): boolean; on(event: 'close', listener: () => void): unknown };
   on(event: 'error', listener: (err: Error) => void): unknown;
   destroy(): void;
 }
@@ -121,6 +121,8 @@ export class BinlogConnection {
 
     const driver = this.driver();
     driver.on('error', (err) => handlers.end(err));
+    // A server that goes away mid-dump may close the socket without an error packet.
+    driver.stream.on('close', () => handlers.end(new FerryError('FERRY_BINLOG_CONNECTION', 'the binlog connection to the source closed')));
     // Idle now (every query above was awaited): the socket's reads can be taken over.
     this.reader = new PacketReader(driver.stream, (bytes, from, to) => {
       const first = bytes[from];

@@ -67,6 +67,8 @@ export class BinlogStream implements AsyncIterable<BinlogEvent> {
         this.notify();
       },
       end: (err) => {
+        // The first end counts: closing the connection after it reports a close too.
+        if (this.ended) return;
         if (err) this.fail(err);
         this.ended = true;
         this.notify();
