@@ -385,6 +385,25 @@ describe('binlog reader against MariaDB', () => {
     }
   });
 
+  test('columns in the old temporal formats (mysql56_temporal_format=OFF) decode; UUID, INET6 and INET4 arrive as their bytes', async () => {
+    await db.query('SET GLOBAL mysql56_temporal_format = OFF');
+    try {
+      await db.query('CREATE TABLE app.old_formats (id INT PRIMARY KEY, t TIME, dt DATETIME, ts TIMESTAMP NULL, u UUID, i6 INET6, i4 INET4)');
+    } finally {
+      await db.query('SET GLOBAL mysql56_temporal_format = ON');
+    }
+    const start = await gtidPosition();
+    await db.query(`SET time_zone = '+00:00'; INSERT INTO app.old_formats VALUES
+      (1, '-838:59:59', '9999-12-31 23:59:59', '2038-01-19 03:14:07', '123e4567-e89b-12d3-a456-426614174000', '2001:db8::ff00:42:8329', '192.168.0.255')`);
+    const { transactions, events } = await readAll(start);
+    const map = events.find((e) => e.type === 'table-map' && e.table.table === 'old_formats');
+    assert.deepEqual(map?.type === 'table-map' && map.table.columns.slice(1, 4).map((c) => c.type), [11, 12, 7], 'TIME, DATETIME and TIMESTAMP in their old type codes');
+    const [row] = rowsOf(transactions[0], 'old_formats');
+    const [expected] = await db.query<Record<string, string>[]>('SELECT HEX(u) AS u, HEX(i6) AS i6, HEX(i4) AS i4 FROM app.old_formats');
+    assert.deepEqual(row?.after?.slice(0, 4), ['1', '-838:59:59', '9999-12-31 23:59:59', '2038-01-19 03:14:07+00']);
+    assert.deepEqual(row?.after?.slice(4).map((v) => (Buffer.isBuffer(v) ? v.toString('hex').toUpperCase() : v)), [expected?.u, expected?.i6, expected?.i4]);
+  });
+
   test('TRUNCATE and DDL arrive as statements with their default database, each its own transaction', async () => {
     const start = await gtidPosition();
     await db.query('TRUNCATE TABLE ledger; ALTER TABLE ledger ADD COLUMN extra INT', undefined, 'app');
