@@ -305,6 +305,39 @@ describe('binlog decoder: stream state and positions', () => {
     assert.deepEqual(decoder.position, before);
   });
 
+  test('the FORMAT_DESCRIPTION a dump started mid-file sends first does not move the position, whatever its log_pos', () => {
+    const decoder = new BinlogDecoder({ start: { file: FILE, offset: 5000 }, checksum: 'CRC32' });
+    const fde = decoder.decode(event(T.FDE, formatDescriptionBody('10.11.19-MariaDB', true), { logPos: 256, checksum: true }));
+    assert.deepEqual([fde.position.offset, fde.next.offset], [5000, 5000]);
+    const file = new BinlogFile(true, 5000);
+    const xid = decoder.decode(file.next(T.XID, u64(3n)));
+    assert.deepEqual([xid.position.offset, xid.next.offset], [5000, 5031]);
+  });
+
+  test('FLOAT values are the shortest text that reads back as the same 4-byte float', () => {
+    const decoder = new BinlogDecoder({ start: { file: FILE, offset: 4 } });
+    const file = new BinlogFile(false);
+    decoder.decode(file.next(T.TABLE_MAP, tableMapBody({ tableId: 1, schema: 's', table: 'f', types: [4], metadata: u8(4), nullable: [true] })));
+    const floats = [3.14159, -3.4e38, 1e-45, 0.1, 16777217];
+    const rows = cat(...floats.map((f) => { const b = Buffer.alloc(4); b.writeFloatLE(f); return cat(lsbBitmap([false]), b); }));
+    const ev = as(decoder.decode(file.next(T.WRITE_V2, rowsV2Body(1, 1, [true], rows))), 'rows');
+    const texts = ev.rows.rows.map((r) => r.after?.[0]);
+    assert.deepEqual(texts, ['3.14159', '-3.4e+38', '1e-45', '0.1', '16777216']);
+  });
+
+  test('XA transactions are refused where they start, MariaDB\'s by their GTID flags and MySQL\'s XA statements', () => {
+    const decoder = new BinlogDecoder({ start: { file: FILE, offset: 4 } });
+    const file = new BinlogFile(false);
+    const xaGtid = decoder.decode(file.next(T.MARIADB_GTID, cat(u64(5n), u32(0), u8(64), u32(1), u8(1), u8(0), str('g'))));
+    assert.throws(() => new TransactionAssembler().push(xaGtid), (e: unknown) => e instanceof FerryError && e.code === 'FERRY_BINLOG_UNSUPPORTED'
+      && e.context.position === `${FILE}:4` && /XA transaction 0-1-5/.test(e.message));
+    const assembler = new TransactionAssembler();
+    assembler.push(decoder.decode(file.next(T.GTID, mysqlGtidBody('3e11fa47-71ca-11e1-9e33-c80aa9429562', 9n, { lastCommitted: 0n, sequence: 1n, immediate: 1n, length: 1 }))));
+    const xaStart = decoder.decode(file.next(T.QUERY, queryBody('', "XA START X'01',X'',1")));
+    assert.throws(() => assembler.push(xaStart), (e: unknown) => e instanceof FerryError && e.code === 'FERRY_BINLOG_UNSUPPORTED'
+      && e.context.position === `${FILE}:${xaStart.position.offset}`);
+  });
+
   test('MariaDB GTID_EVENT with a commit id and XA ids, and GTID_LIST', () => {
     const decoder = new BinlogDecoder({ start: { file: FILE, offset: 4 }, checksum: 'OFF' });
     const file = new BinlogFile(false);

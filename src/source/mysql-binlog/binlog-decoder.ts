@@ -57,6 +57,8 @@ const CODE = 'FERRY_BINLOG_DECODE';
 /** Events flagged so may be skipped by readers that do not know them (MySQL's LOG_EVENT_IGNORABLE_F). */
 const LOG_EVENT_IGNORABLE_F = 0x80;
 const TWO_32 = 2 ** 32;
+/** Where the first event of a binlog file starts, after its 4-byte magic number. */
+const FILE_START = 4;
 
 const ROWS_LAYOUTS = new Map<number, RowsLayout>([
   [EventType.WRITE_ROWS_V1, { kind: 'insert', v2: false, compressed: false }],
@@ -174,7 +176,10 @@ export class BinlogDecoder {
    */
   private place(header: EventHeader): EventBase {
     const here = this.position;
-    if (header.logPos === 0 || (header.flags & LOG_EVENT_ARTIFICIAL_F) !== 0 || header.type === EventType.HEARTBEAT
+    // A FORMAT_DESCRIPTION is at offset 4 of its file; anywhere else it is the
+    // copy a dump started mid-file sends first, whatever its log_pos says.
+    const resent = header.type === EventType.FORMAT_DESCRIPTION && this.offset !== FILE_START;
+    if (header.logPos === 0 || resent || (header.flags & LOG_EVENT_ARTIFICIAL_F) !== 0 || header.type === EventType.HEARTBEAT
       || header.type === EventType.HEARTBEAT_V2) {
       return { header, position: here, next: here };
     }

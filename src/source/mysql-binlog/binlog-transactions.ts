@@ -68,6 +68,11 @@ export class TransactionAssembler {
       case 'mariadb-gtid': {
         this.expectNone(event.position);
         const g = event.gtid;
+        if (g.xa) {
+          const where = formatFilePosition(event.position);
+          throw new FerryError('FERRY_BINLOG_UNSUPPORTED', `XA transaction ${formatMariaDbGtid(g.gtid)} at ${where}: XA transactions are not replicated`,
+            'do not use XA transactions on replicated tables', { context: { position: where } });
+        }
         this.open = {
           gtid: formatMariaDbGtid(g.gtid), mariaDbGtid: g.gtid,
           standalone: g.standalone, begun: false, begin: event.position, changes: [], tables: new Map(),
@@ -118,6 +123,11 @@ export class TransactionAssembler {
         this.current(event);
         this.open = undefined;
         return undefined;
+      case 'xa': {
+        const where = formatFilePosition(event.position);
+        throw new FerryError('FERRY_BINLOG_UNSUPPORTED', `XA transaction at ${where} (${event.query.sql.trim().slice(0, 40)}): XA transactions are not replicated`,
+          'do not use XA transactions on replicated tables', { context: { position: where } });
+      }
       default: {
         if (!this.open) this.open = { standalone: true, begun: false, begin: event.position, changes: [], tables: new Map() };
         this.open.changes.push({ kind: 'statement', query: event.query, position: event.position });

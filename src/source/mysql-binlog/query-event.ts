@@ -97,11 +97,17 @@ export function readQuery(r: ByteReader, sqlReader: (r: ByteReader) => Buffer = 
   return { threadId, executionSeconds, errorCode, database, sql, ...vars };
 }
 
-/** What a QUERY event means for transaction boundaries. */
-export function queryRole(sql: string): 'begin' | 'commit' | 'rollback' | 'statement' {
+/**
+ * What a QUERY event means for transaction boundaries. XA statements are
+ * told apart: a prepared XA transaction is committed (or not) by a later,
+ * separate group of events, which the transaction cutter refuses rather
+ * than apply before its outcome is known.
+ */
+export function queryRole(sql: string): 'begin' | 'commit' | 'rollback' | 'xa' | 'statement' {
   const s = sql.trim().toUpperCase();
-  if (s === 'BEGIN' || s.startsWith('XA START')) return 'begin';
-  if (s === 'COMMIT' || s.startsWith('XA END') || s.startsWith('XA COMMIT')) return 'commit';
-  if (s === 'ROLLBACK' || s.startsWith('XA ROLLBACK')) return 'rollback';
+  if (s === 'BEGIN') return 'begin';
+  if (s === 'COMMIT') return 'commit';
+  if (s === 'ROLLBACK') return 'rollback';
+  if (/^XA\s/.test(s)) return 'xa';
   return 'statement';
 }

@@ -12,7 +12,7 @@ import { date, datetime2, datetimeOld, formatTimestamp, fractionBytes, time2, ti
  * - a string in PostgreSQL input syntax for everything that has a text form
  *   that loses nothing: integers (signed or unsigned as the column's
  *   signedness says), DECIMAL, FLOAT/DOUBLE (the shortest text that reads
- *   back as the same binary value), DATE, DATETIME, TIMESTAMP (UTC, with
+ *   back as the same 4- or 8-byte value), DATE, DATETIME, TIMESTAMP (UTC, with
  *   `+00`), TIME (`[-]H:MM:SS[.f]`, interval syntax: hours reach 838), YEAR,
  *   BIT (a bit string of the column's width), JSON (text), ENUM and SET (their
  *   labels, comma-separated for SET), and text columns decoded from their
@@ -50,7 +50,7 @@ export function readValue(r: ByteReader, c: BinlogColumn): RowValue {
       r.need(4);
       const v = r.buf.readFloatLE(r.pos);
       r.pos += 4;
-      return String(v);
+      return shortestFloat(v);
     }
     case ColumnType.DOUBLE: {
       r.need(8);
@@ -161,4 +161,13 @@ function setValue(r: ByteReader, c: BinlogColumn): string {
   const labels: string[] = [];
   c.setValues.forEach((label, i) => { if ((mask >> BigInt(i)) & 1n) labels.push(label); });
   return labels.join(',');
+}
+
+/** The shortest decimal text that reads back as the same 4-byte float (String() would give its exact double expansion). */
+function shortestFloat(v: number): string {
+  for (let digits = 1; digits < 9; digits++) {
+    const text = v.toPrecision(digits);
+    if (Math.fround(Number(text)) === v) return String(Number(text));
+  }
+  return String(v);
 }
