@@ -404,6 +404,21 @@ describe('binlog reader against MariaDB', () => {
     assert.deepEqual(row?.after?.slice(4).map((v) => (Buffer.isBuffer(v) ? v.toString('hex').toUpperCase() : v)), [expected?.u, expected?.i6, expected?.i4]);
   });
 
+  test('a row event larger than one 16 MiB protocol packet is joined from its packets and decodes whole', async () => {
+    await db.query('SET GLOBAL max_allowed_packet = 67108864');
+    await db.query('CREATE TABLE app.huge (id INT PRIMARY KEY, body LONGBLOB)');
+    const start = await gtidPosition();
+    // 20 MiB of a pattern whose every byte position is checked below.
+    await db.query("INSERT INTO app.huge VALUES (1, REPEAT(CONCAT(CHAR(0), 'abcdefghijklmnopqrstuvwxyz', CHAR(255 USING binary)), 20 * 1024 * 1024 DIV 28))");
+    const { transactions } = await readAll(start);
+    const value = rowsOf(transactions[0], 'huge')[0]?.after?.[1];
+    assert.ok(Buffer.isBuffer(value));
+    const unit = Buffer.concat([Buffer.from([0]), Buffer.from('abcdefghijklmnopqrstuvwxyz'), Buffer.from([255])]);
+    assert.equal(value.length, unit.length * Math.floor(20 * 1024 * 1024 / 28));
+    assert.ok(value.length > 0xffffff, 'the event needed more than one packet');
+    assert.ok(value.equals(Buffer.concat(new Array<Buffer>(value.length / unit.length).fill(unit))), 'every byte as inserted');
+  });
+
   test('TRUNCATE and DDL arrive as statements with their default database, each its own transaction', async () => {
     const start = await gtidPosition();
     await db.query('TRUNCATE TABLE ledger; ALTER TABLE ledger ADD COLUMN extra INT', undefined, 'app');
