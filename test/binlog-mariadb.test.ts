@@ -419,6 +419,22 @@ describe('binlog reader against MariaDB', () => {
     assert.ok(value.equals(Buffer.concat(new Array<Buffer>(value.length / unit.length).fill(unit))), 'every byte as inserted');
   });
 
+  test('a table with a MariaDB COMPRESSED column fails at its TABLE_MAP, naming the table, the position and the fix', async () => {
+    await db.query('CREATE TABLE app.packed_columns (id INT PRIMARY KEY, note VARCHAR(500) COMPRESSED)');
+    const start = await gtidPosition();
+    await db.query("INSERT INTO app.packed_columns VALUES (1, REPEAT('n', 400))");
+    const { file } = await filePosition();
+    const listed = await db.query<{ Log_name: string; Pos: string; Event_type: string }[]>(`SHOW BINLOG EVENTS IN '${file}'`);
+    const err = await readAll(start).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof FerryError, `expected a FerryError, got ${String(err)}`);
+    assert.equal(err.code, 'FERRY_BINLOG_UNSUPPORTED');
+    assert.equal(err.context.table, 'app.packed_columns');
+    const tableMap = listed.filter((e) => e.Event_type === 'Table_map').at(-1);
+    assert.equal(err.context.position, `${tableMap?.Log_name}:${tableMap?.Pos}`);
+    assert.match(err.describe(), /column 2 of app\.packed_columns has MariaDB's VARCHAR COMPRESSED type.* fix: ALTER TABLE app\.packed_columns to remove the column's COMPRESSED attribute/);
+    await db.query('DROP TABLE app.packed_columns');
+  });
+
   test('TRUNCATE and DDL arrive as statements with their default database, each its own transaction', async () => {
     const start = await gtidPosition();
     await db.query('TRUNCATE TABLE ledger; ALTER TABLE ledger ADD COLUMN extra INT', undefined, 'app');

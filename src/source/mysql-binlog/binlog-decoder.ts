@@ -9,7 +9,7 @@ import {
 } from './gtid-events.js';
 import { queryRole, readQuery, type QueryEvent } from './query-event.js';
 import { readRowsBody, readRowsHead, uncompress, type RowsEvent, type RowsLayout } from './rows-event.js';
-import { readTableMap, type TableMap } from './table-map.js';
+import { readTableMap, UnsupportedTable, type TableMap } from './table-map.js';
 import { readTransactionPayload } from './transaction-payload.js';
 
 /**
@@ -162,6 +162,10 @@ export class BinlogDecoder {
       return event;
     } catch (err) {
       if (err instanceof FerryError) throw err;
+      if (err instanceof UnsupportedTable) {
+        throw new FerryError('FERRY_BINLOG_UNSUPPORTED', `TABLE_MAP event at ${where}: ${err.message}`, err.fix,
+          { context: { position: where, table: `${err.schema}.${err.table}` } });
+      }
       const what = header ? `${eventTypeName(header.type)} event` : 'event header';
       const message = err instanceof Truncated ? `is truncated (${err.message})` : `cannot be read: ${err instanceof Error ? err.message : String(err)}`;
       throw new FerryError(CODE, `${what} at ${where} ${message}`, undefined, { context: { position: where }, cause: err });

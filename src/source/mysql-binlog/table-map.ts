@@ -62,6 +62,22 @@ const OptionalMetadata = {
   COLUMN_VISIBILITY: 12,
 } as const;
 
+/** Every type code a table map may hold that this decoder reads (MySQL's old DECIMAL, from before 5.0, is not one). */
+const KNOWN_TYPES = new Set<number>(Object.values(ColumnType).filter((t) => t !== ColumnType.DECIMAL && t !== ColumnType.TYPED_ARRAY));
+
+/** MariaDB's `COMPRESSED` columns have type codes of their own. */
+const MARIADB_COMPRESSED = new Map<number, string>([[140, 'BLOB/TEXT COMPRESSED'], [141, 'VARCHAR COMPRESSED']]);
+
+/** A table with a column type the decoder cannot read: every row image of it would be misread. */
+export class UnsupportedTable extends Error {
+  readonly fix: string;
+  constructor(readonly schema: string, readonly table: string, readonly column: number, readonly type: number) {
+    const what = MARIADB_COMPRESSED.get(type);
+    super(`column ${column + 1} of ${schema}.${table} has ${what ? `MariaDB's ${what} type` : `column type code ${type}`}, which this decoder does not read`);
+    this.fix = what ? `ALTER TABLE ${schema}.${table} to remove the column's COMPRESSED attribute` : 'leave the table out of the group';
+  }
+}
+
 type MutableColumn = { -readonly [K in keyof BinlogColumn]: BinlogColumn[K] };
 
 /** `tableIdBytes` is 6, or 4 for servers whose FORMAT_DESCRIPTION gives TABLE_MAP a 6-byte post-header. */
@@ -78,7 +94,9 @@ export function readTableMap(r: ByteReader, tableIdBytes: number): TableMap {
   const metaEnd = r.pos + metaLength;
   const columns: MutableColumn[] = [];
   for (let i = 0; i < count; i++) {
-    columns.push(readColumnMetadata(r, i, types[i] as number));
+    const type = types[i] as number;
+    if (!KNOWN_TYPES.has(type)) throw new UnsupportedTable(schema, table, i, type);
+    columns.push(readColumnMetadata(r, i, type));
   }
   if (r.pos !== metaEnd) throw new RangeError(`column metadata is ${metaLength} bytes but the column types use ${metaLength + metaEnd - r.pos}`);
   const nulls = r.bytes((count + 7) >> 3);
