@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { decompress } from 'fzstd';
 import { FerryError } from '../src/errors.js';
 import { BinlogDecoder, type BinlogEvent } from '../src/source/mysql-binlog/binlog-decoder.js';
-import { MySqlGtidSet, parseMariaDbGtidList } from '../src/source/mysql-binlog/binlog-position.js';
+import { advanceMariaDbPosition, formatMariaDbGtidList, MySqlGtidSet, parseMariaDbGtidList } from '../src/source/mysql-binlog/binlog-position.js';
 import { TransactionAssembler } from '../src/source/mysql-binlog/binlog-transactions.js';
 import { decodeDecimal } from '../src/source/mysql-binlog/decimal.js';
 import { decodeJsonBinary } from '../src/source/mysql-binlog/json-binary.js';
@@ -357,6 +357,9 @@ describe('binlog decoder: stream state and positions', () => {
     assert.deepEqual(set.encode(), cat(u64(1n), hex(a.replace(/-/g, '')), u64(1n), i64(1n), i64(6n)));
     assert.throws(() => MySqlGtidSet.parse(`${a}:tag:1-3`), /tagged GTIDs/);
     assert.throws(() => parseMariaDbGtidList('0-1'), /not a MariaDB GTID/);
+    const position = advanceMariaDbPosition(parseMariaDbGtidList('0-1-5,2-1-9'), { domain: 0, serverId: 3, seq: 6n });
+    assert.equal(formatMariaDbGtidList(advanceMariaDbPosition(position, { domain: 1, serverId: 1, seq: 1n })), '0-3-6,1-1-1,2-1-9',
+      'one GTID per domain: the new one replaces its domain\'s');
   });
 });
 

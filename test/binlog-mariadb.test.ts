@@ -435,12 +435,23 @@ describe('binlog reader against MariaDB', () => {
     await db.query('DROP TABLE app.packed_columns');
   });
 
-  test('TRUNCATE and DDL arrive as statements with their default database, each its own transaction', async () => {
+  test('TRUNCATE and DDL arrive as statements with their default database, each its own transaction; a MyISAM change ends with COMMIT', async () => {
+    await db.query('CREATE TABLE app.plain (id INT PRIMARY KEY) ENGINE = MyISAM');
     const start = await gtidPosition();
-    await db.query('TRUNCATE TABLE ledger; ALTER TABLE ledger ADD COLUMN extra INT', undefined, 'app');
+    await db.query('TRUNCATE TABLE ledger; ALTER TABLE ledger ADD COLUMN extra INT; INSERT INTO plain VALUES (1), (2)', undefined, 'app');
     const { transactions } = await readAll(start);
     const statements = transactions.map((t) => t.changes.map((c) => (c.kind === 'statement' ? [c.query.database, c.query.sql] : c.kind)));
-    assert.deepEqual(statements, [[['app', 'TRUNCATE TABLE ledger']], [['app', 'ALTER TABLE ledger ADD COLUMN extra INT']]]);
+    assert.deepEqual(statements, [[['app', 'TRUNCATE TABLE ledger']], [['app', 'ALTER TABLE ledger ADD COLUMN extra INT']], ['rows']]);
+    const myisam = transactions[2];
+    assert.equal(myisam?.xid, undefined, 'a non-transactional change has no XID');
+    assert.deepEqual(rowsOf(myisam, 'plain').map((r) => r.after), [['1'], ['2']]);
+  });
+
+  test('a dump whose setup the server refuses fails the iteration with the server\'s error', async () => {
+    const err = await readAll({ kind: 'file', position: { file: 'binlog.999999', offset: 4 } }).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof FerryError, `expected a FerryError, got ${String(err)}`);
+    assert.equal(err.code, 'FERRY_BINLOG_SERVER');
+    assert.match(err.message, /error 1236: .*binlog\.999999|error 1236: .*[Cc]ould not find/);
   });
 });
 

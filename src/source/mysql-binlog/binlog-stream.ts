@@ -16,7 +16,8 @@ const DEFAULT_HIGH_WATER = 1024;
  * pass the limit by one read's events, at most 64 KiB of them.)
  *
  * A decoding error or a server error ends the iteration with that error
- * and closes the connection; so does leaving the loop early.
+ * and closes the connection; so does leaving the loop early, and a failure
+ * of the dump's setup.
  */
 export class BinlogStream implements AsyncIterable<BinlogEvent> {
   readonly decoder: BinlogDecoder;
@@ -54,6 +55,14 @@ export class BinlogStream implements AsyncIterable<BinlogEvent> {
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<BinlogEvent> {
+    try {
+      yield* this.events();
+    } finally {
+      this.connection.close();
+    }
+  }
+
+  private async *events(): AsyncGenerator<BinlogEvent> {
     await this.connection.dump(this.start, this.options, {
       event: (bytes, from, to) => {
         if (this.failure) return;
@@ -74,25 +83,21 @@ export class BinlogStream implements AsyncIterable<BinlogEvent> {
         this.notify();
       },
     });
-    try {
-      for (;;) {
-        if (this.head < this.queue.length) {
-          const event = this.queue[this.head] as BinlogEvent;
-          this.head++;
-          if (this.head >= this.queue.length) {
-            this.queue.length = 0;
-            this.head = 0;
-          }
-          if (this.waiting <= this.highWater >> 1) this.connection.resume();
-          yield event;
-          continue;
+    for (;;) {
+      if (this.head < this.queue.length) {
+        const event = this.queue[this.head] as BinlogEvent;
+        this.head++;
+        if (this.head >= this.queue.length) {
+          this.queue.length = 0;
+          this.head = 0;
         }
-        if (this.failure) throw this.failure;
-        if (this.ended) return;
-        await new Promise<void>((resolve) => { this.wake = resolve; });
+        if (this.waiting <= this.highWater >> 1) this.connection.resume();
+        yield event;
+        continue;
       }
-    } finally {
-      this.connection.close();
+      if (this.failure) throw this.failure;
+      if (this.ended) return;
+      await new Promise<void>((resolve) => { this.wake = resolve; });
     }
   }
 
