@@ -31,7 +31,8 @@ export interface ClusterOptions {
   readonly settings?: Readonly<Record<string, string | number>>;
 }
 
-const UNPRIVILEGED = { uid: 65534, gid: 65534 };
+/** The user throwaway servers run as when we are root (initdb and mariadbd refuse root). */
+export const UNPRIVILEGED = { uid: 65534, gid: 65534 };
 
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const runAs = process.getuid?.() === 0 ? UNPRIVILEGED : undefined;
@@ -119,7 +120,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   return cluster;
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.unref();
