@@ -171,7 +171,7 @@ function setValue(r: ByteReader, c: BinlogColumn): string {
 }
 
 /** The shortest decimal text that reads back as the same 4-byte float (String() would give its exact double expansion). */
-function shortestFloat(v: number): string {
+export function shortestFloat(v: number): string {
   for (let digits = 1; digits < 9; digits++) {
     const text = v.toPrecision(digits);
     if (Math.fround(Number(text)) === v) return String(Number(text));

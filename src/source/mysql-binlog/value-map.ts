@@ -1,7 +1,7 @@
 import iconv from 'iconv-lite';
 import { FerryError } from '../../errors.js';
 import type { MySqlColumn } from './mysql-catalog.js';
-import type { RowValue } from './row-values.js';
+import { shortestFloat, type RowValue } from './row-values.js';
 import type { PgColumn, TypeMapOptions } from './type-map.js';
 
 /**
@@ -29,9 +29,11 @@ export function mapValue(value: RowValue, source: MySqlColumn, target: PgColumn,
     throw new FerryError(code, `${place.table}, row ${place.key()}, column ${source.name}: ${what}`, hint, { context: { table: place.table } });
   };
   switch (target.kind) {
+    case 'float':
+      // The copy gives a FLOAT's exact value as DOUBLE text: written back as the decoder writes it.
+      return target.type === 'real' ? shortestFloat(Math.fround(Number(asText(value)))) : asText(value);
     case 'integer':
     case 'numeric':
-    case 'float':
     case 'time':
     case 'year':
     case 'bit':
