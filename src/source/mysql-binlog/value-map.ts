@@ -30,8 +30,7 @@ export function mapValue(value: RowValue, source: MySqlColumn, target: PgColumn,
   };
   switch (target.kind) {
     case 'float':
-      // The copy gives a FLOAT's exact value as DOUBLE text: written back as the decoder writes it.
-      return target.type === 'real' ? shortestFloat(Math.fround(Number(asText(value)))) : asText(value);
+      return floatText(asText(value), target.type === 'real');
     case 'integer':
     case 'numeric':
     case 'time':
@@ -90,6 +89,18 @@ export function mapValue(value: RowValue, source: MySqlColumn, target: PgColumn,
 
 function asText(value: string | Buffer): string {
   return typeof value === 'string' ? value : value.toString('utf8');
+}
+
+/**
+ * One text per value, whoever wrote it: the copy gives a FLOAT's exact value
+ * as DOUBLE text and the server writes exponents as `e308`, the decoder as
+ * JavaScript does (`e+308`); both read back as the same number, and -0 keeps
+ * its sign.
+ */
+function floatText(v: string, float32: boolean): string {
+  const n = float32 ? Math.fround(Number(v)) : Number(v);
+  if (Object.is(n, -0)) return '-0';
+  return float32 ? shortestFloat(n) : String(n);
 }
 
 /** A date (or the date part of a datetime) with a zero month or day: `0000-00-00`, `2024-00-10`, `2024-02-00`. */
@@ -154,9 +165,31 @@ export function formatUuid(b: Buffer): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
 
-/** 16 bytes as IPv6 text; PostgreSQL's inet input reads any valid form and normalises it. */
+/**
+ * 16 bytes as IPv6 text the way inet_ntop (and MariaDB's INET6) writes it:
+ * the longest run of two or more zero groups as `::`, and IPv4-mapped and
+ * IPv4-compatible addresses with their last 32 bits dotted.
+ */
 export function formatInet6(b: Buffer): string {
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(b.readUInt16BE(i).toString(16));
-  return groups.join(':');
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(b.readUInt16BE(i));
+  const dotted = `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+  if (groups.slice(0, 5).every((g) => g === 0)) {
+    if (groups[5] === 0xffff) return `::ffff:${dotted}`;
+    if (groups[5] === 0 && (groups[6] !== 0 || (groups[7] ?? 0) > 1)) return `::${dotted}`;
+  }
+  let best = -1;
+  let bestLength = 1;
+  for (let i = 0; i < 8;) {
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLength) {
+      best = i;
+      bestLength = j - i;
+    }
+    i = j === i ? i + 1 : j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (best < 0) return hex.join(':');
+  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLength).join(':')}`;
 }
