@@ -176,6 +176,7 @@ describe('value map: decoded value → PostgreSQL input', () => {
     assert.match(err.describe(), /app\.t, row id=7, column title: bytes 61ff62 are not valid utf8mb4 .* fix: set invalid_text: replace/);
     assert.equal(convert(bad, col('varchar(10)', { charset: 'utf8mb4' }), LENIENT), 'a\ufffdb');
     assert.equal(convert(Buffer.from([0x80, 0xe9]), col('varchar(10)', { charset: 'latin1' })), '€é', "MySQL's latin1 is Windows-1252");
+    assert.equal(convert(Buffer.from([0x81, 0x9d]), col('varchar(10)', { charset: 'latin1' })), '\u0081\u009d', '…whose undefined bytes are C1 controls');
     assert.equal(convert(Buffer.from('ok'), col('varchar(10)', { charset: 'utf8mb4' })), 'ok');
   });
 
@@ -291,7 +292,7 @@ const ROWS = [
     'x', CONCAT('a', CHAR(0), 'b'), 'x', X'6100', X'00', X'00', '{"nul": "a\\\\u0000b"}', NULL, NULL, '::', '1.2.3.4')`,
   `(4, 1, 1, 5, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, '2024-02-29', '2024-02-29 12:00:00', '2024-02-29 12:00:00.123456',
     '2024-02-29 12:00:00', '2024-02-29 12:00:00.123', '12:00:00', '12:00:00.000001', 2024, b'1', b'1', 'b', 'x',
-    'x', 'x', 'x', X'01020304', X'01', X'01', '1', NULL, NULL, NULL, NULL)`,
+    CONCAT('x', X'81', X'9D', X'80'), 'x', 'x', X'01020304', X'01', X'01', '1', NULL, NULL, NULL, NULL)`,
   `(5, ${Array.from({ length: ALL_TYPES.length }, () => 'NULL').join(', ')})`,
 ];
 

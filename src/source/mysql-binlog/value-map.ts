@@ -1,5 +1,6 @@
 import iconv from 'iconv-lite';
 import { FerryError } from '../../errors.js';
+import { decodeMySqlLatin1 } from './charset.js';
 import type { MySqlColumn } from './mysql-catalog.js';
 import { shortestFloat, type RowValue } from './row-values.js';
 import type { PgColumn, TypeMapOptions } from './type-map.js';
@@ -126,7 +127,8 @@ function decodeText(bytes: Buffer, source: MySqlColumn, options: TypeMapOptions,
         'set invalid_text: replace to write U+FFFD for invalid bytes, or correct the value on the source');
     }
   }
-  const encoding = charset === 'latin1' ? 'windows-1252' : charset === 'ascii' ? 'latin1' : charset;
+  if (charset === 'latin1') return decodeMySqlLatin1(bytes);
+  const encoding = charset === 'ascii' ? 'latin1' : charset;
   if (!iconv.encodingExists(encoding)) {
     return fail('FERRY_MYSQL_CHARSET', `charset ${charset} is not one Ferry can decode`,
       `convert the column to utf8mb4 on the source (ALTER TABLE … CONVERT TO CHARACTER SET utf8mb4)`);
