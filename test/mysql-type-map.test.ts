@@ -9,6 +9,7 @@ import { parseMariaDbGtidList } from '../src/source/mysql-binlog/binlog-position
 import { BinlogStream } from '../src/source/mysql-binlog/binlog-stream.js';
 import { TransactionAssembler } from '../src/source/mysql-binlog/binlog-transactions.js';
 import { copySelectList } from '../src/source/mysql-binlog/copy-select.js';
+import { mapRow, rowKey } from '../src/source/mysql-binlog/map-row.js';
 import { parseLabels, readMySqlTable, type MySqlColumn, type MySqlTable } from '../src/source/mysql-binlog/mysql-catalog.js';
 import type { RowValue } from '../src/source/mysql-binlog/row-values.js';
 import type { RowImage } from '../src/source/mysql-binlog/rows-event.js';
@@ -325,17 +326,7 @@ describe('MariaDB → PostgreSQL through the type map and the value map', () => 
       await connection.end();
     }
 
-    const stream = await BinlogStream.open(db.url('', 'replication'), { kind: 'mariadb-gtid', gtids: parseMariaDbGtidList(row?.pos ?? '') },
-      { serverId: 4242, nonBlocking: true });
-    const assembler = new TransactionAssembler();
-    streamed = new Map();
-    for await (const event of stream) {
-      const t = assembler.push(event);
-      for (const change of t?.changes ?? []) {
-        if (change.kind !== 'rows' || change.table.table !== 'all_types') continue;
-        for (const r of change.rows.rows) if (r.after) streamed.set(String(r.after[0]), r.after);
-      }
-    }
+    streamed = new Map((await readRows(db, row?.pos ?? '', 'all_types')).map((image) => [String(image[0]), image]));
   });
 
   after(async () => {
@@ -356,6 +347,49 @@ describe('MariaDB → PostgreSQL through the type map and the value map', () => 
     assert.equal(streamed.size, ROWS.length, 'every row came through the binlog');
   });
 
+  test('keys, indexes and generated columns: the target table has the key, the unique keys over NOT NULL columns; a bad value names the row by its key', async () => {
+    await db.query(`CREATE TABLE app.keyed (a INT NOT NULL, b VARCHAR(20) NOT NULL, c INT NULL, d INT AS (a * 2) STORED,
+      e INT AS (a + 1) VIRTUAL, f DATE NOT NULL DEFAULT '2024-01-01', UNIQUE KEY uk_ab (a, b), UNIQUE KEY uk_c (c), KEY ix_d (d))`);
+    const [row] = await db.query<{ pos: string }[]>('SELECT @@gtid_binlog_pos AS pos');
+    await db.query("SET sql_mode = ''; INSERT INTO app.keyed (a, b, c, f) VALUES (1, 'x', NULL, '0000-00-00'), (2, 'y', 5, '2024-05-06')");
+    const connection = await mysql.createConnection({ uri: db.url('app') });
+    let keyed: MySqlTable;
+    try {
+      keyed = await readMySqlTable(connection, 'app', 'keyed');
+      const err = await readMySqlTable(connection, 'app', 'missing').then(() => undefined, (e: unknown) => e);
+      assert.ok(err instanceof FerryError && err.code === 'FERRY_MYSQL_NO_TABLE', `a missing table is an error, got ${String(err)}`);
+    } finally {
+      await connection.end();
+    }
+    assert.deepEqual(keyed.primaryKey, []);
+    assert.deepEqual(keyed.uniqueKeys, [{ name: 'uk_ab', unique: true, columns: ['a', 'b'] }]);
+    assert.deepEqual(keyed.indexes, [{ name: 'ix_d', unique: false, columns: ['d'] }, { name: 'uk_c', unique: true, columns: ['c'] }]);
+    assert.deepEqual(keyed.columns.map((c) => [c.name, c.generated !== null]), [['a', false], ['b', false], ['c', false], ['d', true], ['e', true], ['f', false]]);
+
+    const images = await readRows(db, row?.pos ?? '', 'keyed');
+    assert.deepEqual(images.map((image) => image.length), [keyed.columns.length, keyed.columns.length], 'row images have every catalog column, generated ones included');
+    assert.equal(rowKey(keyed, images[0] ?? []), 'a=1, b=x');
+
+    for (const [schema, options] of [['keyed_strict', DEFAULT_TYPE_MAP_OPTIONS], ['keyed_lenient', LENIENT]] as const) {
+      const target = targetTable(keyed, options, { app: schema });
+      await cluster.query(`CREATE SCHEMA ${schema}; ${target.ddl}`);
+      const notNull = await cluster.query(`SELECT column_name, is_nullable FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'keyed' ORDER BY ordinal_position`, [schema]);
+      assert.deepEqual(notNull.rows.map((r) => `${r.column_name}:${r.is_nullable}`),
+        ['a:NO', 'b:NO', 'c:YES', 'd:YES', 'e:YES', `f:${options === LENIENT ? 'YES' : 'NO'}`]);
+      const constraints = await cluster.query(`SELECT contype, pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conrelid = $1::regclass AND contype <> 'n' ORDER BY 1, 2`, [`${schema}.keyed`]);
+      assert.deepEqual(constraints.rows.map((r) => `${r.contype} ${r.def}`), ['u UNIQUE (a, b)']);
+      if (options === LENIENT) {
+        for (const image of images) await cluster.query(`INSERT INTO ${schema}.keyed VALUES ($1, $2, $3, $4, $5, $6)`, mapRow(keyed, target, image, options));
+        const back = await cluster.query(`SELECT a, b, c, d, e, f::text FROM ${schema}.keyed ORDER BY a`);
+        assert.deepEqual(back.rows.map((r) => Object.values(r)), [[1, 'x', null, 2, 2, null], [2, 'y', 5, 4, 3, '2024-05-06']]);
+      } else {
+        const err = failure(() => mapRow(keyed, target, images[0] ?? [], options));
+        assert.equal(err.describe(), 'FERRY_MYSQL_ZERO_DATE: app.keyed, row a=1, b=x, column f: zero date 0000-00-00 has no PostgreSQL equivalent (table app.keyed)'
+          + ' — fix: set zero_dates: null to write NULL for zero dates, or correct the value on the source');
+      }
+    }
+  });
+
   for (const [label, options, failing] of [
     ['the defaults', DEFAULT_TYPE_MAP_OPTIONS, DEFAULTS_FAIL],
     ['every option set the other way', LENIENT, LENIENT_FAIL],
@@ -370,9 +404,7 @@ describe('MariaDB → PostgreSQL through the type map and the value map', () => 
         await client.query(`SET TimeZone = 'UTC'; CREATE SCHEMA ${schema}; ${target.ddl}`);
         const insert = `INSERT INTO ${schema}.all_types VALUES (${target.columns.map((_, i) => `$${i + 1}`).join(', ')})`;
         for (const [id, image] of streamed) {
-          const place = { table: 'app.all_types', key: () => `id=${id}` };
-          const convert = (values: readonly (RowValue | undefined)[]) =>
-            values.map((v, i) => mapValue(v ?? null, table.columns[i] as MySqlColumn, target.columns[i]!, options, place));
+          const convert = (values: readonly (RowValue | undefined)[]) => mapRow(table, target, values, options);
           const code = failing[id];
           if (code) {
             for (const values of [image, copied.get(id) ?? []]) {
@@ -407,6 +439,20 @@ describe('MariaDB → PostgreSQL through the type map and the value map', () => 
     });
   }
 });
+
+/** The after images of every row written to `table` since the GTID position `pos`. */
+async function readRows(db: MariaDb, pos: string, table: string): Promise<RowImage[]> {
+  const stream = await BinlogStream.open(db.url('', 'replication'), { kind: 'mariadb-gtid', gtids: parseMariaDbGtidList(pos) },
+    { serverId: 4243, nonBlocking: true });
+  const assembler = new TransactionAssembler();
+  const images: RowImage[] = [];
+  for await (const event of stream) {
+    for (const change of assembler.push(event)?.changes ?? []) {
+      if (change.kind === 'rows' && change.table.table === table) images.push(...change.rows.rows.flatMap((r) => (r.after ? [r.after] : [])));
+    }
+  }
+  return images;
+}
 
 /** Normalised comparison of PostgreSQL's text with MariaDB's. */
 function same(got: string | null, want: string | null, as: Column['as']): boolean {
