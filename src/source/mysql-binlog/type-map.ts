@@ -98,7 +98,8 @@ function pgType(c: MySqlColumn, o: TypeMapOptions, table: string): [string, Valu
     case 'time': return [`interval(${fsp})`, 'time'];
     case 'year': return ['smallint', 'year'];
     case 'char':
-    case 'varchar': return [`varchar(${c.maxLength ?? 1})`, 'text'];
+    // CHAR(0) holds only '' or NULL; PostgreSQL's varchar needs a length of at least 1.
+    case 'varchar': return [`varchar(${Math.max(1, c.maxLength ?? 1)})`, 'text'];
     case 'tinytext':
     case 'text':
     case 'mediumtext':
