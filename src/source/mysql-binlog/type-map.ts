@@ -97,8 +97,8 @@ function pgType(c: MySqlColumn, o: TypeMapOptions, table: string): [string, Valu
     case 'timestamp': return [`timestamp(${fsp}) with time zone`, 'timestamp'];
     case 'time': return [`interval(${fsp})`, 'time'];
     case 'year': return ['smallint', 'year'];
-    case 'char':
     // CHAR(0) holds only '' or NULL; PostgreSQL's varchar needs a length of at least 1.
+    case 'char':
     case 'varchar': return [`varchar(${Math.max(1, c.maxLength ?? 1)})`, 'text'];
     case 'tinytext':
     case 'text':
