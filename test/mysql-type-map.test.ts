@@ -349,9 +349,9 @@ describe('MariaDB → PostgreSQL through the type map and the value map', () => 
 
   test('keys, indexes and generated columns: the target table has the key, the unique keys over NOT NULL columns; a bad value names the row by its key', async () => {
     await db.query(`CREATE TABLE app.keyed (a INT NOT NULL, b VARCHAR(20) NOT NULL, c INT NULL, d INT AS (a * 2) STORED,
-      e INT AS (a + 1) VIRTUAL, f DATE NOT NULL DEFAULT '2024-01-01', UNIQUE KEY uk_ab (a, b), UNIQUE KEY uk_c (c), KEY ix_d (d))`);
+      e INT AS (a + 1) VIRTUAL, f DATE NOT NULL DEFAULT '2024-01-01', g ENUM('it''s', 'back\\\\slash', 'Mixed Case') NULL, UNIQUE KEY uk_ab (a, b), UNIQUE KEY uk_c (c), KEY ix_d (d))`);
     const [row] = await db.query<{ pos: string }[]>('SELECT @@gtid_binlog_pos AS pos');
-    await db.query("SET sql_mode = ''; INSERT INTO app.keyed (a, b, c, f) VALUES (1, 'x', NULL, '0000-00-00'), (2, 'y', 5, '0000-01-01')");
+    await db.query("SET sql_mode = ''; INSERT INTO app.keyed (a, b, c, f, g) VALUES (1, 'x', NULL, '0000-00-00', 'it''s'), (2, 'y', 5, '0000-01-01', 'back\\\\slash')");
     const connection = await mysql.createConnection({ uri: db.url('app') });
     let keyed: MySqlTable;
     try {
@@ -364,7 +364,8 @@ describe('MariaDB → PostgreSQL through the type map and the value map', () => 
     assert.deepEqual(keyed.primaryKey, []);
     assert.deepEqual(keyed.uniqueKeys, [{ name: 'uk_ab', unique: true, columns: ['a', 'b'] }]);
     assert.deepEqual(keyed.indexes, [{ name: 'ix_d', unique: false, columns: ['d'] }, { name: 'uk_c', unique: true, columns: ['c'] }]);
-    assert.deepEqual(keyed.columns.map((c) => [c.name, c.generated !== null]), [['a', false], ['b', false], ['c', false], ['d', true], ['e', true], ['f', false]]);
+    assert.deepEqual(keyed.columns.map((c) => [c.name, c.generated !== null]), [['a', false], ['b', false], ['c', false], ['d', true], ['e', true], ['f', false], ['g', false]]);
+    assert.deepEqual(keyed.columns[6]?.labels, ["it's", 'back\\slash', 'Mixed Case'], 'labels as declared, quotes and backslashes undone');
 
     const images = await readRows(db, row?.pos ?? '', 'keyed');
     assert.deepEqual(images.map((image) => image.length), [keyed.columns.length, keyed.columns.length], 'row images have every catalog column, generated ones included');
@@ -375,13 +376,15 @@ describe('MariaDB → PostgreSQL through the type map and the value map', () => 
       await cluster.query(`CREATE SCHEMA ${schema}; ${target.ddl}`);
       const notNull = await cluster.query(`SELECT column_name, is_nullable FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'keyed' ORDER BY ordinal_position`, [schema]);
       assert.deepEqual(notNull.rows.map((r) => `${r.column_name}:${r.is_nullable}`),
-        ['a:NO', 'b:NO', 'c:YES', 'd:YES', 'e:YES', `f:${options === LENIENT ? 'YES' : 'NO'}`]);
+        ['a:NO', 'b:NO', 'c:YES', 'd:YES', 'e:YES', `f:${options === LENIENT ? 'YES' : 'NO'}`, 'g:YES']);
       const constraints = await cluster.query(`SELECT contype, pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conrelid = $1::regclass AND contype <> 'n' ORDER BY 1, 2`, [`${schema}.keyed`]);
-      assert.deepEqual(constraints.rows.map((r) => `${r.contype} ${r.def}`), ['u UNIQUE (a, b)']);
+      assert.deepEqual(constraints.rows.map((r) => `${r.contype} ${r.def}`),
+        ["c CHECK ((g = ANY (ARRAY['it''s'::text, 'back\\slash'::text, 'Mixed Case'::text])))", 'u UNIQUE (a, b)']);
       if (options === LENIENT) {
-        for (const image of images) await cluster.query(`INSERT INTO ${schema}.keyed VALUES ($1, $2, $3, $4, $5, $6)`, mapRow(keyed, target, image, options));
-        const back = await cluster.query(`SELECT a, b, c, d, e, f::text FROM ${schema}.keyed ORDER BY a`);
-        assert.deepEqual(back.rows.map((r) => Object.values(r)), [[1, 'x', null, 2, 2, null], [2, 'y', 5, 4, 3, '0001-01-01 BC']], 'year 0000 is 1 BC');
+        for (const image of images) await cluster.query(`INSERT INTO ${schema}.keyed VALUES ($1, $2, $3, $4, $5, $6, $7)`, mapRow(keyed, target, image, options));
+        const back = await cluster.query(`SELECT a, b, c, d, e, f::text, g FROM ${schema}.keyed ORDER BY a`);
+        assert.deepEqual(back.rows.map((r) => Object.values(r)), [[1, 'x', null, 2, 2, null, "it's"], [2, 'y', 5, 4, 3, '0001-01-01 BC', 'back\\slash']],
+          'year 0000 is 1 BC; ENUM labels pass their CHECK');
       } else {
         const err = failure(() => mapRow(keyed, target, images[0] ?? [], options));
         assert.equal(err.describe(), 'FERRY_MYSQL_ZERO_DATE: app.keyed, row a=1, b=x, column f: zero date 0000-00-00 has no PostgreSQL equivalent (table app.keyed)'
