@@ -121,6 +121,10 @@ describe('type map: MySQL column → PostgreSQL column', () => {
 describe('value map: decoded value → PostgreSQL input', () => {
   test('integers, decimals, time beyond 24 h, year and bits pass through as text; NULL stays NULL', () => {
     assert.equal(convert('18446744073709551615', col('bigint unsigned')), '18446744073709551615');
+    assert.equal(convert('-1', col('bigint unsigned')), '18446744073709551615', 'read as signed without signedness metadata');
+    assert.equal(convert('-128', col('tinyint unsigned')), '128');
+    assert.equal(convert('-1', col('mediumint unsigned')), '16777215');
+    assert.equal(convert('-1', col('int')), '-1');
     assert.equal(convert('-838:59:59.000000', col('time(6)')), '-838:59:59.000000');
     assert.equal(convert('2155', col('year')), '2155');
     assert.equal(convert('0010', col('bit(4)')), '0010');
@@ -291,7 +295,7 @@ const ROWS = [
   `(3, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, '0000-00-00', '2024-00-10 00:00:00', '2024-02-00 10:00:00.5',
     '0000-00-00 00:00:00', '0000-00-00 00:00:00', '100:00:00', '-100:00:00.25', 0, b'1', b'101', 'not a label', 'y',
     'x', CONCAT('a', CHAR(0), 'b'), 'x', X'6100', X'00', X'00', '{"nul": "a\\\\u0000b"}', NULL, NULL, '::', '1.2.3.4')`,
-  `(4, 1, 1, 5, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, '2024-02-29', '2024-02-29 12:00:00', '2024-02-29 12:00:00.123456',
+  `(4, 1, 1, 5, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, -0e0, -0e0, '2024-02-29', '2024-02-29 12:00:00', '2024-02-29 12:00:00.123456',
     '2024-02-29 12:00:00', '2024-02-29 12:00:00.123', '12:00:00', '12:00:00.000001', 2024, b'1', b'1', 'b', 'x',
     CONCAT('x', X'81', X'9D', X'80'), 'x', 'x', X'01020304', X'01', X'01', '1', NULL, NULL, NULL, NULL)`,
   `(5, ${Array.from({ length: ALL_TYPES.length }, () => 'NULL').join(', ')})`,
@@ -461,8 +465,8 @@ async function readRows(db: MariaDb, pos: string, table: string): Promise<RowIma
 function same(got: string | null, want: string | null, as: Column['as']): boolean {
   if (got === null || want === null) return got === want;
   switch (as) {
-    case 'float': return Math.fround(Number(got)) === Math.fround(Number(want));
-    case 'number': return Number(got) === Number(want);
+    case 'float': return Object.is(Math.fround(Number(got)), Math.fround(Number(want)));
+    case 'number': return Object.is(Number(got), Number(want));
     case 'json': return JSON.stringify(sortKeys(JSON.parse(got))) === JSON.stringify(sortKeys(JSON.parse(want)));
     case 'temporal': return trimFraction(got) === trimFraction(want);
     default: return got === want;

@@ -32,7 +32,12 @@ export function mapValue(value: RowValue, source: MySqlColumn, target: PgColumn,
   switch (target.kind) {
     case 'float':
       return floatText(asText(value), target.type === 'real');
-    case 'integer':
+    case 'integer': {
+      const v = asText(value);
+      // A table map without signedness metadata gives unsigned columns as signed: the catalog adds 2^bits back.
+      const bits = INTEGER_BITS[source.dataType];
+      return source.unsigned && bits && v.startsWith('-') ? String(BigInt(v) + (1n << bits)) : v;
+    }
     case 'numeric':
     case 'time':
     case 'year':
@@ -87,6 +92,8 @@ export function mapValue(value: RowValue, source: MySqlColumn, target: PgColumn,
       return typeof value === 'string' ? value : [...value].join('.');
   }
 }
+
+const INTEGER_BITS: Readonly<Record<string, bigint>> = { tinyint: 8n, smallint: 16n, mediumint: 24n, int: 32n, integer: 32n, bigint: 64n };
 
 function asText(value: string | Buffer): string {
   return typeof value === 'string' ? value : value.toString('utf8');
