@@ -5,7 +5,8 @@ import { mapColumn, quoteIdent, targetSchema, type PgColumn, type TypeMapOptions
  * The PostgreSQL table a MySQL table becomes: its columns through the type
  * map, in source order, in the schema named like the MySQL database (or the
  * one `schemas` maps it to), with the primary key and the unique keys over
- * NOT NULL columns. Secondary indexes are left to be built after the copy.
+ * NOT NULL columns. Column defaults and secondary indexes are not carried
+ * over (MySQL's default expressions need a translation of their own).
  */
 export interface TargetTable {
   readonly schema: string;
