@@ -157,6 +157,15 @@ describe('binlog decoder: MySQL 8 events built from the documented format', () =
     assert.deepEqual(row?.after, [undefined, 'new', undefined, undefined, undefined, null, undefined, undefined, undefined, undefined]);
   });
 
+  test('utf8mb4 text whose bytes are not UTF-8 stays bytes for the value map to judge; a leading BOM is kept as data', () => {
+    const { decoder, file } = mysql8();
+    decoder.decode(file.next(T.TABLE_MAP, FULL_TABLE));
+    const present = [false, true, false, false, false, false, false, false, false, false];
+    const images = cat(lsbBitmap([false]), u8(3), hex('61ff62'), lsbBitmap([false]), u8(4), hex('efbbbf61'));
+    const ev = as(decoder.decode(file.next(T.WRITE_V2, rowsV2Body(0x0102030405, 10, present, images))), 'rows');
+    assert.deepEqual(ev.rows.rows.map((r) => r.after?.[1]), [Buffer.from('61ff62', 'hex'), '\ufeffa']);
+  });
+
   test('GTID_LOG_EVENT gives the GTID, the logical clock, both commit timestamps and the transaction length', () => {
     const { decoder, file } = mysql8();
     const uuid = '3e11fa47-71ca-11e1-9e33-c80aa9429562';

@@ -19,7 +19,8 @@ import { date, datetime2, datetimeOld, formatTimestamp, fractionBytes, time2, ti
  *   charset;
  * - a Buffer for bytes: BINARY/VARBINARY/BLOB, GEOMETRY (MySQL's internal
  *   form: 4-byte SRID, then WKB), and text whose charset the table map did
- *   not send or we cannot decode (the column's `collation` says which);
+ *   not send or we cannot decode, or whose bytes are not valid UTF-8 in a
+ *   UTF-8 column (the column's `collation` says which);
  * - null for SQL NULL.
  *
  * Where the table map lacks optional metadata the value stays lossless but
@@ -139,7 +140,13 @@ function text(bytes: Buffer, c: BinlogColumn, padBinary = false): RowValue {
     return copy;
   }
   const decode = textDecoder(c.collation);
-  return decode ? decode(bytes) : Buffer.from(bytes);
+  if (!decode) return Buffer.from(bytes);
+  try {
+    return decode(bytes);
+  } catch {
+    // Bytes invalid in the column's charset stay bytes: the value map decides what they become.
+    return Buffer.from(bytes);
+  }
 }
 
 function enumValue(index: number, c: BinlogColumn): string {
@@ -164,7 +171,7 @@ function setValue(r: ByteReader, c: BinlogColumn): string {
 }
 
 /** The shortest decimal text that reads back as the same 4-byte float (String() would give its exact double expansion). */
-function shortestFloat(v: number): string {
+export function shortestFloat(v: number): string {
   for (let digits = 1; digits < 9; digits++) {
     const text = v.toPrecision(digits);
     if (Math.fround(Number(text)) === v) return String(Number(text));
