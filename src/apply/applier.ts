@@ -4,7 +4,7 @@ import { FerryError } from '../errors.js';
 import { sql } from '../target/control-sql.js';
 import type { Logger } from '../observe/logger.js';
 import type { Position } from '../source/position.js';
-import { pgTimestampToDate } from '../source/pg-wal/replication-protocol.js';
+import { pgTimestampToDate } from '../change/pg-timestamp.js';
 import type { Batch, BatchChange } from './batch.js';
 import { deleteStatement, insertStatement, needsReinsert, truncateStatements, updateStatement, type Statement } from './row-statements.js';
 import type { TargetRelation } from './target-relation.js';

@@ -3,9 +3,8 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { FerryError } from '../errors.js';
-import { connect, qualifiedName, quoteIdent } from '../pg/connect.js';
+import { connect, qualifiedName, quoteIdent, quoteLiteral } from '../pg/connect.js';
 import type { Position } from '../source/position.js';
-import { walSql } from '../source/pg-wal/wal-setup-sql.js';
 import { sql as controlSql } from '../target/control-sql.js';
 import { chunkQuery, type ChunkPlan } from './chunk-plan.js';
 
@@ -48,7 +47,7 @@ export async function copyChunks(jobs: readonly ChunkJob[], parallel: number, se
     const target = await connect(session.targetUrl, { role: 'target', applicationName: 'ferry:copy' });
     try {
       await source.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      await source.query(walSql.setSnapshot(session.snapshot));
+      await source.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(session.snapshot)}`);
       const replicaRole = await trySetReplicaRole(target);
       while (failure === undefined && next < jobs.length) {
         const job = jobs[next++] as ChunkJob;

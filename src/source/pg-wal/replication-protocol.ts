@@ -1,3 +1,4 @@
+import { nowPgTimestamp } from '../../change/pg-timestamp.js';
 import type { Lsn } from '../../change/change.js';
 
 /**
@@ -33,16 +34,6 @@ export function readServerMessage(bytes: Buffer, start: number, end: number, to:
   } else {
     throw new Error(`unexpected replication message type 0x${(tag ?? 0).toString(16)} of ${end - start} bytes`);
   }
-}
-
-const PG_EPOCH_MICROS = 946_684_800_000_000n;
-
-export function nowPgTimestamp(): bigint {
-  return BigInt(Date.now()) * 1000n - PG_EPOCH_MICROS;
-}
-
-export function pgTimestampToDate(ts: bigint): Date {
-  return new Date(Number((ts + PG_EPOCH_MICROS) / 1000n));
 }
 
 /**

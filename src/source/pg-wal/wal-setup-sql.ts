@@ -1,4 +1,4 @@
-import { qualifiedName, quoteIdent, quoteLiteral } from '../../pg/connect.js';
+import { qualifiedName, quoteIdent } from '../../pg/connect.js';
 
 /** Every statement WAL capture runs on the source to set itself up, check itself, or clean up. */
 export const walSql = {
@@ -61,8 +61,5 @@ export const walSql = {
   },
   dropPublication(name: string): string {
     return `DROP PUBLICATION IF EXISTS ${quoteIdent(name)}`;
-  },
-  setSnapshot(snapshot: string): string {
-    return `SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshot)}`;
   },
 };

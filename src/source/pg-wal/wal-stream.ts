@@ -6,7 +6,8 @@ import type { ChangeStream, SourceEvent } from '../source.js';
 import { formatLsn, lsnOf, walPosition } from './lsn.js';
 import { PgOutputDecoder } from './pgoutput-decoder.js';
 import { ReplicationConnection } from './replication-connection.js';
-import { nowPgTimestamp, type Keepalive, type ServerMessages } from './replication-protocol.js';
+import { nowPgTimestamp } from '../../change/pg-timestamp.js';
+import type { Keepalive, ServerMessages } from './replication-protocol.js';
 import { TransactionSpool } from './transaction-spool.js';
 
 export interface WalStreamOptions {
