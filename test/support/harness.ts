@@ -94,8 +94,10 @@ export async function run(configPath: string): Promise<Running> {
     const target = await connect(config.target.url, { role: 'target', applicationName: 'ferry-test:run' });
     try {
       for (const deadline = Date.now() + 15_000; !settled && Date.now() < deadline;) {
-        const held = await Promise.all(config.groups.map(async (g) => (await target.query(sql.groupLockHolder, [g.name])).rows.length > 0));
-        if (held.every(Boolean)) break;
+        // One query at a time: a client runs queries in turn.
+        let held = true;
+        for (const g of config.groups) held &&= (await target.query(sql.groupLockHolder, [g.name])).rows.length > 0;
+        if (held) break;
         await new Promise((r) => setTimeout(r, 50));
       }
     } finally {
