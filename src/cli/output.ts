@@ -38,8 +38,12 @@ export function formatStatus(groups: readonly GroupStatus[]): string {
     return `${g.group}: slot ${slot.name} wal_status ${slot.walStatus}, ${formatBytes(slot.retainedBytes ?? 0)} retained`
       + `${slot.safeWalSize === null ? '' : `, ${formatBytes(Math.max(0, slot.safeWalSize))} more before it is at risk`}`;
   });
-  const ddl = groups.filter((g) => g.ddlCapture !== undefined)
-    .map((g) => `${g.group}: DDL capture ${g.ddlCapture === null ? 'unknown (the source role may not read it)' : g.ddlCapture ? 'on' : 'off'}`);
+  const ddlState = (g: GroupStatus) => (g.ddlCapture === null ? 'unknown (the source role may not read it)' : g.ddlCapture ? 'on' : 'off');
+  const told = groups.filter((g) => g.ddlCapture !== undefined);
+  // One line when every group is the same, as is usual.
+  const ddl = told.length > 1 && told.every((g) => g.ddlCapture === told[0]?.ddlCapture)
+    ? [`DDL capture ${ddlState(told[0] as GroupStatus)} for every group`]
+    : told.map((g) => `${g.group}: DDL capture ${ddlState(g)}`);
   const errors = groups.filter((g) => g.lastError).map((g) => `${g.group}: last error at ${g.lastErrorAt}: ${g.lastError}`);
   return [table, ...(copying.length > 0 ? ['', ...copying] : []), ...(parted.length > 0 ? ['', ...parted] : []), ...(held.length > 0 ? ['', ...held] : []),
     ...(slots.length > 0 ? ['', ...slots] : []), ...(ddl.length > 0 ? ['', ...ddl] : []), ...(errors.length > 0 ? ['', ...errors] : [])].join('\n');
