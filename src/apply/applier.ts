@@ -208,7 +208,9 @@ export class Applier {
    * anything of this batch commits (see SchemaEvolution.copyAgain).
    */
   private async checkReadable(batch: Batch, position: Position): Promise<void> {
-    for (const change of batch.changes) {
+    const changes = batch.changes;
+    for (let i = 0; i < changes.length; i++) {
+      const change = changes[i] as BatchChange;
       if (change.kind !== 'unreadable') continue;
       const { relation } = change;
       if (!this.schema) {
@@ -260,14 +262,19 @@ export class Applier {
    */
   private async planSet(batch: Batch, pending: Pending[], position: Position): Promise<SetStep[] | InOrderReason> {
     const touched = new Set<number>();
-    for (const change of batch.changes) {
+    // Indexed loops here and below: in an async function, for…of over an array makes an iterator result per change.
+    const changes = batch.changes;
+    for (let i = 0; i < changes.length; i++) {
+      const change = changes[i] as BatchChange;
       if (this.ddlFor(change)) return { reason: 'a schema change recorded in the stream (ferry ddl, or captured DDL) is applied at its place in the batch' };
       if (change.kind === 'relation') {
         const { relationId, schema, table } = change.relation;
         if (touched.has(relationId)) return { reason: 'the table was described anew (its columns changed) inside the batch', table: `${schema}.${table}` };
         this.describe(change.relation);
-      } else {
-        for (const id of relationIds(change)) touched.add(id);
+      } else if (change.kind === 'truncate') {
+        for (const id of change.relationIds) touched.add(id);
+      } else if (change.kind === 'insert' || change.kind === 'update' || change.kind === 'delete') {
+        touched.add(change.relationId);
       }
     }
     const unbound = [...touched].filter((id) => !this.relations.has(id));
@@ -298,7 +305,8 @@ export class Applier {
     };
     let table: string | undefined;
     try {
-      for (const change of batch.changes) {
+      for (let i = 0; i < changes.length; i++) {
+        const change = changes[i] as BatchChange;
         // (Unreadable changes were set aside before planning.)
         if (change.kind === 'relation' || change.kind === 'message' || change.kind === 'unreadable') continue;
         if (change.kind === 'truncate') {

@@ -78,7 +78,10 @@ export async function* batches(events: AsyncIterable<readonly (SourceEvent | Hel
     }
     pending = undefined;
     if (result.done) return;
-    for (const event of result.value) {
+    // Indexed: across a yield, for…of over an array makes an iterator result per event.
+    const arrived = result.value;
+    for (let i = 0; i < arrived.length; i++) {
+      const event = arrived[i] as SourceEvent | HeldChange;
       switch (event.kind) {
         case 'begin':
           inTransaction = true;

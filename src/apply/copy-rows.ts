@@ -25,7 +25,9 @@ const CHUNK_BYTES = 256 * 1024;
 export function* copyText(rel: TargetRelation, rows: readonly InsertRow[]): Generator<Buffer> {
   let out = Buffer.allocUnsafe(CHUNK_BYTES);
   let at = 0;
-  for (const row of rows) {
+  // Indexed: across a yield, for…of over an array makes an iterator result per row.
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r] as InsertRow;
     const encoded = row.encoded;
     let line: string | undefined;
     let needed: number;
@@ -51,7 +53,9 @@ export function* copyText(rel: TargetRelation, rows: readonly InsertRow[]): Gene
 export function* copyBinary(rel: TargetRelation, rows: readonly InsertRow[]): Generator<Buffer> {
   let out = Buffer.allocUnsafe(CHUNK_BYTES);
   let at = BINARY_HEADER.copy(out, 0);
-  for (const row of rows) {
+  // Indexed: across a yield, for…of over an array makes an iterator result per row.
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r] as InsertRow;
     const encoded = row.encoded;
     const needed = encoded ? encoded.copyBound : binaryTupleBytes(rel.written, row.values);
     if (at + needed > out.length) {

@@ -116,8 +116,14 @@ export class WalStream implements ChangeStream {
     for (;;) {
       const items = await this.queue.shiftMany(EVENTS_PER_YIELD);
       if (items === undefined) return;
+      if (!items.some((item) => item.kind === 'spooled')) {
+        yield items as SourceEvent[];
+        continue;
+      }
       let run: SourceEvent[] = [];
-      for (const item of items) {
+      // Indexed: across a yield, for…of over an array makes an iterator result per item.
+      for (let i = 0; i < items.length; i++) {
+        const item = items[i] as SourceEvent | SpooledCommit;
         if (item.kind !== 'spooled') {
           run.push(item);
           continue;
