@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import mysql from 'mysql2/promise';
 import { startMariaDb, type MariaDb } from '../src/embedded/mariadb.js';
+import type { FerryError } from '../src/errors.js';
 import { connectionOptions } from '../src/source/mysql-binlog/binlog-connection.js';
+import { openConsistentSnapshot } from '../src/source/mysql-binlog/consistent-snapshot.js';
 import { GrantSet } from '../src/source/mysql-binlog/mysql-grants.js';
 import { checkBinlogSource, describePrerequisite, type MySqlPrerequisites, type MySqlTableName } from '../src/source/mysql-binlog/mysql-prerequisites.js';
 
@@ -150,6 +152,25 @@ describe('binlog source prerequisites against MariaDB', () => {
     await withGlobals({ binlog_format: "'MIXED'" }, async () => {
       assert.deepEqual(codes(await check([table('good')])), ['FERRY_MYSQL_BINLOG_FORMAT']);
     });
+  });
+
+  test('a server started without a binary log is a problem, and a snapshot on it fails with the same code', async () => {
+    const unlogged = await startMariaDb({ settings: { 'skip-log-bin': '' } });
+    try {
+      await unlogged.query('CREATE DATABASE app; CREATE TABLE app.good (id INT PRIMARY KEY)');
+      const connection = await mysql.createConnection(connectionOptions(unlogged.url()));
+      try {
+        const r = await checkBinlogSource(connection, [table('good')]);
+        assert.deepEqual(codes(r), ['FERRY_MYSQL_LOG_BIN']);
+        assert.match(r.problems[0]?.fix ?? '', /log_bin = mariadb-bin/);
+      } finally {
+        await connection.end();
+      }
+      await assert.rejects(openConsistentSnapshot(unlogged.url(), { workers: 1, tables: [table('good')] }),
+        (err: FerryError) => err.code === 'FERRY_MYSQL_LOG_BIN');
+    } finally {
+      await unlogged.stop();
+    }
   });
 
   test('short binlog retention and gtid_strict_mode = OFF are warnings naming the setting to change', async () => {
