@@ -32,26 +32,20 @@ export function setStatements(net: TableNet): { statements: SetStatement[]; inse
   const updates = new Map<string, { columns: number[]; rows: NetUpdate[] }>();
   // Key columns are not SET: they did not change (a key change is a delete and an insert).
   const settable = rel.written.filter((i) => !rel.identity.includes(i));
-  const whole: { columns: number[]; rows: NetUpdate[] } = { columns: settable, rows: [] };
+  const everySettable = settable.join(',');
   for (const change of net.rows.values()) {
     if (change.op === 'delete' || change.op === 'replace') deletes.push(change.key);
     if (change.op === 'insert' || change.op === 'replace') inserts.push(change.row);
     if (change.op === 'update') {
-      if (isComplete(change.values)) {
-        whole.rows.push(change);
-        continue;
-      }
-      const columns = settable.filter((i) => valueOf(change.values, i) !== undefined);
-      const shape = columns.join(',');
+      // A complete row (the usual case) sets every column without looking at each.
+      const complete = isComplete(change.values);
+      const columns = complete ? settable : settable.filter((i) => valueOf(change.values, i) !== undefined);
+      const shape = complete ? everySettable : columns.join(',');
       const group = updates.get(shape) ?? { columns, rows: [] };
       group.rows.push(change);
       updates.set(shape, group);
     }
   }
-  const shape = settable.join(',');
-  const partial = updates.get(shape);
-  if (partial) whole.rows.push(...partial.rows);
-  if (whole.rows.length > 0) updates.set(shape, whole);
   const out: SetStatement[] = [];
   if (deletes.length > 0) out.push(deleteMany(rel, deletes));
   for (const { columns, rows } of updates.values()) {
