@@ -134,23 +134,36 @@ export async function freePort(): Promise<number> {
 }
 
 async function waitReady(port: number, child: ChildProcess, stderr: () => string): Promise<void> {
+  await waitAccepting('PostgreSQL', child, stderr, 100, async () => {
+    const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres' });
+    client.on('error', () => undefined);
+    await client.connect();
+    await client.end();
+  });
+}
+
+/**
+ * Waits until `connectOnce` succeeds against an embedded server started as
+ * `child`: up to 30 s, failing at once if the server exits; `output` says
+ * why it did not start.
+ */
+export async function waitAccepting(
+  server: string, child: ChildProcess, output: () => string, intervalMs: number, connectOnce: () => Promise<void>,
+): Promise<void> {
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (child.exitCode !== null) {
-      throw new FerryError('FERRY_EMBEDDED_START', `embedded PostgreSQL exited with code ${child.exitCode}: ${stderr()}`);
+      throw new FerryError('FERRY_EMBEDDED_START', `embedded ${server} exited with code ${child.exitCode}: ${output()}`);
     }
-    const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres' });
-    client.on('error', () => undefined);
     try {
-      await client.connect();
-      await client.end();
+      await connectOnce();
       return;
     } catch {
       if (Date.now() > deadline) {
         child.kill('SIGKILL');
-        throw new FerryError('FERRY_EMBEDDED_START', `embedded PostgreSQL did not accept connections within 30 s: ${stderr()}`);
+        throw new FerryError('FERRY_EMBEDDED_START', `embedded ${server} did not accept connections within 30 s: ${output()}`);
       }
-      await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, intervalMs));
     }
   }
 }

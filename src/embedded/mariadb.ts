@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
 import { FerryError } from '../errors.js';
-import { freePort, UNPRIVILEGED } from './cluster.js';
+import { freePort, UNPRIVILEGED, waitAccepting } from './cluster.js';
 
 /**
  * A throwaway MariaDB server from the system's packages (Debian's
@@ -170,21 +170,8 @@ function errorLogTail(file: string): string {
 }
 
 async function waitReady(port: number, child: ChildProcess, log: () => string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) {
-      throw new FerryError('FERRY_EMBEDDED_START', `embedded MariaDB exited with code ${child.exitCode}: ${log()}`);
-    }
-    try {
-      const connection = await mysql.createConnection({ host: '127.0.0.1', port, user: 'root' });
-      await connection.end();
-      return;
-    } catch {
-      if (Date.now() > deadline) {
-        child.kill('SIGKILL');
-        throw new FerryError('FERRY_EMBEDDED_START', `embedded MariaDB did not accept connections within 30 s: ${log()}`);
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  await waitAccepting('MariaDB', child, log, 50, async () => {
+    const connection = await mysql.createConnection({ host: '127.0.0.1', port, user: 'root' });
+    await connection.end();
+  });
 }
