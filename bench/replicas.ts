@@ -61,14 +61,19 @@ export async function timeNative(source: Cluster, nativeTarget: Cluster): Promis
   return { seconds, cpu };
 }
 
+/** The CPU of Ferry's walsender on the source and its backends on the target. */
+function watchFerry(source: Cluster, target: Cluster): ReturnType<typeof watchCpu> {
+  return watchCpu([
+    { role: 'walsender', cluster: source, pids: `SELECT pid FROM pg_stat_replication WHERE application_name LIKE 'ferry:%'` },
+    { role: 'apply', cluster: target, pids: `SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'ferry:%'` },
+  ]);
+}
+
 /** From starting `ferry run` (in this process) until the target has the marker row. */
 export async function timeFerry(config: FerryConfig, source: Cluster, target: Cluster): Promise<CatchUp> {
   const stop = new AbortController();
   let running: Promise<unknown> | undefined;
-  const watch = watchCpu([
-    { role: 'walsender', cluster: source, pids: `SELECT pid FROM pg_stat_replication WHERE application_name LIKE 'ferry:%'` },
-    { role: 'apply', cluster: target, pids: `SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'ferry:%'` },
-  ]);
+  const watch = watchFerry(source, target);
   const since = process.cpuUsage();
   const seconds = await timed(async () => {
     running = runGroups(config, silentLogger(), stop.signal);
@@ -89,10 +94,7 @@ export async function timeFerry(config: FerryConfig, source: Cluster, target: Cl
  * includes its start: loading modules, connecting, reading the catalog.
  */
 export async function timeFerryProcess(configPath: string, source: Cluster, target: Cluster, firstTable?: string): Promise<CatchUp> {
-  const watch = watchCpu([
-    { role: 'walsender', cluster: source, pids: `SELECT pid FROM pg_stat_replication WHERE application_name LIKE 'ferry:%'` },
-    { role: 'apply', cluster: target, pids: `SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'ferry:%'` },
-  ]);
+  const watch = watchFerry(source, target);
   const started = process.hrtime.bigint();
   const child = spawn(process.execPath, [path.join(ROOT, 'dist/cli/main.js'), 'run', '-c', configPath], { stdio: ['ignore', 'ignore', 'inherit'] });
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));

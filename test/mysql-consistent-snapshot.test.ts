@@ -30,29 +30,21 @@ after(async () => {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Transactions until stopped: each inserts into, updates and deletes from one or both tables. Returns how many it committed. */
-function startWriter(tables: readonly string[]): { stop(): Promise<number> } {
+/** Runs `step` (given how many steps are done) on its own connection until stopped; `stop` says how many steps it did. */
+function startLoop(step: (c: mysql.Connection, done: number) => Promise<void>): { stop(): Promise<number> } {
   let stopping = false;
   const done = (async () => {
     const c = await mysql.createConnection({ host: '127.0.0.1', port: db.port, user: 'root', database: 'app' });
-    let committed = 0;
-    let next = 1000;
+    let steps = 0;
     try {
       while (!stopping) {
-        await c.query('BEGIN');
-        for (const t of committed % 3 === 0 ? tables : [tables[committed % tables.length] as string]) {
-          await c.query(`INSERT INTO ${t} (id, v) VALUES (?, 0), (?, 0)`, [next, next + 1]);
-          next += 2;
-          await c.query(`UPDATE ${t} SET v = v + 1 WHERE id > 100 AND id % 7 = ?`, [committed % 7]);
-          await c.query(`DELETE FROM ${t} WHERE id = ?`, [next - 40]);
-        }
-        await c.query('COMMIT');
-        committed++;
+        await step(c, steps);
+        steps++;
       }
     } finally {
       await c.end();
     }
-    return committed;
+    return steps;
   })();
   return {
     async stop() {
@@ -62,6 +54,21 @@ function startWriter(tables: readonly string[]): { stop(): Promise<number> } {
   };
 }
 
+/** Transactions until stopped: each inserts into, updates and deletes from one or both tables. Returns how many it committed. */
+function startWriter(tables: readonly string[]): { stop(): Promise<number> } {
+  let next = 1000;
+  return startLoop(async (c, committed) => {
+    await c.query('BEGIN');
+    for (const t of committed % 3 === 0 ? tables : [tables[committed % tables.length] as string]) {
+      await c.query(`INSERT INTO ${t} (id, v) VALUES (?, 0), (?, 0)`, [next, next + 1]);
+      next += 2;
+      await c.query(`UPDATE ${t} SET v = v + 1 WHERE id > 100 AND id % 7 = ?`, [committed % 7]);
+      await c.query(`DELETE FROM ${t} WHERE id = ?`, [next - 40]);
+    }
+    await c.query('COMMIT');
+  });
+}
+
 /**
  * Single-row autocommit updates of seeded rows 1–100, which the other writer
  * leaves alone: a row lock wait between the two under FLUSH TABLES WITH READ
@@ -69,26 +76,9 @@ function startWriter(tables: readonly string[]): { stop(): Promise<number> } {
  * statement, the lock holder's next statement waits for the lock).
  */
 function startUpdater(tables: readonly string[]): { stop(): Promise<number> } {
-  let stopping = false;
-  const done = (async () => {
-    const c = await mysql.createConnection({ host: '127.0.0.1', port: db.port, user: 'root', database: 'app' });
-    let committed = 0;
-    try {
-      while (!stopping) {
-        await c.query(`UPDATE ${tables[committed % tables.length]} SET v = v + 10 WHERE id = ?`, [1 + ((committed * 37) % 100)]);
-        committed++;
-      }
-    } finally {
-      await c.end();
-    }
-    return committed;
-  })();
-  return {
-    async stop() {
-      stopping = true;
-      return done;
-    },
-  };
+  return startLoop(async (c, committed) => {
+    await c.query(`UPDATE ${tables[committed % tables.length]} SET v = v + 10 WHERE id = ?`, [1 + ((committed * 37) % 100)]);
+  });
 }
 
 type Rows = Map<string, string>;
