@@ -81,6 +81,26 @@ describe('ferry switchover', () => {
     await pair?.stop();
   });
 
+  /** The source database's fence (default_transaction_read_only) is up: 1, else 0. */
+  const FENCED = `SELECT count(*)::int AS n FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
+                   WHERE d.datname = 'app' AND s.setrole = 0 AND 'default_transaction_read_only=on' = ANY(s.setconfig)`;
+
+  /**
+   * A switchover killed with -9 once its fence is up, while its drain waits
+   * for a change to `table`, which `blocker` keeps locked on the target (it
+   * stays in its transaction).
+   */
+  async function killedWhileDraining(config: string, blocker: pg.Client, table: string): Promise<void> {
+    await blocker.query('BEGIN');
+    await blocker.query(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`);
+    await pair.sql('source', `INSERT INTO ${table} (v) SELECT 'x' FROM generate_series(1, 10)`);
+    const { child, result } = cli(['switchover', '-c', config, '--fence', 'database', '--yes', '--json', '--timeout', '60']);
+    await until('the fence is up and the drain waits', async () => (await pair.sql('target',
+      `SELECT count(*)::int AS n FROM ferry.switchovers WHERE status = 'running' AND steps @> '[{"step": "fence"}]'`)).rows[0]?.n === 1);
+    child.kill('SIGKILL');
+    await result;
+  }
+
   test('under a running workload with --reverse: writers fenced, no row lost or duplicated, keys valid, sequences go on; writes on the new primary reach the old one; and back again', async () => {
     const config = await pair.config({ shop: ['shop.customers', 'shop.orders'] });
     await init(config);
@@ -153,18 +173,8 @@ describe('ferry switchover', () => {
     const blocker = new pg.Client({ connectionString: pair.target.url('app') });
     await blocker.connect();
     try {
-      // A change the drain must wait for: its table is locked on the target.
-      await blocker.query('BEGIN');
-      await blocker.query('LOCK TABLE k.items IN ACCESS EXCLUSIVE MODE');
-      await pair.sql('source', `INSERT INTO k.items (v) SELECT 'x' FROM generate_series(1, 10)`);
-      const { child, result } = cli(['switchover', '-c', config, '--fence', 'database', '--yes', '--json', '--timeout', '60']);
-      await until('the fence is up and the drain waits', async () => (await pair.sql('target',
-        `SELECT count(*)::int AS n FROM ferry.switchovers WHERE status = 'running' AND steps @> '[{"step": "fence"}]'`)).rows[0]?.n === 1);
-      child.kill('SIGKILL');
-      await result;
-      const fenced = `SELECT count(*)::int AS n FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
-                       WHERE d.datname = 'app' AND s.setrole = 0 AND 'default_transaction_read_only=on' = ANY(s.setconfig)`;
-      assert.equal((await pair.sql('source', fenced)).rows[0]?.n, 1, 'the source stays fenced after the crash');
+      await killedWhileDraining(config, blocker, 'k.items');
+      assert.equal((await pair.sql('source', FENCED)).rows[0]?.n, 1, 'the source stays fenced after the crash');
       await blocker.query('ROLLBACK');
 
       const res = await cliRun(['switchover', '-c', config, '--fence', 'database', '--yes', '--json', '--timeout', '60']);
@@ -175,7 +185,7 @@ describe('ferry switchover', () => {
       await assertSameRows(pair, 'k.items');
       // The old primary stays fenced; the report says how to lift it by hand.
       for (const statement of report.liftFence) await pair.sql('source', statement);
-      assert.equal((await pair.sql('source', fenced)).rows[0]?.n, 0);
+      assert.equal((await pair.sql('source', FENCED)).rows[0]?.n, 0);
     } finally {
       await blocker.end().catch(() => undefined);
       await forward.stop();
@@ -188,24 +198,15 @@ describe('ferry switchover', () => {
     const forward = await run(config);
     const blocker = new pg.Client({ connectionString: pair.target.url('app') });
     await blocker.connect();
-    const fenced = `SELECT count(*)::int AS n FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
-                     WHERE d.datname = 'app' AND s.setrole = 0 AND 'default_transaction_read_only=on' = ANY(s.setconfig)`;
     try {
-      await blocker.query('BEGIN');
-      await blocker.query('LOCK TABLE k.undone IN ACCESS EXCLUSIVE MODE');
-      await pair.sql('source', `INSERT INTO k.undone (v) SELECT 'x' FROM generate_series(1, 10)`);
-      const { child, result } = cli(['switchover', '-c', config, '--fence', 'database', '--yes', '--json', '--timeout', '60']);
-      await until('the fence is up and the drain waits', async () => (await pair.sql('target',
-        `SELECT count(*)::int AS n FROM ferry.switchovers WHERE status = 'running' AND steps @> '[{"step": "fence"}]'`)).rows[0]?.n === 1);
-      child.kill('SIGKILL');
-      await result;
-      assert.equal((await pair.sql('source', fenced)).rows[0]?.n, 1, 'the source stays fenced after the crash');
+      await killedWhileDraining(config, blocker, 'k.undone');
+      assert.equal((await pair.sql('source', FENCED)).rows[0]?.n, 1, 'the source stays fenced after the crash');
       await blocker.query('ROLLBACK');
 
       const undone = await cliRun(['switchover', '-c', config, '--abort', '--json']);
       assert.equal(undone.code, 0, undone.stderr);
       assert.equal((JSON.parse(undone.stdout) as { aborted: boolean }).aborted, true);
-      assert.equal((await pair.sql('source', fenced)).rows[0]?.n, 0, 'the fence is lifted');
+      assert.equal((await pair.sql('source', FENCED)).rows[0]?.n, 0, 'the fence is lifted');
       assert.equal((await pair.sql('target', `SELECT status FROM ferry.switchovers ORDER BY id DESC LIMIT 1`)).rows[0]?.status, 'aborted');
       // The source takes writes again, and the standby still follows it.
       await pair.sql('source', `INSERT INTO k.undone (v) VALUES ('after the abort')`);
