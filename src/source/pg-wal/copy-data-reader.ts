@@ -34,7 +34,7 @@ export class CopyDataReader {
   private split: Buffer | undefined;
   private splitFilled = 0;
 
-  /** `onCopyData` gets each CopyData's payload at `[start, end)` of `bytes`, valid only during the call. */
+  /** `onCopyData` gets each CopyData's payload at `[start, end)` of `bytes`: a socket read, or a buffer of its own for a message split between reads, which it never reuses or changes. */
   constructor(private readonly source: DataSource, private readonly onCopyData: (bytes: Buffer, start: number, end: number) => void) {
     // pg's parser: it reads again from where this reader hands back.
     this.taken = source.listeners('data') as OnData[];

@@ -67,8 +67,8 @@ export class ReplicationConnection {
   }
 
   /**
-   * Starts streaming; `to` is called synchronously for every message (the
-   * buffer is only valid during the call). Resolves when the stream ends.
+   * Starts streaming; `to` is called synchronously for every message, in
+   * buffers nothing reuses or changes. Resolves when the stream ends.
    */
   stream(options: StreamOptions, to: ServerMessages): Promise<void> {
     const params = [

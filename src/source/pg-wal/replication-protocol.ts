@@ -7,7 +7,7 @@ import type { Lsn } from '../../change/change.js';
  * update ('r') from us.
  */
 export interface ServerMessages {
-  /** A pgoutput message at `[start, end)` of `bytes`, valid only during the call: most are decoded straight from it. */
+  /** A pgoutput message at `[start, end)` of `bytes`, a buffer nothing reuses or changes (copy-data-reader.ts): decoded rows may point into it. */
   xlog(bytes: Buffer, start: number, end: number): void;
   keepalive(message: Keepalive): void;
   /** A message could not be read or taken: the stream cannot go on. */
