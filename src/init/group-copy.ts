@@ -9,6 +9,7 @@ import { copyChunks, type ChunkJob } from '../copy/table-copy.js';
 import { targetTableSql } from '../copy/target-table-sql.js';
 import type { Logger } from '../observe/logger.js';
 import { qualifiedName } from '../pg/connect.js';
+import { inTransaction } from '../pg/in-transaction.js';
 import type { CopySnapshot } from '../source/capture.js';
 import { sql } from '../target/control-sql.js';
 
@@ -22,23 +23,27 @@ interface ChunkRow {
   readonly snapshot_position: string | null;
 }
 
-/** Cuts every table of a group into chunks and records the plan, once, before anything is copied. */
+/**
+ * Cuts every table of a group into chunks and records the plan, once, before
+ * anything is copied. `replacing`: the tables had a plan (a copy made again),
+ * which is forgotten in the same target transaction, so that a stream never
+ * sees such a table without chunks to wait for and applies its changes to a
+ * half-copied table.
+ */
 export async function recordChunkPlan(
   source: pg.Client, target: pg.Client, group: string, tables: readonly SourceTable[], serverVersion: number, chunkBytes: number,
+  replacing = false,
 ): Promise<void> {
-  await target.query('BEGIN');
-  try {
-    for (const table of tables) {
-      const chunks = await planChunks(source, table, serverVersion, chunkBytes);
+  const plans = [];
+  for (const table of tables) plans.push({ table: tableLabel(table), chunks: await planChunks(source, table, serverVersion, chunkBytes) });
+  await inTransaction(target, async () => {
+    if (replacing) await target.query(sql.forgetTables, [group, plans.map((p) => p.table)]);
+    for (const { table, chunks } of plans) {
       for (const [i, chunk] of chunks.entries()) {
-        await target.query(sql.insertChunk, [group, tableLabel(table), i, chunks.length, JSON.stringify(chunk.plan), chunk.estimatedBytes]);
+        await target.query(sql.insertChunk, [group, table, i, chunks.length, JSON.stringify(chunk.plan), chunk.estimatedBytes]);
       }
     }
-    await target.query('COMMIT');
-  } catch (err) {
-    await target.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  }
+  });
 }
 
 /**

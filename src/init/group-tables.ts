@@ -78,8 +78,7 @@ async function copyAgain(
   config: FerryConfig, group: GroupConfig, tables: readonly SourceTable[], source: pg.Client, target: pg.Client, serverVersion: number, log: Logger,
 ): Promise<number> {
   const labels = tables.map(tableLabel);
-  await target.query(sql.forgetTables, [group.name, labels]);
-  await recordChunkPlan(source, target, group.name, tables, serverVersion, config.copy.chunkBytes);
+  await recordChunkPlan(source, target, group.name, tables, serverVersion, config.copy.chunkBytes, true);
   await target.query(sql.restartGroupApply, [group.name]);
   // Waits for the restarted session's open transaction, if it still had one, to end.
   await target.query(targetTableSql.truncate(tables.map((t) => qualifiedName(t.schema, t.name))));
