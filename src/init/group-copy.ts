@@ -34,7 +34,7 @@ export async function recordChunkPlan(
   source: pg.Client, target: pg.Client, group: string, tables: readonly SourceTable[], serverVersion: number, chunkBytes: number,
   replacing = false,
 ): Promise<void> {
-  const plans = [];
+  const plans: { table: string; chunks: Awaited<ReturnType<typeof planChunks>> }[] = [];
   for (const table of tables) plans.push({ table: tableLabel(table), chunks: await planChunks(source, table, serverVersion, chunkBytes) });
   await inTransaction(target, async () => {
     if (replacing) await target.query(sql.forgetTables, [group, plans.map((p) => p.table)]);
