@@ -18,6 +18,7 @@ import { measureTriggerBacklog } from './trigger-backlog.js';
 import { transferBench } from './transfer-bench.js';
 import { listenBench } from './listen-bench.js';
 import { switchoverBench } from './switchover-bench.js';
+import { mysqlBench, mysqlBenchOptions } from './mysql-bench.js';
 
 /**
  * `npm run bench`: for each workload, the same backlog on one source is
@@ -29,7 +30,7 @@ import { switchoverBench } from './switchover-bench.js';
  */
 const quick = process.argv.includes('--quick');
 const only = process.argv.find((a) => a === 'copy' || a === 'apply' || a === 'lag' || a === 'memory' || a === 'trigger' || a === 'trigger-backlog' ||
-  a === 'transfer' || a === 'full-identity' || a === 'listen' || a === 'switchover');
+  a === 'transfer' || a === 'full-identity' || a === 'listen' || a === 'switchover' || a === 'mysql');
 const allWorkloads: Workload[] = quick
   ? [insertBacklog(100_000), tpcbBacklog(10_000), updateDeleteBacklog(5_000)]
   : [insertBacklog(1_000_000), tpcbBacklog(100_000), updateDeleteBacklog(50_000)];
@@ -80,6 +81,8 @@ async function main(): Promise<void> {
   if (only === undefined || only === 'transfer') await transferBench(workloads);
   if (only === undefined || only === 'listen') await listenBench(workloads);
   if (only === undefined || only === 'switchover') await switchoverBench(quick);
+  // `npm run bench -- mysql --rows 500000 --changes 100000 --parallel 2`: see mysql-bench.ts.
+  if (only === undefined || only === 'mysql') await mysqlBench(mysqlBenchOptions(process.argv, quick));
   if (only !== undefined && only !== 'apply' && only !== 'full-identity') return;
   const results: Result[] = [];
   // Keyless tables: the full part's backlog, or a tenth of it (on the same table) with --quick.
