@@ -10,6 +10,7 @@ import { startCluster, type Cluster } from '../src/embedded/cluster.js';
 import { startMariaDb, type MariaDb } from '../src/embedded/mariadb.js';
 import { FerryError } from '../src/errors.js';
 import { waitForCatchUp } from '../src/run/wait.js';
+import { waitFor } from './copy-bench.js';
 import { cpuSeconds, watchCpu } from './process-cpu.js';
 
 /**
@@ -83,8 +84,12 @@ const LOAD_BATCH = 500_000;
 
 /** Both targets: room to sort for the index builds, which both copies do at the end. */
 const TARGET_SETTINGS = { maintenance_work_mem: "'512MB'" };
-/** MariaDB: a buffer pool that holds the table (the throwaway default is 16 MB) and a redo log that does not throttle the load. */
-const MARIADB_SETTINGS = { 'innodb-buffer-pool-size': '2G', 'innodb-log-file-size': '1G' };
+/**
+ * MariaDB: a buffer pool that holds the table (the throwaway default is
+ * 16 MB), a redo log that does not throttle the load, and page flushing as
+ * fast as the disk allows, so that the settling between steps is short.
+ */
+const MARIADB_SETTINGS = { 'innodb-buffer-pool-size': '2G', 'innodb-log-file-size': '1G', 'innodb-io-capacity': 20000, 'innodb-io-capacity-max': 40000 };
 
 /**
  * pgloader: drop and create the table, create its indexes (all at once, in
@@ -193,50 +198,53 @@ export async function mysqlBench(options: MySqlBenchOptions): Promise<void> {
     return;
   }
   const dir = await mkdtemp(path.join(tmpdir(), 'ferry-bench-mysql-'));
-  const copies: CopyRow[] = [];
+  let ferryCopyRow: CopyRow | undefined;
+  let pgloaderRow: CopyRow | undefined;
   let binlog: Timed | undefined;
   let wal: Timed | undefined;
   try {
-    // ---- MySQL: the copy by ferry init and by pgloader, then the binlog catch-up.
-    const ferryTarget = await startCluster({ major: 18, settings: TARGET_SETTINGS }).catch(async (err: unknown) => {
-      await mariadb.stop();
-      throw err;
-    });
+    // ---- MySQL: the copy by pgloader and by ferry init, then the binlog catch-up.
     try {
       console.log(`  ${mariadb.version}, PostgreSQL 18 targets`);
       await fillMariaDb(mariadb, rows);
+      // pgloader first: its target is stopped before Ferry's starts, so neither copy shares the machine with the other's autovacuum.
+      pgloaderRow = await pgloaderCopy(mariadb, dir, options.pgloaderWith);
+      await settleMariaDb(mariadb);
 
-      const configPath = path.join(dir, 'ferry-mysql.yaml');
-      await writeFile(configPath, configText(mariadb.url(DB, 'replication'), ferryTarget.url(), 'bench', parallel));
-      const name = `ferry init (copy.parallel ${parallel})`;
-      let ferryInit: Timed | undefined;
+      const ferryTarget = await startCluster({ major: 18, settings: TARGET_SETTINGS });
       try {
-        ferryInit = await timeCommand(process.execPath, [CLI, 'init', '-c', configPath], mariadbCpu(mariadb), ferryTarget);
-        console.log(`  ${name}: ${ferryInit.seconds.toFixed(2)} s`);
-        await checkCopy(mariadb, ferryTarget, DB, 'ferry');
-        copies.push({ name, run: ferryInit, note: '' });
-      } catch (err) {
-        // The other measurements still run; this one gives no number.
-        console.log(`  ${name} FAILED: ${(err as Error).message}`);
-        copies.push({ name, run: undefined, note: 'failed (see above); no binlog catch-up' });
-        ferryInit = undefined;
-      }
-      await ferryTarget.query('CHECKPOINT');
-
-      copies.push(await pgloaderCopy(mariadb, dir, options.pgloaderWith));
-
-      if (ferryInit) {
-        // The catch-up: the backlog is committed while no ferry run is running.
-        const started = Date.now();
-        await mariadb.query(MYSQL_CHURN);
-        await mariadb.query(`CALL ${DB}.churn(?, ?)`, [transactions, rows]);
-        console.log(`  MariaDB: ${changes.toLocaleString('en')} row changes committed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-        binlog = await timeCatchUp(configPath, mariadbCpu(mariadb), undefined, ferryTarget);
-        console.log(`  ferry run, binlog: caught up in ${binlog.seconds.toFixed(2)} s`);
-        await checkCatchUp(await mysqlSums(mariadb), ferryTarget, 'binlog');
+        const configPath = path.join(dir, 'ferry-mysql.yaml');
+        await writeFile(configPath, configText(mariadb.url(DB, 'replication'), ferryTarget.url(), 'bench', parallel));
+        const name = `ferry init (copy.parallel ${parallel})`;
+        let ferryInit: Timed | undefined;
+        try {
+          ferryInit = await timeCommand(process.execPath, [CLI, 'init', '-c', configPath], mariadbCpu(mariadb), ferryTarget);
+          console.log(`  ${name}: ${ferryInit.seconds.toFixed(2)} s`);
+          await checkCopy(mariadb, ferryTarget, DB, 'ferry');
+          ferryCopyRow = { name, run: ferryInit, note: '' };
+        } catch (err) {
+          // The other measurements still run; this one gives no number.
+          console.log(`  ${name} FAILED: ${(err as Error).message}`);
+          ferryCopyRow = { name, run: undefined, note: 'failed (see above); no binlog catch-up' };
+          ferryInit = undefined;
+        }
+        if (ferryInit) {
+          // The catch-up: the backlog is committed while no ferry run is running.
+          await settlePostgres(ferryTarget);
+          const started = Date.now();
+          await mariadb.query(MYSQL_CHURN);
+          await mariadb.query(`CALL ${DB}.churn(?, ?)`, [transactions, rows]);
+          console.log(`  MariaDB: ${changes.toLocaleString('en')} row changes committed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+          await settleMariaDb(mariadb);
+          binlog = await timeCatchUp(configPath, mariadbCpu(mariadb), undefined, ferryTarget);
+          console.log(`  ferry run, binlog: caught up in ${binlog.seconds.toFixed(2)} s`);
+          await checkCatchUp(await mysqlSums(mariadb), ferryTarget, 'binlog');
+        }
+      } finally {
+        await ferryTarget.stop();
       }
     } finally {
-      await Promise.all([mariadb.stop(), ferryTarget.stop()]);
+      await mariadb.stop();
     }
 
     // ---- PostgreSQL: the same table, rows and changes, read from the WAL.
@@ -247,11 +255,12 @@ export async function mysqlBench(options: MySqlBenchOptions): Promise<void> {
       await writeFile(configPath, configText(source.url(), target.url(), 'bench_wal', parallel));
       const init = await timeCommand(process.execPath, [CLI, 'init', '-c', configPath], undefined, target);
       console.log(`  ferry init from PostgreSQL (for reference): ${init.seconds.toFixed(2)} s`);
-      await target.query('CHECKPOINT');
+      await settlePostgres(target);
       const started = Date.now();
       await source.query(PG_CHURN);
       await source.query(`CALL ${DB}.churn($1, $2)`, [transactions, rows]);
       console.log(`  PostgreSQL: ${changes.toLocaleString('en')} row changes committed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      await settlePostgres(source);
       wal = await timeCatchUp(configPath, undefined, source, target);
       console.log(`  ferry run, WAL: caught up in ${wal.seconds.toFixed(2)} s`);
       await checkCatchUp(await pgSums(source), target, 'WAL');
@@ -262,8 +271,9 @@ export async function mysqlBench(options: MySqlBenchOptions): Promise<void> {
     await rm(dir, { recursive: true, force: true });
   }
 
-  const ferryCopy = copies[0]?.run;
-  const pgloader = copies[1]?.run;
+  const copies = [ferryCopyRow, pgloaderRow].filter((r) => r !== undefined);
+  const ferryCopy = ferryCopyRow?.run;
+  const pgloader = pgloaderRow?.run;
   console.log(`\n${formatTable(['MySQL → PostgreSQL copy', 'rows', 'wall s', 'rows/s', 'speed vs pgloader', 'process CPU s', 'mariadbd CPU s', 'target CPU s', 'note'],
     copies.map(({ name, run, note }) => run === undefined
       ? [name, rows.toLocaleString('en'), '', '', '', '', '', '', note]
@@ -300,6 +310,7 @@ async function fillMariaDb(mariadb: MariaDb, rows: number): Promise<void> {
     await mariadb.query(`SET sql_log_bin = 0; INSERT INTO ${DB}.${TABLE} SELECT ${mysqlRow('seq')} FROM seq_${from}_to_${to}`, undefined, DB);
   }
   await mariadb.query(`SET sql_log_bin = 0; ${MYSQL_INDEXES}; ANALYZE TABLE ${DB}.${TABLE}`);
+  await settleMariaDb(mariadb);
   const [size] = await mariadb.query<{ mb: string }[]>(`SELECT round((data_length + index_length) / 1048576) AS mb FROM information_schema.tables
     WHERE table_schema = ? AND table_name = ?`, [DB, TABLE]);
   console.log(`  MariaDB filled in ${((Date.now() - started) / 1000).toFixed(1)} s (${size?.mb ?? '?'} MB of table and indexes)`);
@@ -313,7 +324,7 @@ async function fillPostgres(source: Cluster, rows: number): Promise<void> {
     await source.query(`INSERT INTO ${DB}.${TABLE} SELECT ${pgRow('v')} FROM generate_series(${from}::bigint, ${to}) v`);
   }
   await source.query(PG_INDEXES);
-  await source.query(`VACUUM ANALYZE ${DB}.${TABLE}`);
+  await settlePostgres(source);
   console.log(`  PostgreSQL source filled in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
@@ -361,6 +372,33 @@ async function checkCopy(mariadb: MariaDb, target: Cluster, schema: string, who:
     FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`, [table])).rows[0].t as string;
   console.log(`    ${who}: ${copied.n} rows as on the source; primary key ${indexes.pk === 1 ? 'yes' : 'NO'}, ${indexes.n - indexes.pk} other indexes; ${types}`);
   if (indexes.pk !== 1 || indexes.n !== 4) throw new Error(`${who}: the target table has ${indexes.n} indexes (primary key: ${indexes.pk}); expected the primary key and 3`);
+}
+
+/**
+ * Waits until MariaDB has nothing left to do in the background that a timed
+ * step would share the machine with: every dirty page of the buffer pool
+ * written, and the undo of the changes purged.
+ */
+async function settleMariaDb(mariadb: MariaDb): Promise<void> {
+  const [saved] = await mariadb.query<{ pct: string; lwm: string }[]>('SELECT @@innodb_max_dirty_pages_pct AS pct, @@innodb_max_dirty_pages_pct_lwm AS lwm');
+  await mariadb.query('SET GLOBAL innodb_max_dirty_pages_pct_lwm = 0.001, GLOBAL innodb_max_dirty_pages_pct = 0');
+  const started = Date.now();
+  try {
+    await waitFor(async () => {
+      const status = await mariadb.query<{ Variable_name: string; Value: string }[]>(`SHOW GLOBAL STATUS
+        WHERE Variable_name IN ('Innodb_buffer_pool_pages_dirty', 'Innodb_history_list_length')`);
+      return status.every((v) => Number(v.Value) < 100);
+    }, 500, 600_000);
+  } finally {
+    await mariadb.query(`SET GLOBAL innodb_max_dirty_pages_pct = ${Number(saved?.pct ?? 90)}, GLOBAL innodb_max_dirty_pages_pct_lwm = ${Number(saved?.lwm ?? 0)}`);
+  }
+  console.log(`    MariaDB settled (dirty pages written, undo purged) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+
+/** The same for PostgreSQL: the table vacuumed and analyzed (else autovacuum does it during the next step), and a checkpoint. */
+async function settlePostgres(cluster: Cluster): Promise<void> {
+  await cluster.query(`VACUUM ANALYZE ${DB}.${TABLE}`);
+  await cluster.query('CHECKPOINT');
 }
 
 interface Sums { readonly n: string; readonly ids: string; readonly accounts: string; readonly amounts: string }
