@@ -7,6 +7,8 @@ import { mapColumn, quoteIdent, targetSchema, type PgColumn, type TypeMapOptions
  * one `schemas` maps it to), with the primary key and the unique keys over
  * NOT NULL columns. Column defaults and secondary indexes are not carried
  * over (MySQL's default expressions need a translation of their own).
+ * Generated columns become plain columns: the copy and the stream write the
+ * values the source computed into them.
  */
 export interface TargetTable {
   readonly schema: string;
