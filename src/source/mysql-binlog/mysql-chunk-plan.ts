@@ -50,8 +50,10 @@ export async function planMySqlChunks(connection: Connection, table: GroupTable,
   if (n <= 1) return whole(bytes);
   const bounds = Array.from({ length: n - 1 }, (_, i) => (lo + (span * BigInt(i + 1)) / BigInt(n)).toString());
   const share = Math.ceil(bytes / n);
+  // The type map keeps names and order; the plan says the target's name all the same.
+  const column = target.columns[source.columns.indexOf(key)]?.name ?? key.name;
   return Array.from({ length: n }, (_, i): PlannedChunk => ({
-    plan: { kind: 'key', schema, relation, column: key.name, from: i === 0 ? null : bounds[i - 1] ?? null, to: i === n - 1 ? null : bounds[i] ?? null },
+    plan: { kind: 'key', schema, relation, column, from: i === 0 ? null : bounds[i - 1] ?? null, to: i === n - 1 ? null : bounds[i] ?? null },
     estimatedBytes: share,
   }));
 }
