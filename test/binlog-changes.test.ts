@@ -312,6 +312,27 @@ describe('binlog changes against MariaDB', () => {
     assert.match(err.message, /column z: decimal\(14,4\) in the binlog, decimal\(12,4\)/);
   });
 
+  test('other tables\' transactions give an idle at most once per interval; a statement-format write of a group table stops the stream', async () => {
+    await db.query('CREATE TABLE app.stated (id INT PRIMARY KEY)');
+    const stated = await groupTable('stated');
+    const start = await filePosition();
+    await db.query('INSERT INTO app.noise VALUES (200); INSERT INTO app.noise VALUES (201); INSERT INTO app.noise VALUES (202)');
+    await db.query('INSERT INTO app.stated VALUES (1); INSERT INTO app.noise VALUES (203); INSERT INTO app.noise VALUES (204)');
+    let clock = 0;
+    const throttled = await readChanges(start, changesFor([stated], { idleIntervalMs: 1000, now: () => clock }));
+    assert.deepEqual(shapes(throttled), ['idle', 'begin', ['relation', 'stated', 'default', ['id*']], ['insert', ['1']], 'commit']);
+    clock = 5000;
+    assert.deepEqual(shapes(await readChanges(start, changesFor([stated], { idleIntervalMs: 1000, now: () => (clock += 600) }))),
+      ['idle', 'idle', 'begin', ['relation', 'stated', 'default', ['id*']], ['insert', ['1']], 'commit', 'idle'], 'one idle per 1000 ms of a clock 600 ms on at every look');
+
+    const next = await filePosition();
+    await db.query("SET SESSION binlog_format = 'STATEMENT'; INSERT INTO noise VALUES (300); UPDATE /* noise */ `stated` SET id = id + 1", undefined, 'app');
+    const err = await readChanges(next, changesFor([stated])).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof FerryError && err.code === 'FERRY_BINLOG_STATEMENT', String(err));
+    assert.match(err.message, /group g1, table app\.stated, binlog position \d{6}:\d+: rows were changed by a statement .*UPDATE \/\* noise \*\/ `stated` SET id = id \+ 1/);
+    assert.match(err.hint ?? '', /ferry resync -c <config> --table app\.stated/);
+  });
+
   test('a heartbeat between transactions is an idle at its position; one not past the last position, nothing', () => {
     const changes = changesFor([]);
     const header = { timestamp: 0, type: 27, serverId: 1, eventSize: 0, logPos: 0, flags: 0 };
@@ -328,7 +349,7 @@ describe('statement tokenizer', () => {
     assert.deepEqual(statementEffect('TRUNCATE t', 'app'), { kind: 'truncate', table: { database: 'app', table: 't' } });
     assert.deepEqual(statementEffect('truncate table `my db`.`odd``name`', 'app'), { kind: 'truncate', table: { database: 'my db', table: 'odd`name' } });
     assert.deepEqual(statementEffect('-- ALTER TABLE x\n# DROP TABLE y\nSELECT 1', 'app'), { kind: 'other' });
-    assert.deepEqual(statementEffect("INSERT INTO log VALUES ('ALTER TABLE t ADD x INT')", 'app'), { kind: 'other' });
+    assert.deepEqual(statementEffect("INSERT INTO log VALUES ('ALTER TABLE t ADD x INT')", 'app'), { kind: 'dml', verb: 'INSERT', tables: [{ database: 'app', table: 'log' }] });
     assert.deepEqual(statementEffect('/*!40000 ALTER TABLE `t` DISABLE KEYS */', 'app'),
       { kind: 'schema', verb: 'ALTER TABLE', tables: [{ database: 'app', table: 't' }], databases: [] });
     assert.deepEqual(statementEffect('ALTER ONLINE TABLE a.t RENAME TO b.u', ''),
@@ -353,6 +374,11 @@ describe('statement tokenizer', () => {
       { kind: 'schema', verb: 'CREATE INDEX', tables: [{ database: 'x', table: 't' }], databases: [] });
     assert.deepEqual(statementEffect('"t"."u"', 'x'), { kind: 'other' });
     assert.deepEqual(statementEffect('TRUNCATE "s"."t"', 'x', 4n), { kind: 'truncate', table: { database: 's', table: 't' } });
+    assert.deepEqual(statementEffect('INSERT LOW_PRIORITY INTO a.b (x) SELECT x FROM c JOIN `d` ON 1', 'z'),
+      { kind: 'dml', verb: 'INSERT', tables: [{ database: 'a', table: 'b' }, { database: 'z', table: 'c' }, { database: 'z', table: 'd' }] });
+    assert.deepEqual(statementEffect('UPDATE IGNORE t1, db.t2 SET t1.a = 1', 'z'),
+      { kind: 'dml', verb: 'UPDATE', tables: [{ database: 'z', table: 't1' }, { database: 'db', table: 't2' }] });
+    assert.deepEqual(statementEffect("DELETE FROM t WHERE note = 'FROM other'", 'z'), { kind: 'dml', verb: 'DELETE', tables: [{ database: 'z', table: 't' }] });
     assert.deepEqual(tokenize("'it\\'s' `a` -- c\nb").map((t) => t.text), ["it's", 'a', 'b']);
     assert.deepEqual(tokenize("'a\\'", 1n << 21n).map((t) => t.text), ['a\\']);
   });

@@ -6,7 +6,7 @@ import type { BinlogEvent } from './binlog-decoder.js';
 import type { FilePosition } from './binlog-position.js';
 import { binlogPosition, formatBinlogPosition } from './binlog-stream-position.js';
 import { TransactionAssembler, type BinlogTransaction, type TransactionChange } from './binlog-transactions.js';
-import { statementEffect } from './ddl-statement.js';
+import { statementEffect, type TableName } from './ddl-statement.js';
 import type { GroupTable } from './group-table.js';
 import { mapRow } from './map-row.js';
 import type { RowImage } from './rows-event.js';
@@ -14,26 +14,7 @@ import type { TableMap } from './table-map.js';
 import { tableMapDifferences } from './table-map-check.js';
 import type { TypeMapOptions } from './type-map.js';
 
-/**
- * Turns a binlog's decoded events into the change model the rest of Ferry
- * consumes, for one group: whole transactions of the group's tables as
- * begin, relation (before a table's first change in this stream, and again
- * when its description changes), insert/update/delete/truncate, commit;
- * transactions of other tables as `idle` (the group's position moves on
- * while only other tables are busy); heartbeats between transactions as
- * `idle`.
- *
- * A schema change of a group table stops the stream with
- * FERRY_SCHEMA_CHANGED, unless the caller can show the change was followed:
- * with `reload` (and `targetColumns`), `push` answers such an event with a
- * `ReloadNeeded` instead of events, leaving the event unconsumed; the caller
- * awaits `settle(needed)` (which re-reads the table's catalog, compares it
- * with the binlog and the target, and either takes the new description or
- * throws) and pushes the same event again. `pushSettled` does both.
- * Every TABLE_MAP of a group table is compared with the catalog the rows
- * are mapped by, so rows are never mapped by a description they do not
- * have, also after a restart from before a schema change.
- */
+/** How BinlogChanges reports idleness and follows schema changes. */
 export interface BinlogChangesOptions {
   /**
    * Transactions of other tables give an `idle` at most this often (ms);
@@ -73,6 +54,26 @@ export interface TableDescription {
   readonly identity: readonly number[];
 }
 
+/**
+ * Turns a binlog's decoded events into the change model the rest of Ferry
+ * consumes, for one group: whole transactions of the group's tables as
+ * begin, relation (before a table's first change in this stream, and again
+ * when its description changes), insert/update/delete/truncate, commit;
+ * transactions of other tables as `idle` (the group's position moves on
+ * while only other tables are busy); heartbeats between transactions as
+ * `idle`.
+ *
+ * A schema change of a group table stops the stream with
+ * FERRY_SCHEMA_CHANGED, unless the caller can show the change was followed:
+ * with `reload` (and `targetColumns`), `push` answers such an event with a
+ * `ReloadNeeded` instead of events, leaving the event unconsumed; the caller
+ * awaits `settle(needed)` (which re-reads the table's catalog, compares it
+ * with the binlog and the target, and either takes the new description or
+ * throws) and pushes the same event again. `pushSettled` does both.
+ * Every TABLE_MAP of a group table is compared with the catalog the rows
+ * are mapped by, so rows are never mapped by a description they do not
+ * have, also after a restart from before a schema change.
+ */
 export class BinlogChanges {
   private readonly assembler = new TransactionAssembler();
   /** Group tables by lower-cased `database.table`: names in statements may be spelled in another case. */
@@ -199,6 +200,10 @@ export class BinlogChanges {
       case 'query': {
         if (event.role !== 'statement') return undefined;
         const effect = statementEffect(event.query.sql, event.query.database, event.query.sqlMode);
+        if (effect.kind === 'dml') {
+          this.checkStatementRows(effect.tables, event.query.sql, event.position);
+          return undefined;
+        }
         if (effect.kind !== 'schema') return undefined;
         const named = [
           ...effect.tables.map((t) => this.tables.get(keyOf(t.database, t.table))),
@@ -215,6 +220,19 @@ export class BinlogChanges {
       default:
         return undefined;
     }
+  }
+
+  /** Rows written by a statement logged as text never reach the stream as rows: a group table's would be lost. */
+  private checkStatementRows(names: readonly TableName[], sql: string, at: FilePosition): void {
+    const table = names.map((n) => this.tables.get(keyOf(n.database, n.table))).find((t) => t !== undefined);
+    if (!table) return;
+    const where = formatBinlogPosition(binlogPosition(at));
+    const text = sql.trim().replace(/\s+/g, ' ');
+    throw new FerryError('FERRY_BINLOG_STATEMENT',
+      `group ${this.group}, table ${label(table)}, binlog position ${where}: rows were changed by a statement the binlog holds as text, not as rows `
+      + `(the writing session used binlog_format STATEMENT or MIXED): ${text.length > SHOWN_SQL ? `${text.slice(0, SHOWN_SQL)}…` : text}`,
+      `keep binlog_format=ROW for every session that writes ${label(table)}, then re-copy it with "ferry resync -c <config> --table ${label(table)}"`,
+      { context: { group: this.group, table: label(table), position: where } });
   }
 
   private heartbeat(event: Extract<BinlogEvent, { type: 'heartbeat' }>): SourceEvent[] {

@@ -17,6 +17,8 @@ export type StatementEffect =
   | { readonly kind: 'truncate'; readonly table: TableName }
   /** A schema change: the tables it names (`database` only, `table` '', for DROP DATABASE). */
   | { readonly kind: 'schema'; readonly verb: string; readonly tables: readonly TableName[]; readonly databases: readonly string[] }
+  /** Rows changed by a statement logged as text (binlog_format STATEMENT or MIXED in the writing session): the tables it names. */
+  | { readonly kind: 'dml'; readonly verb: string; readonly tables: readonly TableName[] }
   | { readonly kind: 'other' };
 
 /** `sql_mode` bits that change how a statement is tokenized (the same in MySQL and MariaDB). */
@@ -189,9 +191,43 @@ export function statementEffect(sql: string, database: string, sqlMode = 0n): St
       if (!table) return { kind: 'other' };
       return { kind: 'schema', verb: orReplace ? 'CREATE OR REPLACE TABLE' : 'CREATE TABLE', tables: [table], databases: [] };
     }
+    case 'INSERT':
+    case 'REPLACE':
+    case 'UPDATE':
+    case 'DELETE':
+    case 'LOAD':
+      return { kind: 'dml', verb, tables: dmlTables(t, verb) };
     default:
       return { kind: 'other' };
   }
+}
+
+/** Keywords after which a DML statement names tables (UPDATE's list follows the verb itself). */
+const TABLES_AFTER = new Set(['INTO', 'FROM', 'JOIN', 'TABLE', 'USING', 'STRAIGHT_JOIN']);
+/** Modifiers that may stand between such a keyword and the names. */
+const MODIFIERS = new Set(['LOW_PRIORITY', 'DELAYED', 'HIGH_PRIORITY', 'IGNORE', 'QUICK', 'CONCURRENT', 'LOCAL']);
+
+/**
+ * The tables a DML statement names: every name list after INTO, FROM, JOIN,
+ * TABLE, USING (and UPDATE's own). It may name more than the statement
+ * writes (a table it only reads, an alias): enough to tell that a group
+ * table may have been written without rows in the binlog.
+ */
+function dmlTables(t: Cursor, verb: string): TableName[] {
+  const tables: TableName[] = [];
+  let listing = verb === 'UPDATE';
+  while (!t.done) {
+    if (listing) {
+      while (MODIFIERS.has(t.peekWord() ?? '')) t.skip();
+      tables.push(...t.nameList());
+      listing = false;
+      continue;
+    }
+    const word = t.word();
+    if (word === undefined) t.skip();
+    else listing = TABLES_AFTER.has(word);
+  }
+  return tables;
 }
 
 /** `[IF [NOT] EXISTS] name [ON] table …` of CREATE/DROP INDEX. */
