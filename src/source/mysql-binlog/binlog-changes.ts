@@ -36,7 +36,11 @@ export class ReloadNeeded {
     readonly table: string,
     /** What the binlog says: the statement, or the table map's columns. */
     readonly cause:
-      | { readonly kind: 'statement'; readonly sql: string; /** `ALTER TABLE`, `DROP TABLE` … */ readonly verb: string }
+      | {
+          readonly kind: 'statement'; readonly sql: string; /** `ALTER TABLE`, `DROP TABLE` … */ readonly verb: string;
+          /** The table's rows may have been replaced too (ddl-statement.ts): no reload settles that. */
+          readonly replacesRows: boolean;
+        }
       | { readonly kind: 'table-map'; readonly map: TableMap },
     readonly position: FilePosition,
   ) {}
@@ -64,7 +68,10 @@ export interface TableDescription {
  * `idle`.
  *
  * A schema change of a group table stops the stream with
- * FERRY_SCHEMA_CHANGED, unless the caller can show the change was followed:
+ * FERRY_SCHEMA_CHANGED, unless the caller can show the change was followed
+ * (only a change in place: ALTER TABLE, CREATE/DROP INDEX; never one after
+ * which the table may hold other rows: DROP, RENAME, CREATE, dropped or
+ * exchanged partitions):
  * with `reload` (and `targetColumns`), `push` answers such an event with a
  * `ReloadNeeded` instead of events, leaving the event unconsumed; the caller
  * awaits `settle(needed)` (which re-reads the table's catalog, compares it
@@ -122,7 +129,7 @@ export class BinlogChanges {
   push(event: BinlogEvent): readonly SourceEvent[] | ReloadNeeded {
     const needed = this.check(event, this.settled?.event === event ? this.settled.tables : new Set());
     if (needed) {
-      if (!this.changes.reload) throw this.schemaChanged(needed);
+      if (!this.changes.reload || (needed.cause.kind === 'statement' && needed.cause.replacesRows)) throw this.schemaChanged(needed);
       return needed;
     }
     this.settled = undefined;
@@ -153,7 +160,7 @@ export class BinlogChanges {
    */
   async settle(needed: ReloadNeeded, event: BinlogEvent): Promise<void> {
     const { reload, targetColumns } = this.changes;
-    if (!reload) throw this.schemaChanged(needed);
+    if (!reload || (needed.cause.kind === 'statement' && needed.cause.replacesRows)) throw this.schemaChanged(needed);
     const key = keyOf(needed.database, needed.table);
     const current = this.tables.get(key);
     if (!current) throw this.schemaChanged(needed);
@@ -209,7 +216,7 @@ export class BinlogChanges {
           ...effect.tables.map((t) => this.tables.get(keyOf(t.database, t.table))),
           ...[...this.tables.values()].filter((t) => effect.databases.some((d) => d.toLowerCase() === t.source.database.toLowerCase())),
         ].find((t) => t !== undefined && !settled.has(keyOf(t.source.database, t.source.name)));
-        return named ? new ReloadNeeded(named.source.database, named.source.name, { kind: 'statement', sql: event.query.sql, verb: effect.verb }, event.position) : undefined;
+        return named ? new ReloadNeeded(named.source.database, named.source.name, { kind: 'statement', sql: event.query.sql, verb: effect.verb, replacesRows: effect.replacesRows }, event.position) : undefined;
       }
       case 'transaction-payload':
         for (const inner of event.events) {
@@ -352,9 +359,9 @@ export class BinlogChanges {
     if (needed.cause.kind === 'statement') {
       const sql = needed.cause.sql.trim().replace(/\s+/g, ' ');
       what = `a schema change of ${name}: ${sql.length > SHOWN_SQL ? `${sql.slice(0, SHOWN_SQL)}…` : sql}`;
-      if (/^(DROP|RENAME)/.test(needed.cause.verb)) {
-        fix = `if ${name} is gone for good, remove it from group ${this.group}; if it was replaced, give the target table ${target} the new table's columns; `
-          + 'then run `ferry run` again';
+      if (needed.cause.replacesRows) {
+        fix = `the table's rows may no longer be the ones the target holds: if ${name} is gone for good, remove it from group ${this.group}; `
+          + `otherwise give the target table ${target} the table's new columns and copy it again ("ferry resync -c <config> --table ${name}")`;
       }
     } else {
       if (differences.length === 0 && table) differences = tableMapDifferences(needed.cause.map, table.source);

@@ -15,8 +15,16 @@ export interface TableName {
 
 export type StatementEffect =
   | { readonly kind: 'truncate'; readonly table: TableName }
-  /** A schema change: the tables it names (`database` only, `table` '', for DROP DATABASE). */
-  | { readonly kind: 'schema'; readonly verb: string; readonly tables: readonly TableName[]; readonly databases: readonly string[] }
+  /**
+   * A schema change: the tables it names, and the databases DROP DATABASE drops.
+   * `replacesRows`: afterwards a named table may hold other rows than before, with no row events
+   * to say which (a table dropped, created, renamed into the name; partitions dropped, truncated
+   * or exchanged): a replica that held the old rows holds the wrong ones.
+   */
+  | {
+      readonly kind: 'schema'; readonly verb: string; readonly tables: readonly TableName[]; readonly databases: readonly string[];
+      readonly replacesRows: boolean;
+    }
   /** Rows changed by a statement logged as text (binlog_format STATEMENT or MIXED in the writing session): the tables it names. */
   | { readonly kind: 'dml'; readonly verb: string; readonly tables: readonly TableName[] }
   | { readonly kind: 'other' };
@@ -132,22 +140,28 @@ export function statementEffect(sql: string, database: string, sqlMode = 0n): St
       if (!table) return { kind: 'other' };
       // Other tables an ALTER names: RENAME [TO|AS] new, EXCHANGE PARTITION … WITH TABLE other.
       const tables = [table];
+      let replacesRows = false;
       while (!t.done) {
         if (t.accept('RENAME')) {
           if (t.peekWord() === 'COLUMN' || t.peekWord() === 'INDEX' || t.peekWord() === 'KEY' || t.peekWord() === 'CONSTRAINT') continue;
           t.acceptAll('TO', 'AS');
           const to = t.name();
           if (to) tables.push(to);
+          replacesRows = true;
           continue;
         }
-        if (t.accept('WITH') && t.accept('TABLE')) {
+        const word = t.word();
+        if (word === undefined) {
+          t.skip();
+          continue;
+        }
+        if ((word === 'DROP' || word === 'TRUNCATE' || word === 'EXCHANGE') && t.accept('PARTITION')) replacesRows = true;
+        if (word === 'WITH' && t.accept('TABLE')) {
           const other = t.name();
           if (other) tables.push(other);
-          continue;
         }
-        t.skip();
       }
-      return { kind: 'schema', verb: 'ALTER TABLE', tables, databases: [] };
+      return { kind: 'schema', verb: 'ALTER TABLE', tables, databases: [], replacesRows };
     }
     case 'RENAME': {
       if (!t.accept('TABLE') && !t.accept('TABLES')) return { kind: 'other' };
@@ -165,19 +179,19 @@ export function statementEffect(sql: string, database: string, sqlMode = 0n): St
         if (!t.acceptPunct(',')) break;
         t.acceptIfExists();
       }
-      return { kind: 'schema', verb: 'RENAME TABLE', tables, databases: [] };
+      return { kind: 'schema', verb: 'RENAME TABLE', tables, databases: [], replacesRows: true };
     }
     case 'DROP': {
       if (t.accept('TEMPORARY')) return { kind: 'other' };
       if (t.accept('DATABASE') || t.accept('SCHEMA')) {
         t.acceptIfExists();
         const db = t.identifier();
-        return db === undefined ? { kind: 'other' } : { kind: 'schema', verb: 'DROP DATABASE', tables: [], databases: [db] };
+        return db === undefined ? { kind: 'other' } : { kind: 'schema', verb: 'DROP DATABASE', tables: [], databases: [db], replacesRows: true };
       }
       if (t.accept('INDEX')) return indexOn(t, 'DROP INDEX');
       if (!t.accept('TABLE') && !t.accept('TABLES')) return { kind: 'other' };
       t.acceptIfExists();
-      return { kind: 'schema', verb: 'DROP TABLE', tables: t.nameList(), databases: [] };
+      return { kind: 'schema', verb: 'DROP TABLE', tables: t.nameList(), databases: [], replacesRows: true };
     }
     case 'CREATE': {
       const orReplace = t.accept('OR') && t.accept('REPLACE');
@@ -189,7 +203,7 @@ export function statementEffect(sql: string, database: string, sqlMode = 0n): St
       if (t.accept('IF')) return { kind: 'other' };
       const table = t.name();
       if (!table) return { kind: 'other' };
-      return { kind: 'schema', verb: orReplace ? 'CREATE OR REPLACE TABLE' : 'CREATE TABLE', tables: [table], databases: [] };
+      return { kind: 'schema', verb: orReplace ? 'CREATE OR REPLACE TABLE' : 'CREATE TABLE', tables: [table], databases: [], replacesRows: true };
     }
     case 'INSERT':
     case 'REPLACE':
@@ -236,7 +250,7 @@ function indexOn(t: Cursor, verb: string): StatementEffect {
   t.identifier();
   while (!t.done && !t.accept('ON')) t.skip();
   const table = t.name();
-  return table ? { kind: 'schema', verb, tables: [table], databases: [] } : { kind: 'other' };
+  return table ? { kind: 'schema', verb, tables: [table], databases: [], replacesRows: false } : { kind: 'other' };
 }
 
 class Cursor {
