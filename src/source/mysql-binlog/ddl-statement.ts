@@ -85,7 +85,7 @@ export function tokenize(sql: string, sqlMode = 0n): Token[] {
     }
     const word = /^[\p{L}\p{N}_$\u0080-\uffff]+/u.exec(sql.slice(i, i + 256));
     if (word) {
-      // A number directly followed by a dot and a name (`db.1t`) is still a name: names may start with digits.
+      // Names may start with digits (`1t`): words and numbers are one kind of token here.
       tokens.push({ kind: 'word', text: word[0], upper: word[0].toUpperCase() });
       i += word[0].length;
       continue;
