@@ -291,9 +291,7 @@ const observe = z.strictObject({
 export const configSchema: z.ZodType<FerryConfig> = z.strictObject({
   source: z.strictObject({
     url: sourceUrl,
-    capture: z.enum(['wal', 'trigger', 'binlog'], {
-      error: 'must be wal or trigger (a PostgreSQL source) or binlog (a MySQL or MariaDB source)',
-    }).optional(),
+    capture: z.enum(['wal', 'trigger', 'binlog']).optional(),
     ddl: z.enum(['capture', 'off'], {
       error: 'must be capture (an event trigger records DDL of replicated tables in their stream; needs a superuser or rds_superuser) or off',
     }).default('off'),
