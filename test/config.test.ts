@@ -135,7 +135,7 @@ describe('parseConfig: validation errors name the file and key path', () => {
   });
 
   it('validates enums, integers and ranges', () => {
-    fails(yaml().replace('target:', '  capture: logical\ntarget:'), {}, 'source.capture: "logical" is not one of: wal, trigger');
+    fails(yaml().replace('target:', '  capture: logical\ntarget:'), {}, 'source.capture: "logical" is not one of: wal, trigger, binlog');
     fails(yaml().replace('target:', '  ddl: on\ntarget:'), {}, 'source.ddl: must be capture (an event trigger records DDL of replicated tables in their stream; needs a superuser or rds_superuser) or off');
     fails(yaml(undefined, 'log:\n  level: verbose\n  format: xml'), {}, 'log.level: "verbose" is not one of', 'log.format: "xml" is not one of: auto, json, pretty');
     fails(yaml(undefined, 'copy:\n  parallel: 0'), {}, 'copy.parallel: must be at least 1');
@@ -187,8 +187,29 @@ describe('parseConfig: validation errors name the file and key path', () => {
   });
 
   it('rejects a url that is not a postgres URL without quoting it', () => {
-    fails(yaml().replace(SOURCE, `mysql://root:${PASSWORD}@h/db`), {}, 'source.url: must be a postgres://');
+    fails(yaml().replace(SOURCE, `redis://root:${PASSWORD}@h/db`), {}, 'source.url: must be a postgres://, mysql:// or mariadb:// URL');
+    fails(yaml().replace(TARGET, `mysql://root:${PASSWORD}@h/db`), {}, 'target.url: must be a postgres://');
     fails(yaml().replace(`"${TARGET}"`, '5'), {}, 'target.url: must be a string, not a number');
+  });
+
+  it('a mysql:// or mariadb:// source is read with capture binlog, and only such a source', () => {
+    const mysqlSource = (extra = '') => yaml('  - name: orders\n    tables: [app.orders]').replace(`url: "${SOURCE}"`, `url: "mysql://ferry:${encodeURIComponent(PASSWORD)}@my.example/app"${extra}`);
+    const parsed = parseConfig(mysqlSource(), 'ferry.yaml', {});
+    assert.equal(parsed.source.capture, 'binlog');
+    assert.equal(parsed.source.mysql, undefined);
+    assert.equal(parseConfig(yaml(), 'ferry.yaml', {}).source.capture, 'wal');
+    const mapped = parseConfig(mysqlSource(`\n  mysql:\n    schemas: { app: public }\n    type_map: { tinyint1_as_boolean: true, zero_dates: "null" }\n    snapshot_lock: lock-tables\n    server_id: 4100`), 'ferry.yaml', {});
+    assert.deepEqual(mapped.source.mysql, {
+      schemas: { app: 'public' },
+      typeMap: { tinyint1_as_boolean: true, zero_dates: 'null', nul_bytes: 'error', invalid_text: 'error', enum_invalid: 'error' },
+      snapshotLock: 'lock-tables', serverId: 4100,
+    });
+    fails(mysqlSource('\n  capture: wal'), {}, 'source.capture: is wal, which reads a PostgreSQL source; a mysql:// or mariadb:// source is read with capture binlog');
+    fails(mysqlSource('\n  ddl: capture'), {}, 'source.ddl: capture needs a PostgreSQL source');
+    fails(mysqlSource('\n  mysql:\n    type_map: { zero_dates: zero }'), {}, 'source.mysql.type_map.zero_dates:');
+    fails(mysqlSource('\n  mysql:\n    snapshot_lock: global'), {}, 'source.mysql.snapshot_lock: must be auto, none (MariaDB only)');
+    fails(yaml().replace('target:', '  capture: binlog\ntarget:'), {}, 'source.capture: is binlog, which reads a MySQL or MariaDB source');
+    fails(yaml().replace('target:', '  mysql: {}\ntarget:'), {}, 'source.mysql: applies to a mysql:// or mariadb:// source only');
   });
 });
 

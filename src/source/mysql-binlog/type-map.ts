@@ -42,7 +42,11 @@ export interface PgColumn {
   /** A CHECK expression keeping the MySQL type's domain (ENUM labels, SET members), or null. */
   readonly check: string | null;
   readonly kind: ValueKind;
-  /** A generated column on the source: not written by the copy or the stream. */
+  /**
+   * A generated column on the source. On the target it is a plain column:
+   * the copy and the stream write the source's computed values into it, as
+   * they do any other column's.
+   */
   readonly generated: boolean;
 }
 
