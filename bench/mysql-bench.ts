@@ -14,22 +14,23 @@ import { waitFor } from './copy-bench.js';
 import { cpuSeconds, watchCpu } from './process-cpu.js';
 
 /**
- * `npm run bench -- mysql [--rows N] [--changes N] [--parallel N]`:
+ * `npm run bench -- mysql [--rows N] [--changes N] [--parallel N] [--pgloader-with '…']`:
  *
  * 1. Copy: one MariaDB table of `rows` rows (bigint key, int, varchar(64),
  *    decimal(12,2), datetime(6), text; three secondary indexes) into a fresh
- *    PostgreSQL 18 database, by `ferry init` (the built command line, its own
- *    process) and by pgloader (its best settings on two cores: one reader, two
- *    writers, the same indexes built). Both end with the same table,
- *    its primary key and its three indexes; row counts are checked.
+ *    PostgreSQL 18 database, by pgloader (its best settings on two cores,
+ *    the same indexes built) and by `ferry init` (the built command line,
+ *    its own process). Both must end with the same table, its primary key
+ *    and its three indexes, and as many rows as the source.
  * 2. Catch-up: `changes` row changes (inserts, updates, deletes; 10 per
  *    transaction) committed on MariaDB while no `ferry run` runs, then
- *    `ferry run` (its own process) timed until `ferry wait` returns; the
- *    same table, rows and changes on a PostgreSQL 18 source read from its
- *    WAL, timed the same way.
+ *    `ferry run` (its own process) timed until `ferry wait`'s check passes;
+ *    the same table, rows and changes on a PostgreSQL 18 source read from
+ *    its WAL, timed the same way.
  *
  * Every server uses the same throwaway settings (no fsync); the sources'
- * load and changes are not timed.
+ * load and changes are not timed, and the servers settle before each timed
+ * step (see settleMariaDb).
  */
 export interface MySqlBenchOptions {
   /** Rows in the copied table. */
