@@ -12,6 +12,7 @@ export function formatVerifyReport(report: VerifyReport): string {
     ...describe(t, t.missing, 'missing on the target'),
     ...describe(t, t.extra, 'extra on the target'),
     ...describe(t, t.differing, 'differing'),
+    ...(t.notCompared ? describe(t, t.notCompared, 'changed on the source while verifying, not compared') : []),
     ...(t.skippedColumns.length > 0 ? [`${t.table}: not compared (generated, or on one side only): ${t.skippedColumns.join(', ')}`] : []),
   ]);
   const sum = (f: (t: TableReport) => number) => report.tables.reduce((a, t) => a + f(t), 0);
