@@ -109,6 +109,8 @@ export class BinlogDecoder {
   /** Post-header lengths by event type, from the FORMAT_DESCRIPTION. */
   private postHeader: Uint8Array = new Uint8Array(0);
   private readonly tables = new Map<number, TableMap>();
+  /** The FORMAT_DESCRIPTION says MariaDB: its table maps differ in details (table-map.ts). */
+  private mariadb = false;
 
   constructor(options: DecoderOptions = {}) {
     this.file = options.start?.file ?? '';
@@ -211,6 +213,7 @@ export class BinlogDecoder {
         'the event was damaged on its way from the server: read it again from this position', { context: { position: where } });
     }
     this.checksum = alg;
+    this.mariadb = /mariadb/i.test(serverVersion);
     this.postHeader = Uint8Array.from(postHeader);
     return { ...base, type: 'format-description', binlogVersion, serverVersion, checksum: alg === ChecksumAlg.CRC32 ? 'CRC32' : 'OFF' };
   }
@@ -231,7 +234,7 @@ export class BinlogDecoder {
     }
     switch (type) {
       case EventType.TABLE_MAP: {
-        const table = readTableMap(r, this.tableIdBytes(type));
+        const table = readTableMap(r, this.tableIdBytes(type), this.mariadb);
         this.tables.set(table.tableId, table);
         return { ...base, type: 'table-map', table };
       }

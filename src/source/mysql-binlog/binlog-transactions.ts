@@ -75,7 +75,9 @@ export class TransactionAssembler {
         }
         this.open = {
           gtid: formatMariaDbGtid(g.gtid), mariaDbGtid: g.gtid,
-          standalone: g.standalone, begun: false, begin: event.position, changes: [], tables: new Map(),
+          // A MariaDB GTID that is not standalone stands for BEGIN: no BEGIN query follows it, and the
+          // transaction ends at its XID or COMMIT, also when its changes are statements (binlog_format STATEMENT).
+          standalone: g.standalone, begun: !g.standalone, begin: event.position, changes: [], tables: new Map(),
         };
         return undefined;
       }

@@ -80,8 +80,11 @@ export class UnsupportedTable extends Error {
 
 type MutableColumn = { -readonly [K in keyof BinlogColumn]: BinlogColumn[K] };
 
-/** `tableIdBytes` is 6, or 4 for servers whose FORMAT_DESCRIPTION gives TABLE_MAP a 6-byte post-header. */
-export function readTableMap(r: ByteReader, tableIdBytes: number): TableMap {
+/**
+ * `tableIdBytes` is 6, or 4 for servers whose FORMAT_DESCRIPTION gives TABLE_MAP a 6-byte post-header.
+ * `mariadb`: the server is MariaDB, whose SIGNEDNESS bitmap also has a bit for YEAR columns (its YEAR is a TINYINT underneath).
+ */
+export function readTableMap(r: ByteReader, tableIdBytes: number, mariadb = false): TableMap {
   const tableId = r.uint(tableIdBytes);
   const flags = r.u16();
   const schema = r.utf8(r.u8());
@@ -101,7 +104,7 @@ export function readTableMap(r: ByteReader, tableIdBytes: number): TableMap {
   if (r.pos !== metaEnd) throw new RangeError(`column metadata is ${metaLength} bytes but the column types use ${metaLength + metaEnd - r.pos}`);
   const nulls = r.bytes((count + 7) >> 3);
   for (const c of columns) c.nullable = (((nulls[c.index >> 3] as number) >> (c.index & 7)) & 1) === 1;
-  const primaryKey = readOptionalMetadata(r, columns);
+  const primaryKey = readOptionalMetadata(r, columns, mariadb);
   return { tableId, schema, table, flags, columns, ...(primaryKey ? { primaryKey } : {}) };
 }
 
@@ -161,9 +164,9 @@ function readColumnMetadata(r: ByteReader, index: number, type: number): Mutable
 }
 
 /** Reads the TLV fields after the null bitmap into `columns`; returns the primary key if sent. */
-function readOptionalMetadata(r: ByteReader, columns: MutableColumn[]): { column: number; prefix: number }[] | undefined {
+function readOptionalMetadata(r: ByteReader, columns: MutableColumn[], mariadb: boolean): { column: number; prefix: number }[] | undefined {
   let primaryKey: { column: number; prefix: number }[] | undefined;
-  const numeric = columns.filter((c) => isNumeric(c.type));
+  const numeric = columns.filter((c) => isNumeric(c.type) || (mariadb && c.type === ColumnType.YEAR));
   const character = columns.filter((c) => isCharacter(c.realType));
   const enumOrSet = columns.filter((c) => isEnumOrSet(c.realType));
   while (r.left > 0) {
