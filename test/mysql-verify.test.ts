@@ -15,7 +15,11 @@ import { sql } from '../src/target/control-sql.js';
 import { formatVerifyReport } from '../src/verify/verify-output.js';
 import type { VerifyReport } from '../src/verify/verify-report.js';
 import mysql from 'mysql2/promise';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { connectionOptions } from '../src/source/mysql-binlog/binlog-connection.js';
+import { cli, cliRun, type CliResult } from './support/harness.js';
 
 /*
  * `ferry verify` of a MySQL source against a real MariaDB and PostgreSQL.
@@ -106,7 +110,10 @@ before(async () => {
 after(async () => {
   await target?.end();
   await Promise.all([db?.stop(), cluster?.stop()]);
+  if (dir) await rm(dir, { recursive: true, force: true });
 });
+
+let dir: string | undefined;
 
 describe('ferry verify, MySQL source', () => {
   test('values equal as PostgreSQL values are equal, whatever their text; several key ranges in parallel', async () => {
@@ -174,5 +181,94 @@ describe('ferry verify, MySQL source', () => {
     const report = await verify();
     assert.equal(report.equal, true, formatVerifyReport(report));
     assert.equal(table(report, 'app.kinds').notCompared?.count, 0);
+  });
+});
+
+/*
+ * The same with the built CLI, as a user runs it: `ferry init` copies,
+ * `ferry run` streams, and verify compares, also while a writer keeps
+ * changing rows and the run applies them.
+ */
+describe('ferry verify, MySQL source, with the CLI', () => {
+  const verifyCli = async (file: string, ...args: string[]): Promise<{ result: CliResult; report: VerifyReport }> => {
+    const result = await cliRun(['verify', '-c', file, '--json', '--timeout', '60', ...args]);
+    assert.ok(result.code === 0 || result.code === 1, `verify exits 0 or 1, not ${result.code}:\n${result.stderr.slice(-4000)}`);
+    return { result, report: JSON.parse(result.stdout) as VerifyReport };
+  };
+
+  test('after init and run: equal (exit 0), also while writing; rows changed on the target behind Ferry\'s back: exit 1 naming them', async () => {
+    await db.query(`CREATE DATABASE shop;
+      CREATE TABLE shop.items (id BIGINT PRIMARY KEY, price DECIMAL(12,2) NOT NULL, weight FLOAT, score DOUBLE, made DATETIME(6),
+        seen TIMESTAMP(6) NULL, attrs JSON, size ENUM('s','m','l'), tags SET('red','green','blue'), mask BIT(12), photo BLOB,
+        title VARCHAR(100) CHARACTER SET utf8mb4 NOT NULL);
+      CREATE TABLE shop.codes (code VARCHAR(20) PRIMARY KEY, n INT NOT NULL)`);
+    await db.query(`SET time_zone = '+00:00';
+      INSERT INTO shop.items SELECT seq, seq * 1.10, seq / 3, seq / 7, '2026-01-02 03:04:05.123456' + INTERVAL seq SECOND,
+        '2026-02-03 04:05:06.5' + INTERVAL seq MINUTE, JSON_OBJECT('z', seq, 'a', 'x', 'm', JSON_ARRAY(1, 2.50, NULL)),
+        ELT(1 + seq % 3, 's', 'm', 'l'), 'red,blue', seq % 4096, UNHEX(LPAD(HEX(seq), 8, '0')), CONCAT('ß 😀 ', seq)
+        FROM (WITH RECURSIVE s(seq) AS (SELECT 1 UNION ALL SELECT seq + 1 FROM s WHERE seq < 3000) SELECT seq FROM s) AS numbers;
+      INSERT INTO shop.codes VALUES ('a1', 1), ('B2', 2), ('c3', 3)`);
+    await cluster.query('CREATE DATABASE shop');
+    dir = await mkdtemp(path.join(tmpdir(), 'ferry-mysql-verify-'));
+    const file = path.join(dir, 'ferry.yaml');
+    await writeFile(file, ['source:', `  url: ${db.url('shop', 'replication')}`, 'target:', `  url: ${cluster.url('shop')}`,
+      'groups:', '  - name: shop', '    tables: [shop.items, shop.codes]', 'copy:', '  parallel: 3', '  chunk_bytes: 65536', ''].join('\n'));
+    const init = await cliRun(['init', '-c', file]);
+    assert.equal(init.code, 0, init.stderr.slice(-4000));
+    const ferry = cli(['run', '-c', file]);
+    try {
+      const waited = await cliRun(['wait', '-c', file, '--timeout', '60']);
+      assert.equal(waited.code, 0, waited.stderr.slice(-4000));
+      let { result, report } = await verifyCli(file);
+      assert.equal(result.code, 0, result.stdout);
+      assert.equal(report.method, 'binlog');
+      assert.deepEqual(report.tables.map((t) => [t.table, t.sourceRows, t.targetRows, t.equal]), [['shop.items', 3000, 3000, true], ['shop.codes', 3, 3, true]]);
+
+      // A writer keeps changing rows (the same rows again and again, and new ones) while run applies them and verify compares.
+      let stopping = false;
+      const writing = (async () => {
+        const c = await mysql.createConnection({ host: '127.0.0.1', port: db.port, user: 'root', database: 'shop' });
+        let n = 0;
+        try {
+          while (!stopping) {
+            await c.query('BEGIN');
+            await c.query('UPDATE items SET price = price + 1, attrs = JSON_SET(attrs, \'$.n\', ?) WHERE id = ?', [n, 1 + (n % 50)]);
+            await c.query("INSERT INTO items (id, price, title) VALUES (?, 1, 'new')", [10_000 + n]);
+            if (n % 3 === 0) await c.query('DELETE FROM items WHERE id = ?', [2000 + n]);
+            await c.query('COMMIT');
+            n++;
+          }
+        } finally {
+          await c.end();
+        }
+        return n;
+      })();
+      try {
+        for (let i = 0; i < 3; i++) {
+          ({ result, report } = await verifyCli(file, '--parallel', '2'));
+          assert.equal(result.code, 0, result.stdout);
+        }
+      } finally {
+        stopping = true;
+        assert.ok(await writing > 0);
+      }
+
+      // Behind Ferry's back, rows the writer never touches.
+      await cluster.query(`UPDATE shop.items SET price = price + 0.01 WHERE id = 1700;
+        DELETE FROM shop.items WHERE id = 1500; INSERT INTO shop.items (id, price, title) VALUES (99999, 1, 'x');
+        UPDATE shop.codes SET n = 20 WHERE code = 'B2'`, [], 'shop');
+      ({ result, report } = await verifyCli(file));
+      assert.equal(result.code, 1, result.stdout);
+      const items = report.tables.find((t) => t.table === 'shop.items');
+      assert.deepEqual([items?.differing.keys, items?.missing.keys, items?.extra.keys], [[{ id: '1700' }], [{ id: '1500' }], [{ id: '99999' }]]);
+      assert.deepEqual(report.tables.find((t) => t.table === 'shop.codes')?.differing.keys, [{ code: 'B2' }]);
+      const text = await cliRun(['verify', '-c', file, '--tables', 'shop.items']);
+      assert.equal(text.code, 1);
+      assert.match(text.stdout, /shop\.items: 1 missing on the target: id=1500/);
+      assert.match(text.stdout, /shop\.items: 1 differing: id=1700/);
+    } finally {
+      ferry.child.kill('SIGTERM');
+      await ferry.result;
+    }
   });
 });
