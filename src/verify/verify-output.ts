@@ -19,13 +19,15 @@ export function formatVerifyReport(report: VerifyReport): string {
   const groups = report.groups.map((g) => `group ${g.group} at ${g.position ?? '-'}${g.running ? '' : ', not being applied'}` +
     `${g.caughtUp === false ? ', behind the source snapshot' : ''}`);
   const reconciled = sum((t) => t.changesReconciled);
+  const notCompared = sum((t) => t.notCompared?.count ?? 0);
   const differing = report.tables.filter((t) => !t.equal).length;
   return [
     table,
     ...(details.length > 0 ? ['', ...details] : []),
     '',
     `Compared at source position ${report.sourcePosition}, ${report.method === 'snapshot' ? 'nothing replicating' : 'while replicating'} ` +
-      `(${groups.join('; ')})${reconciled > 0 ? `; ${reconciled} changes made meanwhile taken into account` : ''}.`,
+      `(${groups.join('; ')})${reconciled > 0 ? `; ${reconciled} changes made meanwhile taken into account` : ''}` +
+      `${notCompared > 0 ? `; ${notCompared} rows changed on the source meanwhile not compared` : ''}.`,
     `${sum((t) => t.chunks)} chunks compared, ${sum((t) => t.chunksDrilled)} drilled into row by row, ${sum((t) => t.rowsFetched)} rows fetched, ${report.seconds.toFixed(1)} s.`,
     report.equal ? 'Source and target are equal.' : `${differing} of ${report.tables.length} tables differ.`,
   ].join('\n');
