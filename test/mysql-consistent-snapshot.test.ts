@@ -4,7 +4,8 @@ import mysql from 'mysql2/promise';
 import { startMariaDb, type MariaDb } from '../src/embedded/mariadb.js';
 import { BinlogStream } from '../src/source/mysql-binlog/binlog-stream.js';
 import { TransactionAssembler } from '../src/source/mysql-binlog/binlog-transactions.js';
-import { compareFilePositions, inSnapshot, openConsistentSnapshot, type SnapshotLock } from '../src/source/mysql-binlog/consistent-snapshot.js';
+import { compareFilePositions } from '../src/source/mysql-binlog/binlog-position.js';
+import { inSnapshot, openConsistentSnapshot, type SnapshotLock } from '../src/source/mysql-binlog/consistent-snapshot.js';
 
 /*
  * The consistent snapshot against a real MariaDB 10.11, with a writer

@@ -6,7 +6,6 @@ import { listenAddress, type FerryConfig } from '../config/schema.js';
 import { ExitCode, FerryError } from '../errors.js';
 import { dropGroups } from '../init/drop.js';
 import { runDdl } from '../ddl/run-ddl.js';
-import { initGroups } from '../init/init.js';
 import { resync } from '../init/resync.js';
 import { createLogger, type LogFormat, type LogLevel, type Logger } from '../observe/logger.js';
 import { collectStatus } from '../observe/status.js';
@@ -15,7 +14,8 @@ import { formatSequences, sequencesJson } from '../sequences/sequence-output.js'
 import { syncAllSequences, throwIfFailed } from '../sequences/sync-sequences.js';
 import { waitForCatchUp } from '../run/wait.js';
 import { parseTableList } from '../verify/table-list.js';
-import { asVerifyError, verify } from '../verify/verify.js';
+import { asVerifyError } from '../verify/verify.js';
+import { sourceDatabaseOf } from '../source/source-database.js';
 import { formatVerifyReport } from '../verify/verify-output.js';
 import { askToConfirm } from '../switchover/confirm.js';
 import { parseFence } from '../switchover/fence.js';
@@ -93,7 +93,7 @@ export function buildProgram(outcome: { exitCode: ExitCode } = { exitCode: ExitC
     .option('--json', 'machine-readable output')
     .action(async (options: GlobalOptions) => {
       const { config, log } = await setup(options);
-      const summary = await initGroups(config, log);
+      const summary = await sourceDatabaseOf(config).init(config, log);
       print(options, summary, formatTable(['group', 'result', 'tables', 'rows copied', 'start position'],
         summary.map((s) => [s.group, s.action, String(s.tables), String(s.rows), s.position])));
     });
@@ -152,7 +152,7 @@ export function buildProgram(outcome: { exitCode: ExitCode } = { exitCode: ExitC
     .action(async (options: GlobalOptions & { tables?: string; limit: number; parallel?: number; timeout: number }) => {
       try {
         const { config, log } = await setup(options);
-        const report = await verify(config, {
+        const report = await sourceDatabaseOf(config).verify(config, {
           tables: options.tables === undefined ? undefined : parseTableList(options.tables),
           limit: options.limit, parallel: options.parallel ?? config.copy.parallel, timeoutSeconds: options.timeout,
         }, log);
@@ -218,11 +218,12 @@ export function buildProgram(outcome: { exitCode: ExitCode } = { exitCode: ExitC
     });
 
   program.command('demo')
-    .description('start two throwaway PostgreSQL servers, replicate a live workload, show status, verify, clean up')
+    .description('start throwaway source and target servers, replicate a live workload, show status, verify, clean up')
     .option('--seconds <n>', 'how long the live workload runs', positiveNumber, 10)
-    .action(async (options: { seconds: number }) => {
+    .addOption(new Option('--source <kind>', 'the source: PostgreSQL 18 from npm packages, or MariaDB from the system\'s packages').choices(['postgresql', 'mariadb']).default('postgresql'))
+    .action(async (options: { seconds: number; source: 'postgresql' | 'mariadb' }) => {
       const { runDemo } = await import('../demo/demo.js');
-      await runDemo({ seconds: options.seconds });
+      await runDemo({ seconds: options.seconds, source: options.source });
     });
 
   return program;

@@ -17,7 +17,8 @@ export interface TableRef {
   readonly pattern: boolean;
 }
 
-export type CaptureMode = 'wal' | 'trigger';
+/** `wal` and `trigger` read a PostgreSQL source; `binlog` a MySQL or MariaDB one. */
+export type CaptureMode = 'wal' | 'trigger' | 'binlog';
 /** `capture`: an event trigger on the source records DDL of replicated tables in their groups' streams (see docs/schema-changes.md). */
 export type DdlMode = 'capture' | 'off';
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
@@ -89,8 +90,36 @@ export const OBSERVE_DEFAULTS: ObserveConfig = {
 
 export const TRIGGER_DEFAULTS: TriggerConfig = { tickIntervalMs: 100, idleTickMs: 10_000, rotateIntervalMs: 60_000 };
 
+/** `source.mysql`: how a MySQL or MariaDB source is read and mapped (docs/mysql.md). */
+export interface MySqlSourceConfig {
+  /** MySQL database → PostgreSQL schema; a database not listed becomes the schema of its own name. */
+  readonly schemas: Readonly<Record<string, string>>;
+  readonly typeMap: {
+    readonly tinyint1_as_boolean: boolean;
+    readonly zero_dates: 'error' | 'null';
+    readonly nul_bytes: 'error' | 'strip';
+    readonly invalid_text: 'error' | 'replace';
+    readonly enum_invalid: 'error' | 'null';
+  };
+  /** How the copy's snapshot is lined up with the binlog (see consistent-snapshot.ts). */
+  readonly snapshotLock: 'auto' | 'none' | 'flush-tables' | 'lock-tables';
+  /** The replica server id the binlog dump announces; unique among the source's replicas. Default: derived from the group's name. */
+  readonly serverId: number | undefined;
+}
+
+export function mysqlConfig(config: FerryConfig): MySqlSourceConfig {
+  return config.source.mysql ?? MYSQL_DEFAULTS;
+}
+
+const MYSQL_DEFAULTS: MySqlSourceConfig = {
+  schemas: {},
+  typeMap: { tinyint1_as_boolean: false, zero_dates: 'error', nul_bytes: 'error', invalid_text: 'error', enum_invalid: 'error' },
+  snapshotLock: 'auto',
+  serverId: undefined,
+};
+
 export interface FerryConfig {
-  readonly source: { readonly url: string; readonly capture: CaptureMode; readonly ddl: DdlMode };
+  readonly source: { readonly url: string; readonly capture: CaptureMode; readonly ddl: DdlMode; readonly mysql?: MySqlSourceConfig };
   readonly target: { readonly url: string };
   readonly groups: readonly GroupConfig[];
   readonly apply: ApplyConfig;
@@ -140,6 +169,30 @@ const size = z.unknown().transform((v, ctx) => {
 const url = z.string().refine((u) => /^postgres(?:ql)?:\/\/./i.test(u), {
   error: 'must be a postgres://user@host:port/database URL (the value is not shown; it may contain a password)',
 });
+
+/** A MySQL or MariaDB URL: the source of `binlog` capture. */
+export function isMySqlUrl(u: string): boolean {
+  return /^(?:mysql|mariadb):\/\/./i.test(u);
+}
+
+const sourceUrl = z.string().refine((u) => /^postgres(?:ql)?:\/\/./i.test(u) || isMySqlUrl(u), {
+  error: 'must be a postgres://, mysql:// or mariadb:// URL of the form scheme://user@host:port/database (the value is not shown; it may contain a password)',
+});
+
+const mysqlSource = z.strictObject({
+  schemas: z.record(z.string().min(1), z.string().min(1).max(63, { error: 'must be at most 63 bytes (a PostgreSQL name)' })).default({}),
+  type_map: z.strictObject({
+    tinyint1_as_boolean: z.boolean().default(false),
+    zero_dates: z.enum(['error', 'null']).default('error'),
+    nul_bytes: z.enum(['error', 'strip']).default('error'),
+    invalid_text: z.enum(['error', 'replace']).default('error'),
+    enum_invalid: z.enum(['error', 'null']).default('error'),
+  }).prefault({}),
+  snapshot_lock: z.enum(['auto', 'none', 'flush-tables', 'lock-tables'], {
+    error: 'must be auto, none (MariaDB only), flush-tables (FLUSH TABLES WITH READ LOCK, needs RELOAD) or lock-tables (LOCK TABLES … READ)',
+  }).default('auto'),
+  server_id: integer(1, 2 ** 32 - 1).optional(),
+}).transform((m): MySqlSourceConfig => ({ schemas: m.schemas, typeMap: m.type_map, snapshotLock: m.snapshot_lock, serverId: m.server_id }));
 
 const tableRef = z.string().transform((text, ctx): TableRef => {
   const parsed = parseTableRef(text);
@@ -237,12 +290,18 @@ const observe = z.strictObject({
 
 export const configSchema: z.ZodType<FerryConfig> = z.strictObject({
   source: z.strictObject({
-    url,
-    capture: z.enum(['wal', 'trigger']).default('wal'),
+    url: sourceUrl,
+    capture: z.enum(['wal', 'trigger', 'binlog'], {
+      error: 'must be wal or trigger (a PostgreSQL source) or binlog (a MySQL or MariaDB source)',
+    }).optional(),
     ddl: z.enum(['capture', 'off'], {
       error: 'must be capture (an event trigger records DDL of replicated tables in their stream; needs a superuser or rds_superuser) or off',
     }).default('off'),
-  }),
+    mysql: mysqlSource.optional(),
+  }).transform((s) => ({
+    url: s.url, ddl: s.ddl, ...(s.mysql ? { mysql: s.mysql } : {}),
+    capture: s.capture ?? (isMySqlUrl(s.url) ? 'binlog' as const : 'wal' as const),
+  })),
   target: z.strictObject({ url }),
   groups: z.array(group).min(1, { error: 'must define at least one group' }),
   apply: apply.prefault({}),
@@ -265,6 +324,18 @@ interface Problem { path: PropertyKey[]; message: string }
 /** Rules that span more than one value, checked once each value is valid on its own. */
 function crossCheck(cfg: FerryConfig): Problem[] {
   const problems: Problem[] = [];
+  const mysql = isMySqlUrl(cfg.source.url);
+  if (mysql !== (cfg.source.capture === 'binlog')) {
+    problems.push({ path: ['source', 'capture'], message: mysql
+      ? `is ${cfg.source.capture}, which reads a PostgreSQL source; a mysql:// or mariadb:// source is read with capture binlog (or leave capture out)`
+      : 'is binlog, which reads a MySQL or MariaDB source; a PostgreSQL source is read with capture wal or trigger' });
+  }
+  if (mysql && cfg.source.ddl === 'capture') {
+    problems.push({ path: ['source', 'ddl'], message: 'capture needs a PostgreSQL source; with a MySQL source, schema changes stop the group with the statement and the fix (docs/mysql.md)' });
+  }
+  if (!mysql && cfg.source.mysql) {
+    problems.push({ path: ['source', 'mysql'], message: 'applies to a mysql:// or mariadb:// source only; remove it' });
+  }
   if (cfg.apply.retryMaxMs < cfg.apply.retryInitialMs) {
     problems.push({ path: ['apply', 'retry_max_ms'], message: `must be at least apply.retry_initial_ms (${cfg.apply.retryInitialMs})` });
   }

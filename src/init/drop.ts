@@ -2,6 +2,7 @@ import type { FerryConfig } from '../config/schema.js';
 import type { Logger } from '../observe/logger.js';
 import { connect } from '../pg/connect.js';
 import { captureOf } from '../source/capture.js';
+import { sourceDatabaseOf } from '../source/source-database.js';
 import { unregisterDdlGroup } from '../source/ddl-capture/ddl-capture-install.js';
 import { controlSchemaExists } from '../target/control-schema.js';
 import { sql } from '../target/control-sql.js';
@@ -17,6 +18,25 @@ import { sql } from '../target/control-sql.js';
  * rows stay. Safe to repeat.
  */
 export async function dropGroups(config: FerryConfig, log: Logger): Promise<void> {
+  await sourceDatabaseOf(config).removeGroups(config, log);
+  const target = await connect(config.target.url, { role: 'target', applicationName: 'ferry:drop' });
+  try {
+    if (!(await controlSchemaExists(target))) return;
+    for (const group of config.groups) {
+      const removed = (await target.query(sql.deleteGroup, [group.name])).rowCount ?? 0;
+      if (removed > 0) log.info({ group: group.name }, "removed the group from the target's ferry schema");
+    }
+    if (((await target.query<{ n: number }>(sql.groupCount)).rows[0]?.n ?? 0) === 0) {
+      await target.query(sql.dropSchema);
+      log.info('dropped the ferry schema on the target');
+    }
+  } finally {
+    await target.end().catch(() => undefined);
+  }
+}
+
+/** `ferry drop` on a PostgreSQL source: each group's capture, DDL capture where no group uses it any more, and what the groups shared. */
+export async function removePgGroups(config: FerryConfig, log: Logger): Promise<void> {
   const capture = captureOf(config.source.capture);
   const source = await connect(config.source.url, { role: 'source', applicationName: 'ferry:drop' });
   try {
@@ -32,19 +52,5 @@ export async function dropGroups(config: FerryConfig, log: Logger): Promise<void
     await capture.removeShared(source, log);
   } finally {
     await source.end().catch(() => undefined);
-  }
-  const target = await connect(config.target.url, { role: 'target', applicationName: 'ferry:drop' });
-  try {
-    if (!(await controlSchemaExists(target))) return;
-    for (const group of config.groups) {
-      const removed = (await target.query(sql.deleteGroup, [group.name])).rowCount ?? 0;
-      if (removed > 0) log.info({ group: group.name }, "removed the group from the target's ferry schema");
-    }
-    if (((await target.query<{ n: number }>(sql.groupCount)).rows[0]?.n ?? 0) === 0) {
-      await target.query(sql.dropSchema);
-      log.info('dropped the ferry schema on the target');
-    }
-  } finally {
-    await target.end().catch(() => undefined);
   }
 }

@@ -1,8 +1,7 @@
 import type pg from 'pg';
 import type { FerryConfig } from '../config/schema.js';
 import { connect } from '../pg/connect.js';
-import { captureOf } from '../source/capture.js';
-import { ddlCaptureOn } from '../source/ddl-capture/ddl-capture-install.js';
+import { streamSourceOf } from '../source/capture.js';
 import { readGroups, type GroupRow } from '../target/control-schema.js';
 import { sql } from '../target/control-sql.js';
 
@@ -68,13 +67,11 @@ export interface GroupStatus {
  * now; "stopped" means none does.
  */
 export async function collectStatus(config: FerryConfig): Promise<GroupStatus[]> {
-  const capture = captureOf(config.source.capture);
+  const capture = streamSourceOf(config.source.capture);
   const target = await connect(config.target.url, { role: 'target', applicationName: 'ferry:status' });
-  const source = await connect(config.source.url, { role: 'source', applicationName: 'ferry:status' });
   try {
     const rows = new Map((await readGroups(target)).map((r) => [r.group_name, r]));
-    const ddl = await ddlCaptureStatus(source, config);
-    const seen = await capture.status(source, config.groups.map((g) => ({ config: g, row: rows.get(g.name) })));
+    const seen = await capture.readStatus(config, config.groups.map((g) => ({ config: g, row: rows.get(g.name) })));
     const copies = await copyProgress(target, rows.size);
     const out: GroupStatus[] = [];
     for (const group of config.groups) {
@@ -99,13 +96,12 @@ export async function collectStatus(config: FerryConfig): Promise<GroupStatus[]>
         heldChanges: Number(row?.held_changes ?? 0),
         ...(c?.queue !== undefined ? { queue: c.queue } : {}),
         ...(c?.batchInParts !== undefined ? { batchInParts: c.batchInParts } : {}),
-        ddlCapture: ddl.get(group.name) ?? null,
+        ddlCapture: c?.ddlCapture ?? null,
       });
     }
     return out;
   } finally {
     await target.end().catch(() => undefined);
-    await source.end().catch(() => undefined);
   }
 }
 
@@ -120,16 +116,6 @@ function lagSeconds(behind: boolean | null, caughtUpAt: Date | null, now: Date):
 }
 
 /** Per group, whether its DDL is captured; a role that may not read DDL capture's table learns nothing (null). */
-async function ddlCaptureStatus(source: pg.Client, config: FerryConfig): Promise<Map<string, boolean | null>> {
-  const out = new Map<string, boolean | null>();
-  for (const group of config.groups) {
-    out.set(group.name, await ddlCaptureOn(source, group.name).catch((err: unknown) => {
-      if ((err as { code?: string }).code === '42501') return null;
-      throw err;
-    }));
-  }
-  return out;
-}
 
 function batchCounts(row: GroupRow): GroupStatus['batches'] {
   return { setBased: Number(row.batches_set_based), inOrder: Number(row.batches_in_order) };

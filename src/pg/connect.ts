@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { FerryError } from '../errors.js';
 import { redactUrl } from '../config/redact.js';
+import { isMySqlUrl } from '../config/schema.js';
 import { isTlsRefused, tlsAttempts } from './tls-mode.js';
 
 /**
@@ -38,6 +39,11 @@ export interface ConnectOptions {
  * that names the side and never the password.
  */
 export async function connect(url: string, options: ConnectOptions): Promise<pg.Client> {
+  if (isMySqlUrl(url)) {
+    // A command (or a part of one) that only a PostgreSQL source has: say so rather than fail to connect.
+    throw new FerryError('FERRY_SOURCE_UNSUPPORTED', `this needs a PostgreSQL ${options.role}; the configured ${options.role} is MySQL or MariaDB`,
+      'see docs/mysql.md for the commands a MySQL source supports', { exitCode: 2 });
+  }
   const attempts = tlsAttempts(url);
   try {
     return await connectTo(attempts.url, url, options);

@@ -6,7 +6,7 @@ import { Applier } from '../apply/applier.js';
 import { batches, type Batch } from '../apply/batch.js';
 import type { Logger } from '../observe/logger.js';
 import { connect, qualifiedName } from '../pg/connect.js';
-import { captureOf } from '../source/capture.js';
+import { streamSourceOf } from '../source/capture.js';
 import { storedPosition, type Position } from '../source/position.js';
 import { readGroup } from '../target/control-schema.js';
 import { sql } from '../target/control-sql.js';
@@ -15,7 +15,6 @@ import { lockGroup, ownBackend, type Backend } from './group-lock.js';
 import type { ChunkPlan } from '../copy/chunk-plan.js';
 import { skipCopiedChanges } from '../copy/overlap-filter.js';
 import type { ChangeStream, SourceEvent } from '../source/source.js';
-import { SourceCatalog } from './source-catalog.js';
 import { SchemaEvolution } from '../apply/schema-evolution.js';
 import { DefinitionReconciler } from '../apply/definition-reconcile.js';
 import type { ApplyMetrics } from '../observe/metrics.js';
@@ -139,15 +138,15 @@ async function streamOnce(
   config: FerryConfig, group: GroupConfig, log: Logger, signal: AbortSignal, onProgress: (committed: boolean) => void, backends: Backend[],
   transfer: { readonly binary: boolean }, startResync: (table: string, reason: string) => void, metrics: ApplyMetrics | undefined,
 ): Promise<void> {
-  const capture = captureOf(config.source.capture);
+  const capture = streamSourceOf(config.source.capture);
   const target = await connect(config.target.url, { role: 'target', applicationName: `ferry:${group.name}`, pipeline: true });
   let stream: ChangeStream | undefined;
-  const catalog = new SourceCatalog(config.source.url, group.name);
+  const catalog = capture.openCatalog(config, group);
   // Tables whose copied rows this stream's filter knows (see skipCopiedChanges), set once the stream starts.
   const filtered = new Set<string>();
   const formatPosition = (position: Position) => capture.formatPosition(position);
-  const schema = new SchemaEvolution(target, group.name, group.schemaChanges, catalog, log, formatPosition);
-  const definitions = new DefinitionReconciler(target, group.name, group.schemaChanges, schema, log, formatPosition);
+  const schema = catalog && new SchemaEvolution(target, group.name, group.schemaChanges, catalog, log, formatPosition);
+  const definitions = schema && new DefinitionReconciler(target, group.name, group.schemaChanges, schema, log, formatPosition);
   const applier = new Applier(target, group.name, log, formatPosition, catalog, schema, definitions);
   try {
     const earlier = [...backends];
@@ -188,7 +187,7 @@ async function streamOnce(
   } finally {
     await applier.rollback();
     await stream?.close();
-    await catalog.close();
+    await catalog?.close();
     await target.end().catch(() => undefined);
   }
 }

@@ -4,9 +4,8 @@ import type { Logger } from '../observe/logger.js';
 import { startObserveServer, type ObserveServer } from '../observe/http-server.js';
 import { FerryMetrics } from '../observe/metrics.js';
 import { Monitor } from '../observe/monitor.js';
-import { syncSequencesPeriodically } from '../sequences/sync-sequences.js';
+import { sourceDatabaseOf } from '../source/source-database.js';
 import { runGroup } from './group-runner.js';
-import { addNewTablesPeriodically } from './new-tables.js';
 
 export interface RunOptions {
   /** Called with the dashboard's URL once the endpoint (observe.listen) is serving. */
@@ -25,22 +24,17 @@ export async function runGroups(config: FerryConfig, log: Logger, signal: AbortS
   // The endpoint first: an address in use is a usage error before anything streams.
   const server: ObserveServer | undefined = config.observe.listen === undefined ? undefined : await startObserveServer(config.observe.listen, monitor, log);
   if (server) options.onListening?.(server.url);
-  // Sequence values are not in the change stream: copy them (with headroom) until the run ends.
   const groupsDone = new AbortController();
   const until = AbortSignal.any([signal, groupsDone.signal]);
-  const sequences = syncSequencesPeriodically(config, log, until);
-  // Tables created on the source that match a group's pattern join it without a restart.
-  const tables = addNewTablesPeriodically(config, log, until);
+  const beside = sourceDatabaseOf(config).besideRun(config, log, until);
   const watching = monitor.run(until);
   try {
     const outcomes = await Promise.all(config.groups.map((group) => runGroup(config, group, log, signal, metrics)));
     return outcomes.flatMap((o) => (o.error ? [o.error] : []));
   } finally {
     groupsDone.abort();
-    await sequences;
     await watching;
     await server?.close();
-    // A table still being copied in is not waited for: its copy resumes with the next "ferry run" or "ferry init".
-    if (!signal.aborted) await tables;
+    await Promise.all(beside.filter((task) => task.waitOnStop || !signal.aborted).map((task) => task.done));
   }
 }

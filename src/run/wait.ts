@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { FerryConfig } from '../config/schema.js';
 import { FerryError, ExitCode } from '../errors.js';
 import { connect } from '../pg/connect.js';
-import { captureOf, type Marker } from '../source/capture.js';
+import { streamSourceOf } from '../source/capture.js';
 import { readGroups, type GroupRow } from '../target/control-schema.js';
 import { sql } from '../target/control-sql.js';
 
@@ -14,14 +14,7 @@ import { sql } from '../target/control-sql.js';
  * applied everything before it.
  */
 export async function waitForCatchUp(config: FerryConfig, timeoutSeconds: number | undefined, onPoll?: (pending: string[]) => void): Promise<string> {
-  const source = await connect(config.source.url, { role: 'source', applicationName: 'ferry:wait' });
-  let marker: Marker;
-  try {
-    marker = await captureOf(config.source.capture).writeMarker(source, config.groups, `wait ${new Date().toISOString()}`);
-  } finally {
-    await source.end().catch(() => undefined);
-  }
-  const { positions: markers, shown } = marker;
+  const { positions: markers, shown } = await streamSourceOf(config.source.capture).mark(config, config.groups, `wait ${new Date().toISOString()}`);
   const target = await connect(config.target.url, { role: 'target', applicationName: 'ferry:wait' });
   const deadline = timeoutSeconds === undefined ? Infinity : Date.now() + timeoutSeconds * 1000;
   try {

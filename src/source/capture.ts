@@ -1,4 +1,6 @@
 import type pg from 'pg';
+import type { SourcePartitions } from '../apply/partition-placement.js';
+import type { SourceSchema } from '../apply/schema-evolution.js';
 import type { SourceTable } from '../catalog/source-tables.js';
 import type { CaptureMode, FerryConfig, GroupConfig } from '../config/schema.js';
 import type { Logger } from '../observe/logger.js';
@@ -7,19 +9,60 @@ import type { GroupRow } from '../target/control-schema.js';
 import type { CommonPoint, VerifyWindow } from '../verify/common-point.js';
 import { triggerCapture } from './pg-trigger/trigger-capture.js';
 import { walCapture } from './pg-wal/wal-capture.js';
+import { binlogSource } from './mysql-binlog/binlog-source.js';
+import { pgStreamSource } from './pg-stream-source.js';
+import { FerryError } from '../errors.js';
 import type { Position } from './position.js';
 import type { ChangeStream } from './source.js';
 
 /**
- * One capture method (`wal`, `trigger`, later `binlog`): everything the
- * commands ask of the source side of a group over its whole life, from the
- * prerequisites to its removal. Commands reach it through `captureOf` and
- * never ask which method it is; a position means something only to the
- * method that made it. Each method lives in its own folder under `source/`.
+ * What `ferry run`, `status` and `wait` ask of a group's capture method,
+ * whatever database it reads: the change stream, how its positions read,
+ * the source's side of the status, and a marker to wait for. Each method
+ * opens its own source connections. Reached through `streamSourceOf`.
  */
-export interface Capture {
+export interface StreamSource {
   /** As the configuration (`source.capture`) and the target's `ferry.groups.capture` name it. */
   readonly name: CaptureMode;
+
+  /** How a position reads for people, in status, logs and errors (`0/16B3F08`, `tick 42`, `000012:4567`). */
+  formatPosition(position: Position): string;
+
+  /** The group's changes from just after `startAfter`, the position stored on the target, in commit order. */
+  openStream(start: StreamStart): Promise<ChangeStream>;
+
+  /**
+   * The source catalog the applier follows schema changes with (see
+   * SchemaEvolution), connected on first use; undefined where the stream
+   * itself stops at a schema change it cannot carry (binlog).
+   */
+  openCatalog(config: FerryConfig, group: GroupConfig): ApplyCatalog | undefined;
+
+  /** What `ferry status` shows of each group beside the target's own record, read at one moment of the source's clock. */
+  readStatus(config: FerryConfig, groups: readonly { readonly config: GroupConfig; readonly row: GroupRow | undefined }[]): Promise<CaptureStatusReport>;
+
+  /**
+   * Writes a marker that each group's stream carries after everything the
+   * source committed before it: `ferry wait` (and a switchover's drain)
+   * waits until every group's position is at or past it.
+   */
+  mark(config: FerryConfig, groups: readonly GroupConfig[], label: string): Promise<Marker>;
+}
+
+export interface ApplyCatalog extends SourceSchema, SourcePartitions {
+  close(): Promise<void>;
+}
+
+/**
+ * A capture method of a PostgreSQL source (`wal`, `trigger`): everything
+ * the commands ask of the source side of a group over its whole life, from
+ * the prerequisites to its removal, on connections the commands open.
+ * Commands reach it through `captureOf` and never ask which method it is; a
+ * position means something only to the method that made it. Each method
+ * lives in its own folder under `source/`.
+ */
+export interface Capture {
+  readonly name: PgCaptureMode;
 
   /** How a position reads for people, in status, logs and errors (`0/16B3F08`, `tick 42`). */
   formatPosition(position: Position): string;
@@ -127,7 +170,8 @@ export interface Marker {
 }
 
 /** A group's status as its capture method sees it; the lag in seconds follows from `behind`. */
-export type CaptureStatus = Pick<GroupStatus, 'appliedPosition' | 'sourcePosition' | 'lagBytes' | 'slot' | 'queue' | 'batchInParts'> & {
+export type CaptureStatus = Pick<GroupStatus, 'appliedPosition' | 'sourcePosition' | 'lagBytes' | 'slot' | 'queue' | 'batchInParts'>
+  & Partial<Pick<GroupStatus, 'ddlCapture'>> & {
   /** The source has changes the target lacks (the lag counts from the target's caught-up time); null: cannot tell. */
   readonly behind: boolean | null;
 };
@@ -143,14 +187,28 @@ export interface Prerequisites {
   readonly warnings: readonly { readonly code: string; readonly message: string }[];
 }
 
-/** Made on first use: the methods' modules import this one, so their values may not be there yet while it loads. */
-let registry: Readonly<Record<CaptureMode, Capture>> | undefined;
+export type PgCaptureMode = Exclude<CaptureMode, 'binlog'>;
 
+/** Made on first use: the methods' modules import this one, so their values may not be there yet while it loads. */
+let registry: Readonly<Record<PgCaptureMode, Capture>> | undefined;
+let streamSources: Readonly<Record<CaptureMode, StreamSource>> | undefined;
+
+/** The capture method of a PostgreSQL source; a MySQL source's commands never ask for one (see source-database.ts). */
 export function captureOf(mode: CaptureMode): Capture {
+  if (mode === 'binlog') {
+    throw new FerryError('FERRY_SOURCE_UNSUPPORTED', 'this needs a PostgreSQL source; the configured source is MySQL or MariaDB (capture binlog)',
+      'see docs/mysql.md for what a MySQL source supports', { exitCode: 2 });
+  }
   return allCaptures()[mode];
 }
 
-/** Every capture method by name: code installed in the source serves groups of any of them. */
-export function allCaptures(): Readonly<Record<CaptureMode, Capture>> {
+/** Every capture method of PostgreSQL sources by name: code installed in the source serves groups of any of them. */
+export function allCaptures(): Readonly<Record<PgCaptureMode, Capture>> {
   return registry ??= { wal: walCapture, trigger: triggerCapture };
+}
+
+/** What run, status and wait use of a capture method, for every method. */
+export function streamSourceOf(mode: CaptureMode): StreamSource {
+  streamSources ??= { wal: pgStreamSource(walCapture), trigger: pgStreamSource(triggerCapture), binlog: binlogSource };
+  return streamSources[mode];
 }

@@ -173,7 +173,12 @@ export class BinlogChanges {
     }
     if (needed.cause.kind === 'table-map') {
       const differences = tableMapDifferences(needed.cause.map, fresh.source);
-      if (differences.length > 0) throw this.schemaChanged(needed, differences);
+      if (differences.length > 0) {
+        // Rows from before columns were added at the end (the stream restarted behind an ADD COLUMN): the catalog's first columns describe them.
+        const before = leadingColumns(fresh, needed.cause.map.columns.length);
+        if (!before || tableMapDifferences(needed.cause.map, before.source).length > 0) throw this.schemaChanged(needed, differences);
+        fresh = before;
+      }
     }
     const same = sameDescription(current, fresh);
     if (!same) {
@@ -378,6 +383,29 @@ export class BinlogChanges {
     return new FerryError(code, `group ${this.group}, binlog position ${where}: ${message}`, undefined,
       { context: { group: this.group, table: label(table), position: where } });
   }
+}
+
+/**
+ * The table as it was before columns were added at its end: its first
+ * `count` columns, with the keys and indexes over them. Undefined when it
+ * has no more columns than that, or a key needs a later column.
+ */
+function leadingColumns(table: GroupTable, count: number): GroupTable | undefined {
+  const { source, target } = table;
+  if (count >= source.columns.length) return undefined;
+  const kept = new Set(source.columns.slice(0, count).map((c) => c.name));
+  const within = (columns: readonly string[]) => columns.every((c) => kept.has(c));
+  if (!within(source.primaryKey)) return undefined;
+  return {
+    relationId: table.relationId,
+    source: {
+      ...source,
+      columns: source.columns.slice(0, count),
+      uniqueKeys: source.uniqueKeys.filter((k) => within(k.columns)),
+      indexes: source.indexes.filter((k) => within(k.columns)),
+    },
+    target: { ...target, columns: target.columns.slice(0, count) },
+  };
 }
 
 function keyOf(database: string, table: string): string {

@@ -205,7 +205,9 @@ function serverError(bytes: Buffer, from: number, to: number): FerryError {
   let at = from + 3;
   if (bytes[at] === 0x23) at += 6; // '#' and the SQLSTATE
   const message = bytes.toString('utf8', at, to);
-  return new FerryError('FERRY_BINLOG_SERVER', `the source ended the binlog stream with error ${code}: ${message}`);
+  // The server's error number travels as the cause's `errno`, as mysql2 reports it for queries: transient.ts reads it there.
+  return new FerryError('FERRY_BINLOG_SERVER', `the source ended the binlog stream with error ${code}: ${message}`, undefined,
+    { cause: Object.assign(new Error(message), { errno: code }) });
 }
 
 /** `mysql://` or `mariadb://user:password@host:port/database?ssl=true` as mysql2's options. */

@@ -1,3 +1,5 @@
+import { FerryError } from '../../errors.js';
+
 /**
  * Where a binlog reader is, in the forms servers accept for resuming:
  *
@@ -14,6 +16,19 @@ export interface FilePosition {
 
 export function formatFilePosition(p: FilePosition): string {
   return `${p.file}:${p.offset}`;
+}
+
+/** Binlog positions in binlog order: files by their sequence number (`binlog.000012`), then offset. */
+export function compareFilePositions(a: FilePosition, b: FilePosition): number {
+  if (a.file !== b.file) {
+    const seq = (f: string) => Number(/\.(\d+)$/.exec(f)?.[1] ?? NaN);
+    const [sa, sb] = [seq(a.file), seq(b.file)];
+    if (Number.isNaN(sa) || Number.isNaN(sb) || a.file.replace(/\.\d+$/, '') !== b.file.replace(/\.\d+$/, '')) {
+      throw new FerryError('FERRY_BINLOG_POSITION', `binlog files ${a.file} and ${b.file} are not of one binlog`);
+    }
+    return sa - sb;
+  }
+  return a.offset - b.offset;
 }
 
 export interface MariaDbGtid {

@@ -1,8 +1,9 @@
 import mysql, { type Connection } from 'mysql2/promise';
 import { FerryError } from '../../errors.js';
 import { connectionOptions, type Flavor } from './binlog-connection.js';
-import { MySqlGtidSet, parseMariaDbGtidList, type FilePosition, type MariaDbGtid } from './binlog-position.js';
+import { compareFilePositions, MySqlGtidSet, parseMariaDbGtidList, type FilePosition, type MariaDbGtid } from './binlog-position.js';
 import type { MySqlTableName } from './mysql-prerequisites.js';
+import { binlogEnd } from './binlog-files.js';
 
 /**
  * A consistent snapshot for the copy, and where the binlog stream starts so
@@ -149,18 +150,6 @@ export function inSnapshot(worker: SnapshotPosition, transactionEnd: FilePositio
   return compareFilePositions(transactionEnd, worker.file) <= 0;
 }
 
-/** Binlog positions in binlog order: files by their sequence number (`binlog.000012`), then offset. */
-export function compareFilePositions(a: FilePosition, b: FilePosition): number {
-  if (a.file !== b.file) {
-    const seq = (f: string) => Number(/\.(\d+)$/.exec(f)?.[1] ?? NaN);
-    const [sa, sb] = [seq(a.file), seq(b.file)];
-    if (Number.isNaN(sa) || Number.isNaN(sb) || a.file.replace(/\.\d+$/, '') !== b.file.replace(/\.\d+$/, '')) {
-      throw new FerryError('FERRY_BINLOG_POSITION', `binlog files ${a.file} and ${b.file} are not of one binlog`);
-    }
-    return sa - sb;
-  }
-  return a.offset - b.offset;
-}
 
 async function chooseLock(control: Connection, flavor: Flavor): Promise<SnapshotLock> {
   if (flavor === 'mariadb') return 'none';
@@ -189,19 +178,6 @@ async function underLock(control: Connection, flavor: Flavor, lock: Exclude<Snap
   }
 }
 
-/** The binlog's current end: `SHOW BINARY LOG STATUS` (MySQL 8.2+, MariaDB 10.5.2+), else `SHOW MASTER STATUS` (MySQL 8.0/8.1). */
-async function binlogEnd(control: Connection): Promise<FilePosition> {
-  let rows: unknown;
-  try {
-    [rows] = await control.query('SHOW BINARY LOG STATUS');
-  } catch (err) {
-    if ((err as { errno?: number }).errno !== 1064) throw err;
-    [rows] = await control.query('SHOW MASTER STATUS');
-  }
-  const row = (rows as { File: string; Position: string | number }[])[0];
-  if (!row) throw new FerryError('FERRY_MYSQL_LOG_BIN', 'the source shows no binlog position: its binary log is off', 'turn log_bin on (see the prerequisites)');
-  return { file: row.File, offset: Number(row.Position) };
-}
 
 async function mariaDbSnapshotPosition(c: Connection): Promise<FilePosition> {
   const [rows] = await c.query("SHOW SESSION STATUS LIKE 'binlog_snapshot_%'");
