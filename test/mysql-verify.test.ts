@@ -273,5 +273,13 @@ describe('ferry verify, MySQL source, with the CLI', () => {
       ferry.child.kill('SIGTERM');
       await ferry.result;
     }
+    // Nothing applies the group now: compared at plain snapshots, the differences still found.
+    const { result, report } = await verifyCli(file);
+    assert.equal(result.code, 1);
+    assert.equal(report.method, 'snapshot');
+    assert.equal(report.tables.find((t) => t.table === 'shop.items')?.missing.count, 1);
+    const unknown = await cliRun(['verify', '-c', file, '--tables', 'shop.nope']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /FERRY_VERIFY_TABLES/);
   });
 });
