@@ -15,6 +15,13 @@ export interface WindowChanges {
 }
 
 /**
+ * Keys held in memory (and sent to the target) at most: a window this busy
+ * is a group far behind, where verify would leave most rows uncompared
+ * anyway.
+ */
+const MAX_KEYS = 1_000_000;
+
+/**
  * Reads the binlog from `from` to `to` (a window of mysql-verify-point.ts)
  * through BinlogChanges, the decoding `ferry run` streams with, and
  * collects per compared table every key a change in it inserted, updated
@@ -31,6 +38,7 @@ export async function windowChanges(url: string, window: { readonly from: Positi
   const byRelation = new Map(tables.map((t) => [t.table.relationId, t]));
   const changes = new BinlogChanges(new Map(tables.map((t) => [`${t.table.source.database}.${t.table.source.name}`, t.table])), typeMap, 'verify');
   const seen = new Map<string, Set<string>>();
+  let total = 0;
   const take = (table: MySqlVerifyTable, row: Tuple | undefined) => {
     if (!row) return;
     const key = table.key.map((name) => {
@@ -49,6 +57,11 @@ export async function windowChanges(url: string, window: { readonly from: Positi
     if (!keys.has(id)) {
       keys.add(id);
       entry.keys.push(key);
+      if (++total > MAX_KEYS) {
+        throw new FerryError('FERRY_VERIFY_WINDOW_LARGE',
+          `more than ${MAX_KEYS} rows changed on the source between ${formatBinlogPosition(window.from)} and ${formatBinlogPosition(window.to)}, the two sides' points`,
+          'a group is far behind the source: let "ferry run" catch up ("ferry wait") and verify again');
+      }
     }
   };
   const apply = (event: SourceEvent) => {
