@@ -6,7 +6,10 @@ import { from as copyFrom } from 'pg-copy-streams';
 import type { ChunkPlan } from '../../copy/chunk-plan.js';
 import { FerryError } from '../../errors.js';
 import { copyChunk, copyLine } from './mysql-copy.js';
-import { describeMySqlChunk } from './mysql-chunk-plan.js';
+import { copySelectList } from './copy-select.js';
+import { mapRow } from './map-row.js';
+import { describeMySqlChunk, mysqlQuote } from './mysql-chunk-plan.js';
+import type { RowValue } from './row-values.js';
 import type { MySqlVerifyTable } from './mysql-verify-tables.js';
 import { quoteIdent, type TypeMapOptions } from './type-map.js';
 
@@ -34,6 +37,7 @@ export interface ChunkResult {
 export class VerifyWorker {
   private readonly loaded = new Map<string, string>();
   private readonly windows = new Map<string, string>();
+  private keySets = 0;
 
   constructor(readonly source: Connection, readonly target: pg.Client, private readonly typeMap: TypeMapOptions) {}
 
@@ -45,14 +49,12 @@ export class VerifyWorker {
   async setWindow(table: MySqlVerifyTable, keys: readonly (readonly (string | null)[])[]): Promise<void> {
     if (keys.length === 0 || this.windows.has(table.label)) return;
     const name = `ferry_verify_w${this.windows.size}`;
-    const columns = table.key.map((k) => table.columns.find((c) => c.name === k) as MySqlVerifyTable['columns'][number]);
-    await this.target.query(`CREATE TEMP TABLE ${name} (${columns.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ')})`);
-    const lines = keys.map((k) => copyLine(k));
-    await pipeline(Readable.from(chunksOf(lines)), this.target.query(copyFrom(`COPY pg_temp.${name} FROM STDIN`)));
+    await this.loadKeys(table, name, keys);
     this.windows.set(table.label, name);
   }
 
-  async compare(table: MySqlVerifyTable, plan: ChunkPlan, limit: number): Promise<ChunkResult> {
+  /** Compares one key range (or the whole table) of the source's snapshot with the target's. */
+  async compare(table: MySqlVerifyTable, plan: ChunkPlan, limit: number, changedLimit = limit): Promise<ChunkResult> {
     const into = await this.scratch(table);
     await this.target.query(`TRUNCATE pg_temp.${into}`);
     let copied: { rows: number };
@@ -63,7 +65,32 @@ export class VerifyWorker {
       throw new FerryError('FERRY_VERIFY_READ', `reading ${describeMySqlChunk(table.table, plan)} for the comparison failed: ${(err as Error).message}`,
         'fix the cause and run verify again', { context: { table: table.label }, cause: err });
     }
-    const where = targetCondition(plan);
+    return this.diff(table, into, `${table.relation}${targetCondition(plan)}`, copied.rows, limit, changedLimit);
+  }
+
+  /**
+   * Compares only the rows of `keys` (as the source's key values, which
+   * `sourceKeys` are) on both sides: the source's rows are read with the
+   * copy's SELECT and value map, a few thousand at most.
+   */
+  async compareKeys(table: MySqlVerifyTable, keys: readonly (readonly (string | null)[])[], sourceKeys: string, limit: number): Promise<ChunkResult> {
+    const into = await this.scratch(table);
+    await this.target.query(`TRUNCATE pg_temp.${into}`);
+    const named = `ferry_verify_k${this.keySets++}`;
+    await this.loadKeys(table, named, keys);
+    const source = table.table.source;
+    const [rows] = await this.source.query({
+      sql: `SELECT ${copySelectList(source.columns)} FROM ${mysqlQuote(source.database)}.${mysqlQuote(source.name)} WHERE ${sourceKeys}`, rowsAsArray: true,
+    });
+    const lines = (rows as RowValue[][]).map((image) => copyLine(mapRow(source, table.table.target, image, this.typeMap)));
+    const columns = table.table.target.columns.map((c) => quoteIdent(c.name)).join(', ');
+    await pipeline(Readable.from(chunksOf(lines)), this.target.query(copyFrom(`COPY pg_temp.${into} (${columns}) FROM STDIN`)));
+    const keyList = table.key.map(quoteIdent).join(', ');
+    return this.diff(table, into, `${table.relation} WHERE (${keyList}) IN (SELECT ${keyList} FROM pg_temp.${named})`, lines.length, limit, limit);
+  }
+
+  /** The differences between the source rows in `into` and the target rows `from` gives, by key. */
+  private async diff(table: MySqlVerifyTable, into: string, from: string, sourceRows: number, limit: number, changedLimit: number): Promise<ChunkResult> {
     const keys = table.key.map(quoteIdent);
     const columns = table.columns.map((c) => quoteIdent(c.name));
     const row = (alias: string) => `ROW(${columns.map((c) => `${alias}.${c}`).join(', ')})`;
@@ -76,7 +103,7 @@ export class VerifyWorker {
     const first = keys[0] as string;
     const result = await this.target.query<{ kind: DiffKind; n: string; key: string[] }>(`
       WITH s AS (SELECT ${columns.join(', ')} FROM pg_temp.${into}),
-           t AS (SELECT ${columns.join(', ')} FROM ${table.relation}${where}),
+           t AS (SELECT ${columns.join(', ')} FROM ${from}),
            d AS (SELECT ${keys.map((k) => `COALESCE(s.${k}, t.${k}) AS ${k}`).join(', ')},
                         CASE WHEN t.${first} IS NULL THEN 'missing' WHEN s.${first} IS NULL THEN 'extra' ELSE 'differing' END AS kind
                    FROM s FULL JOIN t ON ${keys.map((k) => `s.${k} = t.${k}`).join(' AND ')}
@@ -84,15 +111,23 @@ export class VerifyWorker {
            e AS (SELECT ${keys.join(', ')}, ${kind} AS kind FROM d),
            r AS (SELECT kind, ARRAY[${keys.map((k) => `${k}::text`).join(', ')}] AS key, count(*) OVER (PARTITION BY kind) AS n,
                         row_number() OVER (PARTITION BY kind ORDER BY ${keys.join(', ')}) AS i FROM e)
-      SELECT kind, n, key FROM r WHERE i <= $1 OR i = 1 ORDER BY kind, i`, [limit]);
-    const targetRows = Number((await this.target.query<{ n: string }>(`SELECT count(*) AS n FROM ${table.relation}${where}`)).rows[0]?.n ?? 0);
+      SELECT kind, n, key FROM r WHERE i <= CASE WHEN kind = 'changed' THEN $2::bigint ELSE $1::bigint END OR i = 1 ORDER BY kind, i`, [limit, changedLimit]);
+    const targetRows = Number((await this.target.query<{ n: string }>(`SELECT count(*) AS n FROM ${from}`)).rows[0]?.n ?? 0);
     const diffs = new Map<DiffKind, { count: number; keys: Record<string, string>[] }>();
     for (const row of result.rows) {
       const entry = diffs.get(row.kind) ?? { count: Number(row.n), keys: [] };
       diffs.set(row.kind, entry);
-      if (entry.keys.length < limit) entry.keys.push(Object.fromEntries(table.key.map((k, i) => [k, row.key[i] ?? 'NULL'])));
+      if (entry.keys.length < (row.kind === 'changed' ? changedLimit : limit)) entry.keys.push(Object.fromEntries(table.key.map((k, i) => [k, row.key[i] ?? 'NULL'])));
     }
-    return { sourceRows: copied.rows, targetRows, diffs };
+    return { sourceRows, targetRows, diffs };
+  }
+
+  /** Key values, as PostgreSQL input text, into a temporary table of the key's target types. */
+  private async loadKeys(table: MySqlVerifyTable, name: string, keys: readonly (readonly (string | null)[])[]): Promise<void> {
+    const columns = table.key.map((k) => table.columns.find((c) => c.name === k) as MySqlVerifyTable['columns'][number]);
+    await this.target.query(`CREATE TEMP TABLE ${name} (${columns.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ')})`);
+    const lines = keys.map((k) => copyLine(k));
+    await pipeline(Readable.from(chunksOf(lines)), this.target.query(copyFrom(`COPY pg_temp.${name} FROM STDIN`)));
   }
 
   /** The worker's temporary table for `table`: every column the copy writes, in the target's types where the target has the column. */

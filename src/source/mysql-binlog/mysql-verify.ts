@@ -13,6 +13,7 @@ import type { SnapshotLock } from './consistent-snapshot.js';
 import { planMySqlChunks } from './mysql-chunk-plan.js';
 import { VerifyWorker, type ChunkResult, type DiffKind } from './mysql-verify-chunk.js';
 import { mysqlVerifyPoint } from './mysql-verify-point.js';
+import { canRecheck, recheckKeys, RECHECK_MAX_KEYS } from './mysql-verify-recheck.js';
 import { mysqlVerifyTables, type MySqlVerifyTable } from './mysql-verify-tables.js';
 import { windowChanges } from './mysql-verify-window.js';
 import type { TypeMapOptions } from './type-map.js';
@@ -56,10 +57,12 @@ export async function verifyMySql(config: FerryConfig, options: VerifyOptions, l
     const point = await mysqlVerifyPoint(target, tables, {
       url: config.source.url, workers, lock: settings.snapshotLock, timeoutSeconds: options.timeoutSeconds, log,
     });
+    // While groups are applied, every key changed meanwhile is collected (up to the re-check's limit) to be compared again.
+    const changedLimit = point.method === 'binlog' ? RECHECK_MAX_KEYS + 1 : options.limit;
+    const results = new Map<string, ChunkResult[]>();
     try {
       log.info({ method: point.method, position: point.sourcePosition, tables: tables.length, chunks: jobs.length }, 'comparing');
       const changes = await windowChanges(config.source.url, point.window, tables, settings.typeMap);
-      const results = new Map<string, ChunkResult[]>();
       let next = 0;
       await Promise.all(point.snapshot.workers.map(async (w) => {
         const session = await connect(config.target.url, { role: 'target', applicationName: 'ferry:verify' });
@@ -71,7 +74,7 @@ export async function verifyMySql(config: FerryConfig, options: VerifyOptions, l
           const { table, chunk } = job;
           try {
             await worker.setWindow(table, changes.get(table.label)?.keys ?? []);
-            const result = await worker.compare(table, chunk.plan, options.limit);
+            const result = await worker.compare(table, chunk.plan, options.limit, changedLimit);
             results.set(table.label, [...results.get(table.label) ?? [], result]);
           } catch (err) {
             next = jobs.length;
@@ -79,29 +82,52 @@ export async function verifyMySql(config: FerryConfig, options: VerifyOptions, l
           }
         }
       }));
-      const reports = tables.map((t) => tableReport(t, results.get(t.label) ?? [], options.limit));
-      for (const r of reports) {
-        log.info({ table: r.table, equal: r.equal, missing: r.missing.count, extra: r.extra.count, differing: r.differing.count,
-          changedMeanwhile: r.notCompared?.count ?? 0 }, 'table compared');
-      }
-      return {
-        equal: reports.every((r) => r.equal), method: point.method, sourcePosition: point.sourcePosition, groups: point.groups,
-        tables: reports, seconds: (Date.now() - started) / 1000,
-      };
     } finally {
       await point.close();
     }
+    const rechecked = point.method === 'binlog'
+      ? await recheckKeys(tables, pendingKeys(tables, results), {
+        url: config.source.url, targetUrl: config.target.url, lock: settings.snapshotLock, typeMap: settings.typeMap,
+        limit: options.limit, timeoutSeconds: options.timeoutSeconds, log,
+      })
+      : new Map<string, ChunkResult>();
+    const reports = tables.map((t) => tableReport(t, results.get(t.label) ?? [], rechecked.get(t.label), options.limit));
+    for (const r of reports) {
+      log.info({ table: r.table, equal: r.equal, missing: r.missing.count, extra: r.extra.count, differing: r.differing.count,
+        comparedAgain: r.changesReconciled, notCompared: r.notCompared?.count ?? 0 }, 'table compared');
+    }
+    return {
+      equal: reports.every((r) => r.equal), method: point.method, sourcePosition: point.sourcePosition, groups: point.groups,
+      tables: reports, seconds: (Date.now() - started) / 1000,
+    };
   } finally {
     await control.end().catch(() => undefined);
     await Promise.all(pgClients.map((c) => c.end().catch(() => undefined)));
   }
 }
 
-/** A table's chunks as one report; keys of each kind in chunk order, cut at `limit`. */
-function tableReport(table: MySqlVerifyTable, chunks: readonly ChunkResult[], limit: number): TableReport {
+/** Per table whose keys can be looked up on the source, every key left out as changed meanwhile, unless there are too many. */
+function pendingKeys(tables: readonly MySqlVerifyTable[], results: ReadonlyMap<string, readonly ChunkResult[]>): Map<string, string[][]> {
+  const out = new Map<string, string[][]>();
+  for (const table of tables) {
+    const changed = (results.get(table.label) ?? []).map((c) => c.diffs.get('changed')).filter((d) => d !== undefined);
+    const count = changed.reduce((a, d) => a + d.count, 0);
+    if (count === 0 || count > RECHECK_MAX_KEYS || !canRecheck(table)) continue;
+    out.set(table.label, changed.flatMap((d) => d.keys.map((k) => table.key.map((name) => k[name] as string))));
+  }
+  return out;
+}
+
+/**
+ * A table's chunks as one report; keys of each kind in chunk order, cut at
+ * `limit`. Keys compared again (`again`) take the place of the first
+ * pass's keys changed meanwhile.
+ */
+function tableReport(table: MySqlVerifyTable, chunks: readonly ChunkResult[], again: ChunkResult | undefined, limit: number): TableReport {
   const list = (kind: DiffKind): DiffList => {
     const out = emptyDiff();
-    for (const c of chunks) {
+    const parts = again ? [...(kind === 'changed' ? [] : chunks), again] : chunks;
+    for (const c of parts) {
       const d = c.diffs.get(kind);
       if (!d) continue;
       out.count += d.count;
@@ -116,8 +142,12 @@ function tableReport(table: MySqlVerifyTable, chunks: readonly ChunkResult[], li
     sourceRows: chunks.reduce((a, c) => a + c.sourceRows, 0), targetRows: chunks.reduce((a, c) => a + c.targetRows, 0),
     missing, extra, differing, notCompared,
     chunks: chunks.length, chunksDrilled: chunks.filter((c) => c.diffs.size > 0).length,
-    rowsFetched: chunks.reduce((a, c) => a + c.sourceRows, 0),
-    // The window's changes are not folded into the source's rows (as a PostgreSQL source's are): their keys are left out instead.
-    changesReconciled: 0,
+    rowsFetched: chunks.reduce((a, c) => a + c.sourceRows, 0) + (again?.sourceRows ?? 0),
+    // Keys changed meanwhile that were compared again (not folded into the source's rows, as a PostgreSQL source's changes are).
+    changesReconciled: again ? recheckedCount(chunks) - notCompared.count : 0,
   };
+}
+
+function recheckedCount(chunks: readonly ChunkResult[]): number {
+  return chunks.reduce((a, c) => a + (c.diffs.get('changed')?.count ?? 0), 0);
 }
