@@ -19,7 +19,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { connectionOptions } from '../src/source/mysql-binlog/binlog-connection.js';
-import { cli, cliRun, type CliResult } from './support/harness.js';
+import { cli, cliRun, until, type CliResult } from './support/harness.js';
 
 /*
  * `ferry verify` of a MySQL source against a real MariaDB and PostgreSQL.
@@ -181,6 +181,46 @@ describe('ferry verify, MySQL source', () => {
     const report = await verify();
     assert.equal(report.equal, true, formatVerifyReport(report));
     assert.equal(table(report, 'app.kinds').notCompared?.count, 0);
+  });
+});
+
+describe('ferry verify, MySQL source, while the group is applied', () => {
+  /*
+   * A stand-in for `ferry run`: this session holds the group's lock, and the
+   * test applies a source change to the target by hand and records the
+   * binlog's end as the group's position, while verify waits for it.
+   */
+  test('a key changed during the comparison is compared again once applied: equal when applied right, a difference when not', async () => {
+    const holder = new pg.Client({ connectionString: cluster.url() });
+    await holder.connect();
+    try {
+      assert.equal((await holder.query(sql.tryLockGroup, ['g'])).rows[0]?.locked, true);
+      await db.query('CREATE DATABASE other; CREATE TABLE other.noise (id int PRIMARY KEY AUTO_INCREMENT)');
+      for (const wrong of [false, true]) {
+        await recordPosition(await binlogEnd());
+        // The source moves past the group's position, so verify waits for the group after taking its snapshot.
+        await db.query('INSERT INTO other.noise VALUES ()');
+        const running = verify();
+        await until('verify holds its source snapshot', async () =>
+          Number((await db.query<{ n: number }[]>('SELECT COUNT(*) AS n FROM information_schema.INNODB_TRX WHERE trx_is_read_only = 1'))[0]?.n) >= 3);
+        await db.query('UPDATE app.kinds SET amount = amount + 1 WHERE id = 5', [], 'app');
+        await target.query(`UPDATE app.kinds SET amount = amount + ${wrong ? 2 : 1} WHERE id = 5`);
+        await recordPosition(await binlogEnd());
+        const report = await running;
+        const kinds = table(report, 'app.kinds');
+        assert.equal(report.method, 'binlog');
+        assert.equal(kinds.notCompared?.count, 0, formatVerifyReport(report));
+        if (wrong) {
+          assert.deepEqual(kinds.differing.keys, [{ id: '5' }], formatVerifyReport(report));
+          await target.query('UPDATE app.kinds SET amount = amount - 1 WHERE id = 5');
+        } else {
+          assert.equal(report.equal, true, formatVerifyReport(report));
+          assert.equal(kinds.changesReconciled, 1);
+        }
+      }
+    } finally {
+      await holder.end();
+    }
   });
 });
 
