@@ -1,6 +1,7 @@
-import { FerryError } from '../../errors.js';
+import { mysqlConfig } from '../../config/schema.js';
 import type { SourceDatabase } from '../source-database.js';
 import { initBinlogGroups } from './binlog-init.js';
+import { verifyMySql } from './mysql-verify.js';
 
 /** A MySQL or MariaDB source (capture binlog). */
 export const mysqlDatabase: SourceDatabase = {
@@ -9,9 +10,7 @@ export const mysqlDatabase: SourceDatabase = {
   removeGroups: async (config, log) => {
     log.info({ groups: config.groups.map((g) => g.name) }, 'nothing to remove on the MySQL source: a binlog reader leaves nothing there');
   },
-  verify: async () => {
-    throw new FerryError('FERRY_SOURCE_UNSUPPORTED', 'ferry verify does not compare a MySQL source yet', 'see docs/mysql.md', { exitCode: 2 });
-  },
+  verify: (config, options, log) => verifyMySql(config, options, log, mysqlConfig(config)),
   // Sequences are PostgreSQL's, and tables join a MySQL group only through "ferry init".
   besideRun: () => [],
 };
