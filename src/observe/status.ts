@@ -56,8 +56,8 @@ export interface GroupStatus {
   readonly batchInParts?: { readonly toTick: number; readonly eventsApplied: number; readonly events: number } | null;
   /** Changes of tables joining the group, held until their copy is done and then applied. */
   readonly heldChanges: number;
-  /** Whether DDL of the group's tables is captured on the source (`source.ddl: capture` with the privilege); null: the role cannot tell. */
-  readonly ddlCapture: boolean | null;
+  /** Whether DDL of the group's tables is captured on the source (`source.ddl: capture` with the privilege); null: the role cannot tell; absent: the capture method has none (binlog). */
+  readonly ddlCapture?: boolean | null;
 }
 
 /**
@@ -96,7 +96,8 @@ export async function collectStatus(config: FerryConfig): Promise<GroupStatus[]>
         heldChanges: Number(row?.held_changes ?? 0),
         ...(c?.queue !== undefined ? { queue: c.queue } : {}),
         ...(c?.batchInParts !== undefined ? { batchInParts: c.batchInParts } : {}),
-        ddlCapture: c?.ddlCapture ?? null,
+        // A capture method without DDL capture (binlog) says nothing of it.
+        ...(c?.ddlCapture !== undefined ? { ddlCapture: c.ddlCapture } : {}),
       });
     }
     return out;
@@ -114,8 +115,6 @@ function lagSeconds(behind: boolean | null, caughtUpAt: Date | null, now: Date):
   if (behind === null) return null;
   return !behind || !caughtUpAt ? 0 : Math.max(0, (now.getTime() - caughtUpAt.getTime()) / 1000);
 }
-
-/** Per group, whether its DDL is captured; a role that may not read DDL capture's table learns nothing (null). */
 
 function batchCounts(row: GroupRow): GroupStatus['batches'] {
   return { setBased: Number(row.batches_set_based), inOrder: Number(row.batches_in_order) };
