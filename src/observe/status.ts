@@ -24,6 +24,14 @@ export interface SlotStatus {
   readonly safeWalSize: number | null;
 }
 
+export interface BinlogStatus {
+  readonly neededFile: string;
+  /** The file the group needs next is gone from the source: the group cannot catch up. */
+  readonly purged: boolean;
+  /** binlog_expire_logs_seconds; null: kept until purged by hand (0). */
+  readonly retentionSeconds: number | null;
+}
+
 export interface GroupStatus {
   readonly group: string;
   /** not initialised | copying | streaming | stopped | failed */
@@ -38,6 +46,8 @@ export interface GroupStatus {
   readonly batches: { readonly setBased: number; readonly inOrder: number };
   readonly lastAppliedAt: string | null;
   readonly slot: SlotStatus | null;
+  /** Binlog capture: the binlog file the group reads next, whether the source still has it, and how long the source keeps binlogs. */
+  readonly binlog?: BinlogStatus;
   readonly lastError: string | null;
   readonly lastErrorAt: string | null;
   /** The initial copy: chunks finished, rows and bytes moved, estimated bytes in all. */
@@ -95,6 +105,7 @@ export async function collectStatus(config: FerryConfig): Promise<GroupStatus[]>
         copy: copies.get(group.name) ?? null,
         heldChanges: Number(row?.held_changes ?? 0),
         ...(c?.queue !== undefined ? { queue: c.queue } : {}),
+        ...(c?.binlog !== undefined ? { binlog: c.binlog } : {}),
         ...(c?.batchInParts !== undefined ? { batchInParts: c.batchInParts } : {}),
         // A capture method without DDL capture (binlog) says nothing of it.
         ...(c?.ddlCapture !== undefined ? { ddlCapture: c.ddlCapture } : {}),

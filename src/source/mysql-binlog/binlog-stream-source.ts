@@ -84,15 +84,18 @@ export const binlogStreamSource: StreamSource = {
       const end = await binlogEnd(control);
       const [clock] = await control.query('SELECT UTC_TIMESTAMP(6) AS now');
       const files = await binlogFiles(control);
+      const retention = await retentionSeconds(control);
       const out = new Map<string, CaptureStatus>();
       const endPosition = binlogPosition(end);
       for (const { config: g, row } of groups) {
         const applied = row?.position ?? null;
+        const needed = applied === null ? null : filePositionOf(applied, binlogBaseName(end.file));
         out.set(g.name, {
           appliedPosition: applied === null ? null : formatBinlogPosition(applied),
           sourcePosition: formatBinlogPosition(endPosition),
-          lagBytes: applied === null ? null : bytesBetween(files, filePositionOf(applied, binlogBaseName(end.file)), end),
+          lagBytes: needed === null ? null : bytesBetween(files, needed, end),
           slot: null,
+          ...(needed === null ? {} : { binlog: { neededFile: needed.file, purged: !files.some((f) => f.file === needed.file), retentionSeconds: retention } }),
           behind: applied === null ? null : applied < endPosition,
         });
       }
@@ -230,4 +233,12 @@ class SchemaLookups {
     await (await source?.catch(() => undefined))?.end().catch(() => undefined);
     await (await target?.catch(() => undefined))?.end().catch(() => undefined);
   }
+}
+
+/** How long the source keeps binlogs (`binlog_expire_logs_seconds`, MariaDB's `expire_logs_days` the same in days); null: until purged by hand. */
+async function retentionSeconds(control: mysql.Connection): Promise<number | null> {
+  const [rows] = await control.query("SHOW GLOBAL VARIABLES WHERE Variable_name IN ('binlog_expire_logs_seconds', 'expire_logs_days')");
+  const v = new Map((rows as { Variable_name: string; Value: string }[]).map((r) => [r.Variable_name.toLowerCase(), Number(r.Value)]));
+  const seconds = v.get('binlog_expire_logs_seconds') || (v.get('expire_logs_days') ?? 0) * 86_400;
+  return seconds > 0 ? seconds : null;
 }
