@@ -259,6 +259,26 @@ describe('MariaDB source, with the CLI', () => {
     }
   });
 
+  test('a group whose next binlog file was purged: status says so, and run stops with the fix', async () => {
+    await db.query(`CREATE DATABASE gone; CREATE TABLE gone.t (id INT PRIMARY KEY)`);
+    const file = await config('gone', ['gone.t']);
+    ok(await cliRun(['init', '-c', file]), 'ferry init');
+    await db.query(`INSERT INTO gone.t VALUES (1)`);
+    await db.query('FLUSH BINARY LOGS');
+    const [{ File: current }] = await db.query<{ File: string }[]>('SHOW MASTER STATUS');
+    // MariaDB keeps a file until its binlog checkpoint has moved on to the next one: purge until it is gone.
+    await until('the group\'s binlog file to be purged', async () => {
+      await db.query(`PURGE BINARY LOGS TO '${current}'`);
+      return (await db.query<{ Log_name: string }[]>('SHOW BINARY LOGS')).every((f) => f.Log_name >= current);
+    });
+    const status = JSON.parse(ok(await cliRun(['status', '-c', file, '--json']), 'ferry status').stdout) as { binlog?: { purged: boolean; neededFile: string } }[];
+    assert.equal(status[0]?.binlog?.purged, true, JSON.stringify(status));
+    const run = await cliRun(['run', '-c', file]);
+    assert.equal(run.code, 1, run.stderr.slice(-2000));
+    assert.match(run.stderr, /FERRY_BINLOG_PURGED/);
+    assert.match(run.stderr, /ferry drop/);
+  });
+
   test('a schema change of a group table stops the group with the statement and the fix; once the target matches, it goes on', async () => {
     await db.query(`CREATE DATABASE ddl; CREATE TABLE ddl.t (id INT PRIMARY KEY, a VARCHAR(10))`);
     await db.query(`INSERT INTO ddl.t VALUES (1, 'a')`);

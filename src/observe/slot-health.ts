@@ -1,4 +1,4 @@
-import type { SlotStatus } from './status.js';
+import type { BinlogStatus, SlotStatus } from './status.js';
 
 /** A condition of a replication slot that the log should announce, once per episode. */
 export interface SlotConcern {
@@ -43,6 +43,28 @@ export function slotConcerns(group: string, slot: SlotStatus, warnShare: number)
       key: 'lost', active: slot.walStatus === 'lost', level: 'error', fields,
       message: `replication slot ${slot.name} is lost: the source removed WAL group ${group} still needed; `
         + `re-initialise only this group: ferry drop -c <config> --group ${group}, then ferry init -c <config>`,
+    },
+  ];
+}
+
+/**
+ * The binlog's side of the same danger: a MySQL source keeps no binlog for
+ * a reader that lags, it purges by age. A group whose lag passes
+ * `warnShare` of the source's retention is warned about; one whose next
+ * file is gone can only be initialised again.
+ */
+export function binlogConcerns(group: string, binlog: BinlogStatus, lagSeconds: number, warnShare: number): (Omit<SlotConcern, 'key'> & { key: 'retention' | 'purged'; code: string })[] {
+  const retention = binlog.retentionSeconds;
+  const fields = { neededFile: binlog.neededFile, lagSeconds, retentionSeconds: retention };
+  return [
+    {
+      key: 'retention', code: 'FERRY_BINLOG_RETENTION', active: !binlog.purged && retention !== null && lagSeconds >= warnShare * retention, level: 'warn', fields: { ...fields, warnShare },
+      message: `group ${group} is ${Math.round(lagSeconds)} s behind and the source purges binlogs after ${retention} s (observe.slot_warn_share = ${warnShare}): `
+        + `if it does not catch up, ${binlog.neededFile} is purged and the group must be initialised again; make sure ferry run applies it, or raise binlog_expire_logs_seconds`,
+    },
+    {
+      key: 'purged', code: 'FERRY_BINLOG_PURGED', active: binlog.purged, level: 'error', fields,
+      message: `the source purged ${binlog.neededFile}, which group ${group} needs next: re-initialise only this group: ferry drop -c <config> --group ${group}, then ferry init -c <config>`,
     },
   ];
 }

@@ -24,6 +24,14 @@ export interface SlotStatus {
   readonly safeWalSize: number | null;
 }
 
+export interface BinlogStatus {
+  readonly neededFile: string;
+  /** The file the group needs next is gone from the source: the group cannot catch up. */
+  readonly purged: boolean;
+  /** binlog_expire_logs_seconds; null: kept until purged by hand (0). */
+  readonly retentionSeconds: number | null;
+}
+
 export interface GroupStatus {
   readonly group: string;
   /** not initialised | copying | streaming | stopped | failed */
@@ -38,6 +46,8 @@ export interface GroupStatus {
   readonly batches: { readonly setBased: number; readonly inOrder: number };
   readonly lastAppliedAt: string | null;
   readonly slot: SlotStatus | null;
+  /** Binlog capture: the binlog file the group reads next, whether the source still has it, and how long the source keeps binlogs. */
+  readonly binlog?: BinlogStatus;
   readonly lastError: string | null;
   readonly lastErrorAt: string | null;
   /** The initial copy: chunks finished, rows and bytes moved, estimated bytes in all. */
@@ -56,8 +66,8 @@ export interface GroupStatus {
   readonly batchInParts?: { readonly toTick: number; readonly eventsApplied: number; readonly events: number } | null;
   /** Changes of tables joining the group, held until their copy is done and then applied. */
   readonly heldChanges: number;
-  /** Whether DDL of the group's tables is captured on the source (`source.ddl: capture` with the privilege); null: the role cannot tell. */
-  readonly ddlCapture: boolean | null;
+  /** Whether DDL of the group's tables is captured on the source (`source.ddl: capture` with the privilege); null: the role cannot tell; absent: the capture method has none (binlog). */
+  readonly ddlCapture?: boolean | null;
 }
 
 /**
@@ -95,8 +105,10 @@ export async function collectStatus(config: FerryConfig): Promise<GroupStatus[]>
         copy: copies.get(group.name) ?? null,
         heldChanges: Number(row?.held_changes ?? 0),
         ...(c?.queue !== undefined ? { queue: c.queue } : {}),
+        ...(c?.binlog !== undefined ? { binlog: c.binlog } : {}),
         ...(c?.batchInParts !== undefined ? { batchInParts: c.batchInParts } : {}),
-        ddlCapture: c?.ddlCapture ?? null,
+        // A capture method without DDL capture (binlog) says nothing of it.
+        ...(c?.ddlCapture !== undefined ? { ddlCapture: c.ddlCapture } : {}),
       });
     }
     return out;
@@ -114,8 +126,6 @@ function lagSeconds(behind: boolean | null, caughtUpAt: Date | null, now: Date):
   if (behind === null) return null;
   return !behind || !caughtUpAt ? 0 : Math.max(0, (now.getTime() - caughtUpAt.getTime()) / 1000);
 }
-
-/** Per group, whether its DDL is captured; a role that may not read DDL capture's table learns nothing (null). */
 
 function batchCounts(row: GroupRow): GroupStatus['batches'] {
   return { setBased: Number(row.batches_set_based), inOrder: Number(row.batches_in_order) };

@@ -1,7 +1,7 @@
 import type { ObserveConfig } from '../config/schema.js';
 import { Episodes } from './episodes.js';
 import type { Logger } from './logger.js';
-import { slotConcerns } from './slot-health.js';
+import { binlogConcerns, slotConcerns } from './slot-health.js';
 import type { GroupStatus } from './status.js';
 
 /** A warning or error as the dashboard lists it. */
@@ -40,6 +40,11 @@ export class Warnings {
       if (g.slot) {
         for (const concern of slotConcerns(g.group, g.slot, this.config.slotWarnShare)) {
           this.episodes.update(`${g.group}:slot:${concern.key}`, concern.active, () => say(concern.level, { code: `FERRY_SLOT_${concern.key.toUpperCase()}`, ...concern.fields }, concern.message));
+        }
+      }
+      if (g.binlog) {
+        for (const concern of binlogConcerns(g.group, g.binlog, lag, this.config.slotWarnShare)) {
+          this.episodes.update(`${g.group}:binlog:${concern.key}`, concern.active, () => say(concern.level, { code: concern.code, ...concern.fields }, concern.message));
         }
       }
       const pending = g.queue?.pendingEvents ?? 0;

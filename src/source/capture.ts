@@ -170,7 +170,7 @@ export interface Marker {
 }
 
 /** A group's status as its capture method sees it; the lag in seconds follows from `behind`. */
-export type CaptureStatus = Pick<GroupStatus, 'appliedPosition' | 'sourcePosition' | 'lagBytes' | 'slot' | 'queue' | 'batchInParts'>
+export type CaptureStatus = Pick<GroupStatus, 'appliedPosition' | 'sourcePosition' | 'lagBytes' | 'slot' | 'queue' | 'batchInParts' | 'binlog'>
   & Partial<Pick<GroupStatus, 'ddlCapture'>> & {
   /** The source has changes the target lacks (the lag counts from the target's caught-up time); null: cannot tell. */
   readonly behind: boolean | null;

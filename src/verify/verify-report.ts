@@ -34,6 +34,12 @@ export interface TableReport {
   readonly rowsFetched: number;
   /** Source changes made while verify ran that were taken into account. */
   readonly changesReconciled: number;
+  /**
+   * Keys that differ but that the source changed while verify ran, between
+   * the two sides' points (MySQL sources: see mysql-verify-point.ts): not
+   * compared, and not a difference.
+   */
+  readonly notCompared?: DiffList;
 }
 
 export interface VerifyReport {

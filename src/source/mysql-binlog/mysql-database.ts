@@ -1,17 +1,17 @@
-import { FerryError } from '../../errors.js';
+import { mysqlConfig } from '../../config/schema.js';
 import type { SourceDatabase } from '../source-database.js';
-import { initBinlogGroups } from './binlog-init.js';
 
-/** A MySQL or MariaDB source (capture binlog). */
+/**
+ * A MySQL or MariaDB source (capture binlog). Its modules load on first
+ * use, as the binlog source's do (see binlog-source.ts).
+ */
 export const mysqlDatabase: SourceDatabase = {
-  init: initBinlogGroups,
+  init: async (config, log) => (await import('./binlog-init.js')).initBinlogGroups(config, log),
   // Nothing of Ferry's lives on a MySQL source: each group's position is on the target.
   removeGroups: async (config, log) => {
     log.info({ groups: config.groups.map((g) => g.name) }, 'nothing to remove on the MySQL source: a binlog reader leaves nothing there');
   },
-  verify: async () => {
-    throw new FerryError('FERRY_SOURCE_UNSUPPORTED', 'ferry verify does not compare a MySQL source yet', 'see docs/mysql.md', { exitCode: 2 });
-  },
+  verify: async (config, options, log) => (await import('./mysql-verify.js')).verifyMySql(config, options, log, mysqlConfig(config)),
   // Sequences are PostgreSQL's, and tables join a MySQL group only through "ferry init".
   besideRun: () => [],
 };
