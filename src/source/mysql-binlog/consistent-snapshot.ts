@@ -153,7 +153,9 @@ export function inSnapshot(worker: SnapshotPosition, transactionEnd: FilePositio
 
 async function chooseLock(control: Connection, flavor: Flavor): Promise<SnapshotLock> {
   if (flavor === 'mariadb') return 'none';
-  const [rows] = await control.query('SELECT COUNT(*) AS n FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE = \'RELOAD\'');
+  // USER_PRIVILEGES may list other accounts' grants too (a user who may read them): only this account's count.
+  const [rows] = await control.query(`SELECT COUNT(*) AS n FROM information_schema.USER_PRIVILEGES
+    WHERE PRIVILEGE_TYPE = 'RELOAD' AND GRANTEE = CONCAT("'", SUBSTRING_INDEX(CURRENT_USER(), '@', 1), "'@'", SUBSTRING_INDEX(CURRENT_USER(), '@', -1), "'")`);
   return Number((rows as { n: number | string }[])[0]?.n ?? 0) > 0 ? 'flush-tables' : 'lock-tables';
 }
 
