@@ -26,7 +26,8 @@ import { binlogEnd } from './binlog-files.js';
  *   stream starts at the earliest (`start`), and a change of a table copied
  *   by worker w is skipped when its transaction ends at or before w's
  *   position (`inSnapshot`), since w's rows already hold it. Each table is
- *   copied by one worker, so each table has exactly one such position.
+ *   then copied by one worker (binlog-init.ts), so each table has exactly
+ *   one such position.
  * - MySQL has no such status: the position must be read while no
  *   transaction writing the tables can commit. `lock: 'flush-tables'`
  *   (`FLUSH TABLES WITH READ LOCK`, needs RELOAD) blocks every commit;
