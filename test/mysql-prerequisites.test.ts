@@ -123,6 +123,18 @@ describe('binlog source prerequisites against MariaDB', () => {
     assert.match(r.problems[0]?.fix ?? '', /ALTER TABLE `app`\.`no_key` ADD PRIMARY KEY/);
   });
 
+  test('a foreign key whose action changes the table\'s rows (CASCADE, SET NULL) is a problem: InnoDB does not log those rows', async () => {
+    await db.query(`CREATE TABLE app.fk_parent (id INT PRIMARY KEY);
+      CREATE TABLE app.fk_cascade (id INT PRIMARY KEY, p INT, FOREIGN KEY (p) REFERENCES app.fk_parent (id) ON DELETE CASCADE);
+      CREATE TABLE app.fk_setnull (id INT PRIMARY KEY, p INT, CONSTRAINT to_parent FOREIGN KEY (p) REFERENCES app.fk_parent (id) ON UPDATE SET NULL);
+      CREATE TABLE app.fk_restrict (id INT PRIMARY KEY, p INT, FOREIGN KEY (p) REFERENCES app.fk_parent (id))`);
+    const r = await check([table('fk_parent'), table('fk_cascade'), table('fk_setnull'), table('fk_restrict')]);
+    assert.deepEqual(codes(r), ['FERRY_MYSQL_FOREIGN_KEY_ACTION', 'FERRY_MYSQL_FOREIGN_KEY_ACTION']);
+    assert.match(r.problems[0]?.what ?? '', /app\.fk_cascade has foreign key \S+ to app\.fk_parent with ON DELETE CASCADE/);
+    assert.match(r.problems[1]?.what ?? '', /app\.fk_setnull has foreign key to_parent to app\.fk_parent with ON UPDATE SET NULL/);
+    assert.match(r.problems[1]?.fix ?? '', /RESTRICT/);
+  });
+
   test('a MyISAM table is a warning, not a problem: it has no consistent snapshot', async () => {
     const r = await check([table('myisam')]);
     assert.deepEqual(codes(r), []);

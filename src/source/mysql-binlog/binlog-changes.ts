@@ -85,6 +85,12 @@ export class BinlogChanges {
   private readonly assembler = new TransactionAssembler();
   /** Group tables by lower-cased `database.table`: names in statements may be spelled in another case. */
   private readonly tables = new Map<string, GroupTable>();
+  /**
+   * The same by their exact names, for what names a table exactly (a
+   * TABLE_MAP; a TRUNCATE, which must not empty another table): on a server
+   * with lower_case_table_names = 0, `Orders` and `orders` are two tables.
+   */
+  private readonly exact = new Map<string, GroupTable>();
   private readonly described = new Map<number, TableDescription>();
   /** Tables whose description was sent in this stream (again after a change). */
   private readonly sent = new Set<number>();
@@ -105,7 +111,7 @@ export class BinlogChanges {
     private readonly group: string,
     private readonly changes: BinlogChangesOptions = {},
   ) {
-    for (const table of tables.values()) this.tables.set(keyOf(table.source.database, table.source.name), table);
+    for (const table of tables.values()) this.keep(table);
     this.idleIntervalMs = changes.idleIntervalMs ?? DEFAULT_IDLE_INTERVAL_MS;
     this.now = changes.now ?? Date.now;
   }
@@ -175,7 +181,9 @@ export class BinlogChanges {
       const differences = tableMapDifferences(needed.cause.map, fresh.source);
       if (differences.length > 0) {
         // Rows from before columns were added at the end (the stream restarted behind an ADD COLUMN): the catalog's first columns describe them.
-        const before = leadingColumns(fresh, needed.cause.map.columns.length);
+        // Only by names: without them (binlog_row_metadata below FULL) a column added in the middle would shift values into its neighbours.
+        const named = needed.cause.map.columns.every((c) => c.name !== undefined);
+        const before = named ? leadingColumns(fresh, needed.cause.map.columns.length) : undefined;
         if (!before || tableMapDifferences(needed.cause.map, before.source).length > 0) throw this.schemaChanged(needed, differences);
         fresh = before;
       }
@@ -190,7 +198,7 @@ export class BinlogChanges {
           ? `the target table ${label} ${names === undefined && targetColumns ? 'does not exist' : 'was not checked'}`
           : `the target table ${label} lacks column(s) ${missing.join(', ')}`]);
       }
-      this.tables.set(key, fresh);
+      this.keep(fresh);
       this.described.delete(fresh.relationId);
       this.sent.delete(fresh.relationId);
     }
@@ -202,9 +210,8 @@ export class BinlogChanges {
   private check(event: BinlogEvent, settled: ReadonlySet<string>): ReloadNeeded | undefined {
     switch (event.type) {
       case 'table-map': {
-        const key = keyOf(event.table.schema, event.table.table);
-        const table = this.tables.get(key);
-        if (!table || settled.has(key)) return undefined;
+        const table = this.exact.get(exactKey(event.table.schema, event.table.table));
+        if (!table || settled.has(keyOf(table.source.database, table.source.name))) return undefined;
         return tableMapDifferences(event.table, table.source).length > 0
           ? new ReloadNeeded(table.source.database, table.source.name, { kind: 'table-map', map: event.table }, event.position)
           : undefined;
@@ -288,17 +295,22 @@ export class BinlogChanges {
     ];
   }
 
+  private keep(table: GroupTable): void {
+    this.tables.set(keyOf(table.source.database, table.source.name), table);
+    this.exact.set(exactKey(table.source.database, table.source.name), table);
+  }
+
   private change(t: BinlogTransaction, change: TransactionChange, out: SourceEvent[]): void {
     if (change.kind === 'statement') {
       const effect = statementEffect(change.query.sql, change.query.database, change.query.sqlMode);
       if (effect.kind !== 'truncate') return;
-      const table = this.tables.get(keyOf(effect.table.database, effect.table.table));
+      const table = this.exact.get(exactKey(effect.table.database, effect.table.table));
       if (!table) return;
       this.describe(table, out);
       out.push({ kind: 'truncate', relationIds: [table.relationId], cascade: false, restartIdentity: false });
       return;
     }
-    const table = this.tables.get(keyOf(change.table.schema, change.table.table));
+    const table = this.exact.get(exactKey(change.table.schema, change.table.table));
     if (!table) return;
     const described = this.describe(table, out);
     const { relationId } = table;
@@ -406,6 +418,10 @@ function leadingColumns(table: GroupTable, count: number): GroupTable | undefine
     },
     target: { ...target, columns: target.columns.slice(0, count) },
   };
+}
+
+function exactKey(database: string, table: string): string {
+  return `${database}.${table}`;
 }
 
 function keyOf(database: string, table: string): string {

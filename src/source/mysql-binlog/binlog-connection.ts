@@ -216,7 +216,8 @@ export function connectionOptions(url: string): mysql.ConnectionOptions {
   try {
     parsed = new URL(url);
   } catch {
-    throw new FerryError('FERRY_CONFIG', `not a URL: ${url.replace(/:[^:@/]*@/, ':***@')}`);
+    // Everything between the scheme and the last '@' may be the password, whatever characters it has.
+    throw new FerryError('FERRY_CONFIG', `not a URL: ${url.replace(/\/\/.*@/, '//***@')}`);
   }
   if (parsed.protocol !== 'mysql:' && parsed.protocol !== 'mariadb:') {
     throw new FerryError('FERRY_CONFIG', `a binlog source URL starts with mysql:// or mariadb://, not ${parsed.protocol}//`);

@@ -11,9 +11,12 @@ import { sql } from '../../target/control-sql.js';
 import type { Position } from '../position.js';
 import { connectionOptions } from './binlog-connection.js';
 import { binlogFiles } from './binlog-files.js';
+import { compareFilePositions } from './binlog-position.js';
+import { inTransaction } from '../../pg/in-transaction.js';
 import { binlogPosition, formatBinlogPosition } from './binlog-stream-position.js';
 import { openConsistentSnapshot, type ConsistentSnapshot } from './consistent-snapshot.js';
 import type { GroupTable } from './group-table.js';
+import { quoteIdent } from './type-map.js';
 import { copyChunk } from './mysql-copy.js';
 import { planMySqlChunks } from './mysql-chunk-plan.js';
 import { checkBinlogSource, describePrerequisite } from './mysql-prerequisites.js';
@@ -114,6 +117,7 @@ async function initGroup(config: FerryConfig, control: Connection, target: pg.Cl
     if (resuming) {
       start = group.existing?.position as Position;
       await requireBinlogFrom(control, start, name);
+      await resetPartialTables(target, group);
       snapshot = await openSnapshot(config, group);
       log.warn({ position: formatBinlogPosition(start), resumeSnapshot: formatBinlogPosition(binlogPosition(snapshot.start.file)) },
         'resuming an interrupted copy; finished chunks are kept');
@@ -126,8 +130,8 @@ async function initGroup(config: FerryConfig, control: Connection, target: pg.Cl
         await target.query(sql.deleteGroup, [name]);
       }
       await target.query(sql.insertGroup, [name, 'binlog', null, null, labels]);
-      const created = await createTargetTables(target, group.tables, log);
-      await target.query(sql.addCreatedTables, [name, [...createdBefore, ...created]]);
+      await target.query(sql.addCreatedTables, [name, createdBefore]);
+      await createTargetTables(target, group.tables, log, (label) => target.query(sql.addCreatedTables, [name, [label]]));
       // The snapshot after the tables' plan: chunk bounds read now only split the work, whatever rows the snapshot shows.
       const chunks = [];
       for (const table of group.tables) chunks.push({ table, planned: await planMySqlChunks(control, table, config.copy.chunkBytes) });
@@ -148,8 +152,11 @@ async function initGroup(config: FerryConfig, control: Connection, target: pg.Cl
     await snapshot.close();
     snapshot = undefined;
     const created = new Set((await target.query<{ created_tables: string[] }>(sql.createdTables, [name])).rows[0]?.created_tables ?? []);
-    await createTargetIndexes(target, group.tables.filter((t) => created.has(`${t.target.schema}.${t.target.name}`)), log);
-    await target.query(sql.startStreaming, [name]);
+    // One transaction: a kill while the keys are built leaves none of them, and the next init builds them all.
+    await inTransaction(target, async () => {
+      await createTargetIndexes(target, group.tables.filter((t) => created.has(`${t.target.schema}.${t.target.name}`)), log);
+      await target.query(sql.startStreaming, [name]);
+    });
     log.info({ rows, seconds: (Date.now() - started) / 1000, position: formatBinlogPosition(start), snapshotLock: options.snapshotLock }, 'initialised');
     return { group: name, action: 'initialised', tables: labels.length, rows, position: formatBinlogPosition(start) };
   } catch (err) {
@@ -158,6 +165,26 @@ async function initGroup(config: FerryConfig, control: Connection, target: pg.Cl
       'fix the cause and run "ferry init" again; finished chunks are kept', { context: { group: name }, cause: err });
   } finally {
     await snapshot?.close();
+  }
+}
+
+/**
+ * A table only partly copied before the interruption is copied again whole:
+ * its chunks would otherwise come from two snapshots, and a unique value
+ * that moved between them would be there twice (or not at all) when its key
+ * is built.
+ */
+async function resetPartialTables(target: pg.Client, group: PlannedGroup): Promise<void> {
+  const chunks = (await target.query<{ table_name: string; snapshot_position: string | null }>(sql.chunks, [group.config.name])).rows;
+  for (const table of group.tables) {
+    const label = `${table.target.schema}.${table.target.name}`;
+    const mine = chunks.filter((c) => c.table_name === label);
+    const done = mine.filter((c) => c.snapshot_position !== null).length;
+    if (done === 0 || done === mine.length) continue;
+    await inTransaction(target, async () => {
+      await target.query(`TRUNCATE ${quoteIdent(table.target.schema)}.${quoteIdent(table.target.name)}`);
+      await target.query(sql.forgetTableChunks, [group.config.name, label]);
+    });
   }
 }
 
@@ -194,14 +221,28 @@ async function copyPending(config: FerryConfig, target: pg.Client, group: Planne
   for (const r of all) estimate.set(r.table_name, (estimate.get(r.table_name) ?? 0) + Number(r.estimated_bytes));
   const jobs = all.filter((r) => r.snapshot_position === null).sort((a, b) => Number(b.estimated_bytes) - Number(a.estimated_bytes));
   const progress = new CopyProgress(name, jobs.reduce((n, j) => n + Number(j.estimated_bytes), 0), jobs.length, log);
-  let next = 0;
+  // Workers at different binlog places (MariaDB without a lock) each take whole tables: a table read at two moments
+  // may hold a row twice or not at all for a while (a unique value moved between ranges), which its keys, built next, refuse.
+  const shared = snapshot.workers.every((w) => compareFilePositions(w.position.file, snapshot.workers[0]?.position.file ?? w.position.file) === 0);
+  const owner = new Map<string, number>();
+  let nextOwner = 0;
+  const mine = (worker: number, table: string) => {
+    if (shared) return true;
+    if (!owner.has(table)) owner.set(table, nextOwner++ % snapshot.workers.length);
+    return owner.get(table) === worker;
+  };
+  // Largest tables first: with one worker per table they take longest.
+  for (const job of jobs) mine(-1, job.table_name);
+  const taken = new Set<ChunkRow>();
+  const take = (worker: number) => jobs.find((j) => !taken.has(j) && mine(worker, j.table_name));
   let rows = 0;
   const mapOptions = mysqlConfig(config).typeMap;
   try {
-    await Promise.all(snapshot.workers.map(async (worker) => {
+    await Promise.all(snapshot.workers.map(async (worker, index) => {
       const session = await connect(config.target.url, { role: 'target', applicationName: `ferry:init:${name}` });
       try {
-        for (let job = jobs[next++]; job !== undefined; job = jobs[next++]) {
+        for (let job = take(index); job !== undefined; job = take(index)) {
+          taken.add(job);
           const table = byLabel.get(job.table_name);
           if (!table) throw new FerryError('FERRY_INIT', `group ${name} has a chunk of ${job.table_name}, which the configuration no longer lists`, 'run "ferry drop" and "ferry init" for the group', { context: { group: name } });
           await session.query('BEGIN');
@@ -214,7 +255,7 @@ async function copyPending(config: FerryConfig, target: pg.Client, group: Planne
         }
       } catch (err) {
         await session.query('ROLLBACK').catch(() => undefined);
-        next = jobs.length;
+        for (const job of jobs) taken.add(job);
         throw err;
       } finally {
         await session.end().catch(() => undefined);

@@ -127,32 +127,31 @@ async function* sourceEvents(
   binlog: BinlogStream, changes: BinlogChanges, group: GroupConfig, startAfter: Position, closed: () => boolean, applied: Applied,
 ): AsyncGenerator<readonly SourceEvent[]> {
   let out: SourceEvent[] = [];
-  let last = startAfter;
+  // The end of the last whole transaction handed on, and how many of `out`'s events it closes.
+  let lastCommit = startAfter;
+  let whole = 0;
   try {
     for await (const event of binlog) {
-      let events: readonly SourceEvent[];
-      try {
-        events = await changes.pushSettled(event);
-      } catch (err) {
-        // What the stream cannot carry on from (a schema change, a value the target cannot take): first everything before it is applied.
-        const whole = out.slice(0, out.findLastIndex((e) => e.kind === 'commit' || e.kind === 'idle') + 1);
-        if (whole.length > 0) yield whole;
-        await applied.reach(last, APPLIED_BEFORE_STOP_MS);
-        throw err;
-      }
+      const events = await changes.pushSettled(event);
       for (let i = 0; i < events.length; i++) {
         const e = events[i] as SourceEvent;
         // A dump from a transaction's end shows nothing at or before it, but a heartbeat may name the start itself.
         if (e.kind === 'idle' && e.position <= startAfter) continue;
-        if (e.kind === 'commit' || e.kind === 'idle') last = e.position;
         out.push(e);
+        if (e.kind === 'commit') lastCommit = e.position;
+        if (e.kind === 'commit' || e.kind === 'idle') whole = out.length;
       }
       if (out.length > 0 && (binlog.waiting === 0 || out.length >= MAX_EVENTS_PER_ARRAY)) {
         yield out;
         out = [];
+        whole = 0;
       }
     }
   } catch (err) {
+    // What the stream cannot go on from (a schema change, a value the target cannot take, an event it cannot read):
+    // first the whole transactions before it are applied, so that the group stops right at it.
+    if (whole > 0) yield out.slice(0, whole);
+    await applied.reach(lastCommit, APPLIED_BEFORE_STOP_MS);
     throw purged(err, group) ?? err;
   }
   if (out.length > 0) yield out;
@@ -192,7 +191,8 @@ class Applied {
 
 /** The server no longer has the binlog file the group must read next (error 1236): the standby cannot catch up. */
 function purged(err: unknown, group: GroupConfig): FerryError | undefined {
-  if (!(err instanceof FerryError) || !/error 1236/.test(err.message)) return undefined;
+  // Error 1236 also says "a replica with the same server id connected" or "position past the end": only a missing file is a purge.
+  if (!(err instanceof FerryError) || !/error 1236/.test(err.message) || !/purged|could not find first log file/i.test(err.message)) return undefined;
   return new FerryError('FERRY_BINLOG_PURGED', `group ${group.name}: ${err.message}`,
     'the binlog the group needs next was purged on the source: raise binlog_expire_logs_seconds (MySQL) or expire_logs_days / binlog_expire_logs_seconds (MariaDB), then "ferry drop" and "ferry init" the group again',
     { exitCode: 2, context: { group: group.name }, cause: err });

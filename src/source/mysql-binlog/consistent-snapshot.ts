@@ -26,7 +26,8 @@ import { binlogEnd } from './binlog-files.js';
  *   stream starts at the earliest (`start`), and a change of a table copied
  *   by worker w is skipped when its transaction ends at or before w's
  *   position (`inSnapshot`), since w's rows already hold it. Each table is
- *   copied by one worker, so each table has exactly one such position.
+ *   then copied by one worker (binlog-init.ts), so each table has exactly
+ *   one such position.
  * - MySQL has no such status: the position must be read while no
  *   transaction writing the tables can commit. `lock: 'flush-tables'`
  *   (`FLUSH TABLES WITH READ LOCK`, needs RELOAD) blocks every commit;
@@ -153,7 +154,9 @@ export function inSnapshot(worker: SnapshotPosition, transactionEnd: FilePositio
 
 async function chooseLock(control: Connection, flavor: Flavor): Promise<SnapshotLock> {
   if (flavor === 'mariadb') return 'none';
-  const [rows] = await control.query('SELECT COUNT(*) AS n FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE = \'RELOAD\'');
+  // USER_PRIVILEGES may list other accounts' grants too (a user who may read them): only this account's count.
+  const [rows] = await control.query(`SELECT COUNT(*) AS n FROM information_schema.USER_PRIVILEGES
+    WHERE PRIVILEGE_TYPE = 'RELOAD' AND GRANTEE = CONCAT("'", SUBSTRING_INDEX(CURRENT_USER(), '@', 1), "'@'", SUBSTRING_INDEX(CURRENT_USER(), '@', -1), "'")`);
   return Number((rows as { n: number | string }[])[0]?.n ?? 0) > 0 ? 'flush-tables' : 'lock-tables';
 }
 

@@ -60,21 +60,19 @@ export async function planMySqlChunks(connection: Connection, table: GroupTable,
 
 /**
  * The one integer column rows are identified by, if any: the primary key
- * when it is a single integer column, else the first unique key that is
- * (its column is NOT NULL, or it would not be among the unique keys). An
+ * when it is a single integer column; without a primary key, the first
+ * unique key over NOT NULL columns when it is one. An
  * integer read as boolean (`tinyint(1)` with tinyint1_as_boolean) is not
  * one: its target text is not a number a range can hold. Binlog row images
  * are full (a prerequisite), so a streamed row always carries the column.
  */
 export function chunkKey(table: GroupTable): MySqlColumn | undefined {
-  const candidates = [table.source.primaryKey, ...table.source.uniqueKeys.map((k) => k.columns)];
-  for (const columns of candidates) {
-    if (columns.length !== 1) continue;
-    const index = table.source.columns.findIndex((c) => c.name === columns[0]);
-    const column = table.source.columns[index];
-    if (column && INTEGER_TYPES.has(column.dataType) && table.target.columns[index]?.kind === 'integer') return column;
-  }
-  return undefined;
+  // Only the key the stream identifies rows by (see describeTable): an update that moves a row to another range changes it, so the stream sends the old row too.
+  const columns = table.source.primaryKey.length > 0 ? table.source.primaryKey : table.source.uniqueKeys[0]?.columns ?? [];
+  if (columns.length !== 1) return undefined;
+  const index = table.source.columns.findIndex((c) => c.name === columns[0]);
+  const column = table.source.columns[index];
+  return column && INTEGER_TYPES.has(column.dataType) && table.target.columns[index]?.kind === 'integer' ? column : undefined;
 }
 
 /**

@@ -255,6 +255,14 @@ function privilegeProblems(flavor: Flavor, grants: GrantSet, account: string, ta
 }
 
 /** A table: it exists, is a table, has a key that identifies rows, an engine a snapshot covers, and columns the decoder reads. */
+/** Foreign keys of a table (the child side) whose actions change its rows from inside InnoDB. */
+const CASCADES_SQL = `SELECT CONSTRAINT_NAME AS name, CONCAT(UNIQUE_CONSTRAINT_SCHEMA, '.', REFERENCED_TABLE_NAME) AS parent,
+    DELETE_RULE AS onDelete, UPDATE_RULE AS onUpdate
+  FROM information_schema.REFERENTIAL_CONSTRAINTS
+  WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?
+    AND (DELETE_RULE NOT IN ('RESTRICT', 'NO ACTION') OR UPDATE_RULE NOT IN ('RESTRICT', 'NO ACTION'))
+  ORDER BY CONSTRAINT_NAME`;
+
 async function tableProblems(connection: Connection, t: MySqlTableName): Promise<{ problems: MySqlPrerequisite[]; warnings: MySqlPrerequisite[] }> {
   const problems: MySqlPrerequisite[] = [];
   const warnings: MySqlPrerequisite[] = [];
@@ -276,6 +284,16 @@ async function tableProblems(connection: Connection, t: MySqlTableName): Promise
       code: 'FERRY_MYSQL_TABLE_NO_KEY',
       what: `table ${label} has no primary key and no unique key on NOT NULL columns: its updates and deletes cannot name the row they change`,
       fix: `ALTER TABLE ${quoted} ADD PRIMARY KEY (…); (or a UNIQUE key over NOT NULL columns)`,
+    });
+  }
+  const [cascades] = await connection.query(CASCADES_SQL, [t.database, t.name]);
+  for (const fk of cascades as { name: string; parent: string; onDelete: string; onUpdate: string }[]) {
+    const actions = [fk.onDelete !== 'RESTRICT' && fk.onDelete !== 'NO ACTION' ? `ON DELETE ${fk.onDelete}` : '',
+      fk.onUpdate !== 'RESTRICT' && fk.onUpdate !== 'NO ACTION' ? `ON UPDATE ${fk.onUpdate}` : ''].filter((a) => a !== '').join(' ');
+    problems.push({
+      code: 'FERRY_MYSQL_FOREIGN_KEY_ACTION',
+      what: `table ${label} has foreign key ${fk.name} to ${fk.parent} with ${actions}: the rows InnoDB changes for it are not written to the binlog, so the target would keep them`,
+      fix: `make the foreign key ON DELETE RESTRICT ON UPDATE RESTRICT (the application then changes ${label}'s rows itself, and the binlog has them), or leave ${label} out of the group`,
     });
   }
   const engine = (row.engine ?? '').toLowerCase();

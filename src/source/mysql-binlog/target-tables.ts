@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { inTransaction } from '../../pg/in-transaction.js';
 import type { Logger } from '../../observe/logger.js';
 import type { GroupTable } from './group-table.js';
 import { quoteIdent } from './type-map.js';
@@ -27,18 +28,25 @@ export async function targetTableProblems(target: pg.Client, tables: readonly Gr
   return problems;
 }
 
-/** Creates the schemas and the tables the target lacks, without keys (see createTargetIndexes); returns those created. */
-export async function createTargetTables(target: pg.Client, tables: readonly GroupTable[], log: Logger): Promise<string[]> {
+/**
+ * Creates the schemas and the tables the target lacks, without keys (see
+ * createTargetIndexes), each in one transaction with `record` of it: a
+ * table that exists is one Ferry created exactly when it was recorded.
+ */
+export async function createTargetTables(target: pg.Client, tables: readonly GroupTable[], log: Logger, record: (label: string) => Promise<unknown>): Promise<void> {
   const created: string[] = [];
   for (const { target: t } of tables) {
-    await target.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(t.schema)}`);
-    const exists = (await target.query<{ ok: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS ok`, [`${quoteIdent(t.schema)}.${quoteIdent(t.name)}`])).rows[0]?.ok;
-    if (exists) continue;
-    await target.query(t.bare);
-    created.push(`${t.schema}.${t.name}`);
+    const label = `${t.schema}.${t.name}`;
+    await inTransaction(target, async () => {
+      await target.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(t.schema)}`);
+      const exists = (await target.query<{ ok: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS ok`, [`${quoteIdent(t.schema)}.${quoteIdent(t.name)}`])).rows[0]?.ok;
+      if (exists) return;
+      await target.query(t.bare);
+      await record(label);
+      created.push(label);
+    });
   }
   if (created.length > 0) log.info({ tables: created }, 'created target tables from the MySQL catalog');
-  return created;
 }
 
 /** Once the rows are in: the primary key, unique keys and secondary indexes of the tables Ferry created. */
