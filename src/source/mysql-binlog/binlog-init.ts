@@ -152,11 +152,8 @@ async function initGroup(config: FerryConfig, control: Connection, target: pg.Cl
     await snapshot.close();
     snapshot = undefined;
     const created = new Set((await target.query<{ created_tables: string[] }>(sql.createdTables, [name])).rows[0]?.created_tables ?? []);
-    // One transaction: a kill while the keys are built leaves none of them, and the next init builds them all.
-    await inTransaction(target, async () => {
-      await createTargetIndexes(target, group.tables.filter((t) => created.has(`${t.target.schema}.${t.target.name}`)), log);
-      await target.query(sql.startStreaming, [name]);
-    });
+    await createTargetIndexes(config.target.url, target, group.tables.filter((t) => created.has(`${t.target.schema}.${t.target.name}`)),
+      config.copy.parallel, log, () => target.query(sql.startStreaming, [name]));
     log.info({ rows, seconds: (Date.now() - started) / 1000, position: formatBinlogPosition(start), snapshotLock: options.snapshotLock }, 'initialised');
     return { group: name, action: 'initialised', tables: labels.length, rows, position: formatBinlogPosition(start) };
   } catch (err) {

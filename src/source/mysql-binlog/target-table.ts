@@ -16,9 +16,12 @@ export interface TargetTable {
   readonly columns: readonly PgColumn[];
   /** `CREATE TABLE …` for the target, keys included. */
   readonly ddl: string;
-  /** The same without keys, and the keys and secondary indexes to add once the rows are copied (faster than maintaining them row by row). */
+  /** The same without keys: the keys and secondary indexes (`indexes`) are built once the rows are copied, faster than maintained row by row. */
   readonly bare: string;
-  readonly afterCopy: readonly string[];
+  /** `CREATE [UNIQUE] INDEX IF NOT EXISTS …` of the primary key's index, the unique keys and the other indexes. */
+  readonly indexes: readonly string[];
+  /** Makes the primary key's index the table's primary key; undefined without one. */
+  readonly primaryKey: { readonly index: string; readonly statement: string } | undefined;
 }
 
 export function targetTable(table: MySqlTable, options: TypeMapOptions, schemas: Readonly<Record<string, string>> = {}): TargetTable {
@@ -33,8 +36,18 @@ export function targetTable(table: MySqlTable, options: TypeMapOptions, schemas:
   const ddl = `CREATE TABLE ${qualified} (\n${[...lines, ...keys.map((k) => `  ${k}`)].join(',\n')}\n)`;
   const bare = `CREATE TABLE ${qualified} (\n${lines.join(',\n')}\n)`;
   // PostgreSQL's index names are per schema, MySQL's per table: the table's name goes first.
-  const indexes = table.indexes.map((index) => `CREATE ${index.unique ? 'UNIQUE ' : ''}INDEX ${quoteIdent(indexName(table.name, index.name))} ON ${qualified} (${index.columns.map(quoteIdent).join(', ')})`);
-  return { schema, name: table.name, columns, ddl, bare, afterCopy: [...keys.map((k) => `ALTER TABLE ${qualified} ADD ${k}`), ...indexes] };
+  const index = (name: string, unique: boolean, on: readonly string[]) =>
+    `CREATE ${unique ? 'UNIQUE ' : ''}INDEX IF NOT EXISTS ${quoteIdent(indexName(table.name, name))} ON ${qualified} (${on.map(quoteIdent).join(', ')})`;
+  const pkey = indexName(table.name, 'pkey');
+  const indexes = [
+    ...(table.primaryKey.length > 0 ? [index('pkey', true, table.primaryKey)] : []),
+    ...table.uniqueKeys.map((k) => index(k.name, true, k.columns)),
+    ...table.indexes.map((i) => index(i.name, i.unique, i.columns)),
+  ];
+  const primaryKey = table.primaryKey.length > 0
+    ? { index: pkey, statement: `ALTER TABLE ${qualified} ADD CONSTRAINT ${quoteIdent(pkey)} PRIMARY KEY USING INDEX ${quoteIdent(pkey)}` }
+    : undefined;
+  return { schema, name: table.name, columns, ddl, bare, indexes, primaryKey };
 }
 
 /** `orders_idx_customer`, cut to PostgreSQL's 63 bytes with a hash of the whole so that two long names stay apart. */

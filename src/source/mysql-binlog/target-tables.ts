@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { connect } from '../../pg/connect.js';
 import { inTransaction } from '../../pg/in-transaction.js';
 import type { Logger } from '../../observe/logger.js';
 import type { GroupTable } from './group-table.js';
@@ -49,11 +50,42 @@ export async function createTargetTables(target: pg.Client, tables: readonly Gro
   if (created.length > 0) log.info({ tables: created }, 'created target tables from the MySQL catalog');
 }
 
-/** Once the rows are in: the primary key, unique keys and secondary indexes of the tables Ferry created. */
-export async function createTargetIndexes(target: pg.Client, tables: readonly GroupTable[], log: Logger): Promise<void> {
-  for (const { target: t } of tables) {
-    const started = Date.now();
-    for (const statement of t.afterCopy) await target.query(statement);
-    if (t.afterCopy.length > 0) log.info({ table: `${t.schema}.${t.name}`, statements: t.afterCopy.length, seconds: (Date.now() - started) / 1000 }, 'keys and indexes built');
-  }
+/**
+ * Once the rows are in: the primary key's index, the unique keys and the
+ * secondary indexes, built `parallel` at a time on connections of their own
+ * (PostgreSQL builds indexes of one table side by side), each skipped if an
+ * earlier, interrupted init built it. Then, with `finish` (the group's start
+ * of streaming) in one transaction, each primary key's index becomes the
+ * table's primary key.
+ */
+export async function createTargetIndexes(
+  targetUrl: string, target: pg.Client, tables: readonly GroupTable[], parallel: number, log: Logger, finish: () => Promise<unknown>,
+): Promise<void> {
+  const jobs = tables.flatMap((t) => t.target.indexes.map((statement) => ({ table: `${t.target.schema}.${t.target.name}`, statement })));
+  let next = 0;
+  const started = Date.now();
+  await Promise.all(Array.from({ length: Math.min(Math.max(1, parallel), jobs.length) }, async () => {
+    const session = await connect(targetUrl, { role: 'target', applicationName: 'ferry:init:indexes' });
+    try {
+      // pgloader's setting too: sorts for an index build in memory up to this.
+      await session.query(`SET maintenance_work_mem = '${INDEX_BUILD_MEMORY}'`);
+      for (let job = jobs[next++]; job !== undefined; job = jobs[next++]) await session.query(job.statement);
+    } catch (err) {
+      next = jobs.length;
+      throw err;
+    } finally {
+      await session.end().catch(() => undefined);
+    }
+  }));
+  if (jobs.length > 0) log.info({ tables: tables.map((t) => `${t.target.schema}.${t.target.name}`), indexes: jobs.length, seconds: (Date.now() - started) / 1000 }, 'keys and indexes built');
+  await inTransaction(target, async () => {
+    for (const { target: t } of tables) {
+      if (!t.primaryKey) continue;
+      const has = (await target.query(`SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass($1) AND contype = 'p'`, [`${quoteIdent(t.schema)}.${quoteIdent(t.name)}`])).rows.length > 0;
+      if (!has) await target.query(t.primaryKey.statement);
+    }
+    await finish();
+  });
 }
+
+const INDEX_BUILD_MEMORY = '128MB';
