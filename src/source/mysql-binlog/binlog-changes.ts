@@ -91,6 +91,8 @@ export class BinlogChanges {
    * with lower_case_table_names = 0, `Orders` and `orders` are two tables.
    */
   private readonly exact = new Map<string, GroupTable>();
+  /** Table maps found to agree with the description they were checked against. */
+  private readonly matched = new WeakMap<TableMap, GroupTable>();
   private readonly described = new Map<number, TableDescription>();
   /** Tables whose description was sent in this stream (again after a change). */
   private readonly sent = new Set<number>();
@@ -212,9 +214,13 @@ export class BinlogChanges {
       case 'table-map': {
         const table = this.exact.get(exactKey(event.table.schema, event.table.table));
         if (!table || settled.has(keyOf(table.source.database, table.source.name))) return undefined;
-        return tableMapDifferences(event.table, table.source).length > 0
-          ? new ReloadNeeded(table.source.database, table.source.name, { kind: 'table-map', map: event.table }, event.position)
-          : undefined;
+        // The decoder gives the same map for the same bytes: checked once against each description of the table.
+        if (this.matched.get(event.table) === table) return undefined;
+        if (tableMapDifferences(event.table, table.source).length > 0) {
+          return new ReloadNeeded(table.source.database, table.source.name, { kind: 'table-map', map: event.table }, event.position);
+        }
+        this.matched.set(event.table, table);
+        return undefined;
       }
       case 'query': {
         if (event.role !== 'statement') return undefined;

@@ -109,6 +109,8 @@ export class BinlogDecoder {
   /** Post-header lengths by event type, from the FORMAT_DESCRIPTION. */
   private postHeader: Uint8Array = new Uint8Array(0);
   private readonly tables = new Map<number, TableMap>();
+  /** The bytes each table id was last mapped with, and the map they gave. */
+  private readonly mapBytes = new Map<number, { readonly bytes: Buffer; readonly table: TableMap }>();
   /** The FORMAT_DESCRIPTION says MariaDB: its table maps differ in details (table-map.ts). */
   private mariadb = false;
 
@@ -234,8 +236,16 @@ export class BinlogDecoder {
     }
     switch (type) {
       case EventType.TABLE_MAP: {
+        // Every transaction maps its tables again, mostly with the same bytes: the same map then (decoded and checked once).
+        const bytes = r.buf.subarray(r.pos, r.end);
+        const same = this.mapBytes.get(bytes.length <= 6 ? -1 : bytes.readUIntLE(0, Math.min(6, this.tableIdBytes(type))));
+        if (same && same.bytes.equals(bytes)) {
+          r.pos = r.end;
+          return { ...base, type: 'table-map', table: same.table };
+        }
         const table = readTableMap(r, this.tableIdBytes(type), this.mariadb);
         this.tables.set(table.tableId, table);
+        this.mapBytes.set(table.tableId, { bytes: Buffer.from(bytes), table });
         return { ...base, type: 'table-map', table };
       }
       case EventType.QUERY:
