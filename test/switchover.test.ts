@@ -300,6 +300,9 @@ describe('ferry switchover', () => {
       await pair.sql('source', `INSERT INTO c.items (v) VALUES ('before')`);
       const { result } = cli(['switchover', '-c', config, '--fence', 'roles:app3', '--yes', '--timeout', '60']);
       await until('the fence is up', async () => !(await canLogIn(pair.source.port, 'app3')));
+      // The fence step is done once the target records it; the drain waits on the locked table from then on.
+      await until('the switchover to drain', async () => (await pair.sql('target',
+        `SELECT 1 FROM ferry.switchovers WHERE status = 'running' AND steps @> '[{"step": "fence"}]'`)).rows.length > 0);
       await pair.target.stop();
       const res = await result;
       assert.equal(res.code, 1, res.stderr);
