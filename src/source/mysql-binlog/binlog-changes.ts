@@ -7,7 +7,7 @@ import type { FilePosition } from './binlog-position.js';
 import { binlogPosition, formatBinlogPosition } from './binlog-stream-position.js';
 import { TransactionAssembler, type BinlogTransaction, type TransactionChange } from './binlog-transactions.js';
 import { statementEffect, type TableName } from './ddl-statement.js';
-import type { GroupTable } from './group-table.js';
+import { targetLabel, type GroupTable } from './group-table.js';
 import { mapRow } from './map-row.js';
 import type { RowImage } from './rows-event.js';
 import type { TableMap } from './table-map.js';
@@ -195,7 +195,7 @@ export class BinlogChanges {
       const names = await targetColumns?.(fresh);
       const missing = names === undefined ? undefined : fresh.target.columns.map((c) => c.name).filter((n) => !names.includes(n));
       if (missing === undefined || missing.length > 0) {
-        const label = `${fresh.target.schema}.${fresh.target.name}`;
+        const label = targetLabel(fresh);
         throw this.schemaChanged(needed, [missing === undefined
           ? `the target table ${label} ${names === undefined && targetColumns ? 'does not exist' : 'was not checked'}`
           : `the target table ${label} lacks column(s) ${missing.join(', ')}`]);
@@ -374,7 +374,7 @@ export class BinlogChanges {
     const table = this.tables.get(keyOf(needed.database, needed.table));
     const where = formatBinlogPosition(binlogPosition(needed.position));
     const name = `${needed.database}.${needed.table}`;
-    const target = table ? `${table.target.schema}.${table.target.name}` : name;
+    const target = table ? targetLabel(table) : name;
     let what: string;
     let differences = details;
     let fix = `change the target table ${target} the same way (an equivalent PostgreSQL ALTER TABLE), then run \`ferry run\` again: `

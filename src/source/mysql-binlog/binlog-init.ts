@@ -15,8 +15,7 @@ import { compareFilePositions } from './binlog-position.js';
 import { inTransaction } from '../../pg/in-transaction.js';
 import { binlogPosition, formatBinlogPosition } from './binlog-stream-position.js';
 import { openConsistentSnapshot, type ConsistentSnapshot } from './consistent-snapshot.js';
-import type { GroupTable } from './group-table.js';
-import { quoteIdent } from './type-map.js';
+import { targetLabel, targetName, type GroupTable } from './group-table.js';
 import { copyChunk } from './mysql-copy.js';
 import { planMySqlChunks } from './mysql-chunk-plan.js';
 import { checkBinlogSource, describePrerequisite } from './mysql-prerequisites.js';
@@ -78,7 +77,7 @@ async function checkPrerequisites(config: FerryConfig, control: Connection, targ
   const owner = new Map<string, string>();
   for (const group of plan) {
     for (const t of group.tables) {
-      const label = `${t.target.schema}.${t.target.name}`;
+      const label = targetLabel(t);
       const other = owner.get(label);
       if (other !== undefined && other !== group.config.name) problems.push(`table ${t.source.database}.${t.source.name} is in groups ${other} and ${group.config.name}: a table can belong to one group only`);
       owner.set(label, group.config.name);
@@ -88,7 +87,7 @@ async function checkPrerequisites(config: FerryConfig, control: Connection, targ
         + 'to change a group\'s capture, run "ferry drop" with the old configuration and "ferry init" with the new one');
     }
     if (group.existing?.state === 'streaming') {
-      const configured = group.tables.map((t) => `${t.target.schema}.${t.target.name}`).sort();
+      const configured = group.tables.map(targetLabel).sort();
       const recorded = [...group.existing.tables].sort();
       if (configured.join('\n') !== recorded.join('\n')) {
         problems.push(`group ${group.config.name} streams ${recorded.join(', ')}; the configuration now lists ${configured.join(', ')}: `
@@ -103,7 +102,7 @@ async function checkPrerequisites(config: FerryConfig, control: Connection, targ
 
 async function initGroup(config: FerryConfig, control: Connection, target: pg.Client, group: PlannedGroup, log: Logger): Promise<InitSummary> {
   const name = group.config.name;
-  const labels = group.tables.map((t) => `${t.target.schema}.${t.target.name}`);
+  const labels = group.tables.map(targetLabel);
   if (group.existing?.state === 'streaming') {
     const position = group.existing.position === null ? '' : formatBinlogPosition(group.existing.position);
     log.info({ position }, 'already initialised');
@@ -140,7 +139,7 @@ async function initGroup(config: FerryConfig, control: Connection, target: pg.Cl
       await target.query('BEGIN');
       for (const { table, planned } of chunks) {
         for (const [i, chunk] of planned.entries()) {
-          await target.query(sql.insertChunk, [name, `${table.target.schema}.${table.target.name}`, i, planned.length, JSON.stringify(chunk.plan), chunk.estimatedBytes]);
+          await target.query(sql.insertChunk, [name, targetLabel(table), i, planned.length, JSON.stringify(chunk.plan), chunk.estimatedBytes]);
         }
       }
       await target.query(sql.recordStart, [name, start]);
@@ -152,7 +151,7 @@ async function initGroup(config: FerryConfig, control: Connection, target: pg.Cl
     await snapshot.close();
     snapshot = undefined;
     const created = new Set((await target.query<{ created_tables: string[] }>(sql.createdTables, [name])).rows[0]?.created_tables ?? []);
-    await createTargetIndexes(config.target.url, target, group.tables.filter((t) => created.has(`${t.target.schema}.${t.target.name}`)),
+    await createTargetIndexes(config.target.url, target, group.tables.filter((t) => created.has(targetLabel(t))),
       config.copy.parallel, log, () => target.query(sql.startStreaming, [name]));
     log.info({ rows, seconds: (Date.now() - started) / 1000, position: formatBinlogPosition(start), snapshotLock: options.snapshotLock }, 'initialised');
     return { group: name, action: 'initialised', tables: labels.length, rows, position: formatBinlogPosition(start) };
@@ -174,12 +173,12 @@ async function initGroup(config: FerryConfig, control: Connection, target: pg.Cl
 async function resetPartialTables(target: pg.Client, group: PlannedGroup): Promise<void> {
   const chunks = (await target.query<{ table_name: string; snapshot_position: string | null }>(sql.chunks, [group.config.name])).rows;
   for (const table of group.tables) {
-    const label = `${table.target.schema}.${table.target.name}`;
+    const label = targetLabel(table);
     const mine = chunks.filter((c) => c.table_name === label);
     const done = mine.filter((c) => c.snapshot_position !== null).length;
     if (done === 0 || done === mine.length) continue;
     await inTransaction(target, async () => {
-      await target.query(`TRUNCATE ${quoteIdent(table.target.schema)}.${quoteIdent(table.target.name)}`);
+      await target.query(`TRUNCATE ${targetName(table)}`);
       await target.query(sql.forgetTableChunks, [group.config.name, label]);
     });
   }
@@ -213,7 +212,7 @@ type GroupTableChunkPlan = Parameters<typeof copyChunk>[2];
 async function copyPending(config: FerryConfig, target: pg.Client, group: PlannedGroup, snapshot: ConsistentSnapshot, log: Logger): Promise<number> {
   const name = group.config.name;
   const all = (await target.query<ChunkRow>(sql.chunks, [name])).rows;
-  const byLabel = new Map(group.tables.map((t) => [`${t.target.schema}.${t.target.name}`, t]));
+  const byLabel = new Map(group.tables.map((t) => [targetLabel(t), t]));
   const estimate = new Map<string, number>();
   for (const r of all) estimate.set(r.table_name, (estimate.get(r.table_name) ?? 0) + Number(r.estimated_bytes));
   const jobs = all.filter((r) => r.snapshot_position === null).sort((a, b) => Number(b.estimated_bytes) - Number(a.estimated_bytes));

@@ -13,10 +13,10 @@ import { BinlogStream } from './binlog-stream.js';
 import { binlogBaseName, binlogPosition, filePositionOf, formatBinlogPosition } from './binlog-stream-position.js';
 import { binlogEnd, binlogFiles, bytesBetween } from './binlog-files.js';
 import { groupTables } from './mysql-tables.js';
-import { relationIdOf, type GroupTable } from './group-table.js';
+import { relationIdOf, targetLabel, type GroupTable } from './group-table.js';
+import { targetColumnNames } from './target-tables.js';
 import { readMySqlTable } from './mysql-catalog.js';
 import { targetTable } from './target-table.js';
-import { quoteIdent } from './type-map.js';
 import { replicaServerId } from './replica-server-id.js';
 
 /** Seconds between the source's heartbeats while no change arrives: how fresh an idle group's position and lag are. */
@@ -44,10 +44,10 @@ export const binlogStreamSource: StreamSource = {
     let baseName: string;
     try {
       tables = (await groupTables(control, group.tables, mysqlOptions.typeMap, mysqlOptions.schemas))
-        .filter((t) => recorded.has(`${t.target.schema}.${t.target.name}`));
-      const files = await binlogFiles(control);
-      baseName = binlogBaseName(files[0]?.file ?? '');
-      if (files.length === 0) throw new FerryError('FERRY_MYSQL_LOG_BIN', 'the source has no binary log', 'turn log_bin on (docs/mysql.md)');
+        .filter((t) => recorded.has(targetLabel(t)));
+      const first = (await binlogFiles(control))[0];
+      if (!first) throw new FerryError('FERRY_MYSQL_LOG_BIN', 'the source has no binary log', 'turn log_bin on (docs/mysql.md)');
+      baseName = binlogBaseName(first.file);
     } finally {
       await control.end().catch(() => undefined);
     }
@@ -220,10 +220,7 @@ class SchemaLookups {
 
   async targetColumns(table: GroupTable): Promise<readonly string[] | undefined> {
     this.target ??= connect(this.config.target.url, { role: 'target', applicationName: 'ferry:binlog-schema' });
-    const rows = (await (await this.target).query<{ name: string }>(
-      `SELECT a.attname AS name FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
-      [`${quoteIdent(table.target.schema)}.${quoteIdent(table.target.name)}`])).rows;
-    return rows.length === 0 ? undefined : rows.map((r) => r.name);
+    return targetColumnNames(await this.target, table);
   }
 
   async close(): Promise<void> {

@@ -4,6 +4,7 @@ import { connectionOptions, type Flavor } from './binlog-connection.js';
 import { compareFilePositions, MySqlGtidSet, parseMariaDbGtidList, type FilePosition, type MariaDbGtid } from './binlog-position.js';
 import type { MySqlTableName } from './mysql-prerequisites.js';
 import { binlogEnd } from './binlog-files.js';
+import { mysqlQuote } from './mysql-names.js';
 
 /**
  * A consistent snapshot for the copy, and where the binlog stream starts so
@@ -168,7 +169,7 @@ async function underLock(control: Connection, flavor: Flavor, lock: Exclude<Snap
     await control.query('FLUSH TABLES WITH READ LOCK');
   } else {
     if (options.tables.length === 0) throw new FerryError('FERRY_MYSQL_SNAPSHOT_LOCK', 'LOCK TABLES needs the tables to lock');
-    await control.query(`LOCK TABLES ${options.tables.map((t) => `${quoteName(t.database)}.${quoteName(t.name)} READ`).join(', ')}`);
+    await control.query(`LOCK TABLES ${options.tables.map((t) => `${mysqlQuote(t.database)}.${mysqlQuote(t.name)} READ`).join(', ')}`);
   }
   try {
     await during();
@@ -201,8 +202,4 @@ async function gtidsAt(c: Connection, at: FilePosition): Promise<MariaDbGtid[]> 
     throw new FerryError('FERRY_BINLOG_POSITION', `MariaDB has no GTID position for ${at.file}:${at.offset}: the file was purged or the offset is not a transaction boundary`);
   }
   return parseMariaDbGtidList(pos);
-}
-
-function quoteName(name: string): string {
-  return `\`${name.replace(/`/g, '``')}\``;
 }

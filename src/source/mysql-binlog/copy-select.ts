@@ -1,4 +1,5 @@
 import type { MySqlColumn } from './mysql-catalog.js';
+import { mysqlQuote } from './mysql-names.js';
 
 /**
  * The copy reads rows with a SELECT whose expressions give each value in
@@ -42,8 +43,3 @@ export function copyExpression(c: MySqlColumn): string {
     default: return `CAST(${col} AS CHAR)`;
   }
 }
-
-function mysqlQuote(name: string): string {
-  return `\`${name.replace(/`/g, '``')}\``;
-}
-

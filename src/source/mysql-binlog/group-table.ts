@@ -1,3 +1,4 @@
+import { qualifiedName } from '../../pg/connect.js';
 import type { MySqlTable } from './mysql-catalog.js';
 import type { TargetTable } from './target-table.js';
 
@@ -25,4 +26,14 @@ export function relationIdOf(database: string, table: string): number {
     h = Math.imul(h, 0x01000193) >>> 0;
   }
   return (h & 0x7fffffff) || 1;
+}
+
+/** `schema.table` of the target table, as the target's records name a group's tables. */
+export function targetLabel(table: GroupTable): string {
+  return `${table.target.schema}.${table.target.name}`;
+}
+
+/** The target table's name quoted and qualified, as SQL takes it. */
+export function targetName(table: GroupTable): string {
+  return qualifiedName(table.target.schema, table.target.name);
 }

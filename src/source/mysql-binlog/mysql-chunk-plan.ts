@@ -3,6 +3,7 @@ import type { ChunkPlan, PlannedChunk } from '../../copy/chunk-plan.js';
 import { FerryError } from '../../errors.js';
 import type { GroupTable } from './group-table.js';
 import type { MySqlColumn } from './mysql-catalog.js';
+import { mysqlQuote } from './mysql-names.js';
 
 /**
  * How a MySQL table is cut into chunks for the copy. A table whose rows are
@@ -119,8 +120,4 @@ async function estimates(connection: Connection, database: string, table: string
     'SELECT DATA_LENGTH AS bytes, TABLE_ROWS AS `rows` FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [database, table]);
   const row = (rows as { bytes: string | number | null; rows: string | number | null }[])[0];
   return { bytes: Number(row?.bytes ?? 0), rows: Number(row?.rows ?? 0) };
-}
-
-export function mysqlQuote(name: string): string {
-  return `\`${name.replace(/`/g, '``')}\``;
 }

@@ -9,7 +9,8 @@ import { FerryError } from '../../errors.js';
 import { copySelectList } from './copy-select.js';
 import type { GroupTable } from './group-table.js';
 import { mapRow } from './map-row.js';
-import { chunkCondition, describeMySqlChunk, mysqlQuote } from './mysql-chunk-plan.js';
+import { chunkCondition, describeMySqlChunk } from './mysql-chunk-plan.js';
+import { mysqlQuote } from './mysql-names.js';
 import type { RowValue } from './row-values.js';
 import { quoteIdent, type TypeMapOptions } from './type-map.js';
 

@@ -2,6 +2,7 @@ import type { Connection } from 'mysql2/promise';
 import type { Flavor } from './binlog-connection.js';
 import { GrantSet } from './mysql-grants.js';
 import { readMySqlTable } from './mysql-catalog.js';
+import { mysqlQuote } from './mysql-names.js';
 
 /**
  * What `capture: binlog` needs from a MySQL 8.0/8.4 or MariaDB 10.6+
@@ -238,7 +239,7 @@ function privilegeProblems(flavor: Flavor, grants: GrantSet, account: string, ta
     problems.push({
       code: 'FERRY_MYSQL_PRIVILEGE_SELECT',
       what: `source user ${account} may not read ${names.join(', ')} (SELECT)`,
-      fix: `GRANT SELECT ON ${quoteName(database)}.* TO ${account}; (or GRANT SELECT on each table)`,
+      fix: `GRANT SELECT ON ${mysqlQuote(database)}.* TO ${account}; (or GRANT SELECT on each table)`,
     });
   }
   if (flavor === 'mysql' && !grants.hasGlobal('RELOAD')) {
@@ -247,7 +248,7 @@ function privilegeProblems(flavor: Flavor, grants: GrantSet, account: string, ta
       problems.push({
         code: 'FERRY_MYSQL_PRIVILEGE_SNAPSHOT_LOCK',
         what: `source user ${account} can neither FLUSH TABLES WITH READ LOCK (RELOAD) nor LOCK TABLES on ${unlockable.map((t) => `${t.database}.${t.name}`).join(', ')}: the copy's snapshot cannot be lined up with a binlog position`,
-        fix: `${[...new Set(unlockable.map((t) => t.database))].map((d) => `GRANT LOCK TABLES ON ${quoteName(d)}.* TO ${account};`).join(' ')} (or GRANT RELOAD ON *.* TO ${account};)`,
+        fix: `${[...new Set(unlockable.map((t) => t.database))].map((d) => `GRANT LOCK TABLES ON ${mysqlQuote(d)}.* TO ${account};`).join(' ')} (or GRANT RELOAD ON *.* TO ${account};)`,
       });
     }
   }
@@ -267,7 +268,7 @@ async function tableProblems(connection: Connection, t: MySqlTableName): Promise
   const problems: MySqlPrerequisite[] = [];
   const warnings: MySqlPrerequisite[] = [];
   const label = `${t.database}.${t.name}`;
-  const quoted = `${quoteName(t.database)}.${quoteName(t.name)}`;
+  const quoted = `${mysqlQuote(t.database)}.${mysqlQuote(t.name)}`;
   const [rows] = await connection.query(TABLES_SQL, [t.database, t.name]);
   const row = (rows as { type: string; engine: string | null }[])[0];
   if (!row) {
@@ -309,7 +310,7 @@ async function tableProblems(connection: Connection, t: MySqlTableName): Promise
       problems.push({
         code: 'FERRY_MYSQL_COLUMN_COMPRESSED',
         what: `column ${column.name} of ${label} is a MariaDB COMPRESSED column, whose binlog values the decoder does not read`,
-        fix: `ALTER TABLE ${quoted} MODIFY ${quoteName(column.name)} ${column.columnType.replace(/\s*\/\*M?!?\d*\s*COMPRESSED\s*\*\//i, '')} …; (the column's definition without COMPRESSED)`,
+        fix: `ALTER TABLE ${quoted} MODIFY ${mysqlQuote(column.name)} ${column.columnType.replace(/\s*\/\*M?!?\d*\s*COMPRESSED\s*\*\//i, '')} …; (the column's definition without COMPRESSED)`,
       });
     }
     if (/\/\*\s*mariadb-5\.3\s*\*\//i.test(column.columnType) && (column.fsp ?? 0) > 0) {
@@ -329,8 +330,4 @@ function quoteAccount(account: string): string {
   const user = at < 0 ? account : account.slice(0, at);
   const host = at < 0 ? '%' : account.slice(at + 1);
   return `'${user.replace(/'/g, "''")}'@'${host.replace(/'/g, "''")}'`;
-}
-
-function quoteName(name: string): string {
-  return `\`${name.replace(/`/g, '``')}\``;
 }

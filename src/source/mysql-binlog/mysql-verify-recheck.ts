@@ -6,7 +6,7 @@ import { VerifyWorker, type ChunkResult } from './mysql-verify-chunk.js';
 import { mysqlVerifyPoint } from './mysql-verify-point.js';
 import type { MySqlVerifyTable } from './mysql-verify-tables.js';
 import { windowChanges } from './mysql-verify-window.js';
-import { mysqlQuote } from './mysql-chunk-plan.js';
+import { mysqlQuote } from './mysql-names.js';
 import type { SnapshotLock } from './consistent-snapshot.js';
 import type { TypeMapOptions } from './type-map.js';
 

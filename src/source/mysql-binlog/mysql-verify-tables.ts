@@ -2,7 +2,7 @@ import type { Connection } from 'mysql2/promise';
 import type pg from 'pg';
 import { formatTableRef, type GroupConfig, type TableRef } from '../../config/schema.js';
 import { ExitCode, FerryError } from '../../errors.js';
-import type { GroupTable } from './group-table.js';
+import { targetLabel, type GroupTable } from './group-table.js';
 import { nameMatcher, groupTables } from './mysql-tables.js';
 import { quoteIdent, type TypeMapOptions } from './type-map.js';
 
@@ -43,7 +43,7 @@ export async function mysqlVerifyTables(
     chosen = all.filter((t) => selection.some((ref) => refMatches(ref, t.table)));
     const unknown = selection.filter((ref) => !all.some((t) => refMatches(ref, t.table)));
     if (unknown.length > 0) {
-      const labels = all.map((t) => `${t.table.target.schema}.${t.table.target.name}`);
+      const labels = all.map((t) => targetLabel(t.table));
       const shown = labels.length > 10 ? `${labels.slice(0, 10).join(', ')} and ${labels.length - 10} more` : labels.join(', ') || 'none';
       throw new FerryError('FERRY_VERIFY_TABLES', unknown.map((ref) => `table ${formatTableRef(ref)} is not replicated by any group (replicated: ${shown})`).join('; '),
         'name tables of the configured groups as schema.table, e.g. --tables app.orders', { exitCode: ExitCode.usage });

@@ -2,7 +2,8 @@ import type pg from 'pg';
 import { connect } from '../../pg/connect.js';
 import { inTransaction } from '../../pg/in-transaction.js';
 import type { Logger } from '../../observe/logger.js';
-import type { GroupTable } from './group-table.js';
+import { columnsSql } from '../../catalog/catalog-sql.js';
+import { targetLabel, targetName, type GroupTable } from './group-table.js';
 import { quoteIdent } from './type-map.js';
 
 /**
@@ -12,17 +13,16 @@ import { quoteIdent } from './type-map.js';
  */
 export async function targetTableProblems(target: pg.Client, tables: readonly GroupTable[], resuming: boolean): Promise<string[]> {
   const problems: string[] = [];
-  for (const { source, target: t } of tables) {
-    const label = `${t.schema}.${t.name}`;
-    const columns = (await target.query<{ name: string }>(
-      `SELECT a.attname AS name FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`,
-      [`${quoteIdent(t.schema)}.${quoteIdent(t.name)}`])).rows.map((r) => r.name);
-    if (columns.length === 0) continue;
+  for (const table of tables) {
+    const { source, target: t } = table;
+    const label = targetLabel(table);
+    const columns = await targetColumnNames(target, table);
+    if (!columns) continue;
     const missing = t.columns.filter((c) => !columns.includes(c.name)).map((c) => c.name);
     if (missing.length > 0) {
       problems.push(`target table ${label} (for ${source.database}.${source.name}) lacks columns ${missing.join(', ')}: drop the table and let "ferry init" create it, or add them`);
     }
-    if (!resuming && (await target.query(`SELECT 1 FROM ${quoteIdent(t.schema)}.${quoteIdent(t.name)} LIMIT 1`)).rows.length > 0) {
+    if (!resuming && (await target.query(`SELECT 1 FROM ${targetName(table)} LIMIT 1`)).rows.length > 0) {
       problems.push(`target table ${label} (for ${source.database}.${source.name}) has rows: empty it (TRUNCATE ${label}) or drop it before "ferry init" copies into it`);
     }
   }
@@ -36,11 +36,12 @@ export async function targetTableProblems(target: pg.Client, tables: readonly Gr
  */
 export async function createTargetTables(target: pg.Client, tables: readonly GroupTable[], log: Logger, record: (label: string) => Promise<unknown>): Promise<void> {
   const created: string[] = [];
-  for (const { target: t } of tables) {
-    const label = `${t.schema}.${t.name}`;
+  for (const table of tables) {
+    const { target: t } = table;
+    const label = targetLabel(table);
     await inTransaction(target, async () => {
       await target.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(t.schema)}`);
-      const exists = (await target.query<{ ok: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS ok`, [`${quoteIdent(t.schema)}.${quoteIdent(t.name)}`])).rows[0]?.ok;
+      const exists = (await target.query<{ ok: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS ok`, [targetName(table)])).rows[0]?.ok;
       if (exists) return;
       await target.query(t.bare);
       await record(label);
@@ -61,7 +62,7 @@ export async function createTargetTables(target: pg.Client, tables: readonly Gro
 export async function createTargetIndexes(
   targetUrl: string, target: pg.Client, tables: readonly GroupTable[], parallel: number, log: Logger, finish: () => Promise<unknown>,
 ): Promise<void> {
-  const jobs = tables.flatMap((t) => t.target.indexes.map((statement) => ({ table: `${t.target.schema}.${t.target.name}`, statement })));
+  const jobs = tables.flatMap((t) => t.target.indexes.map((statement) => ({ table: targetLabel(t), statement })));
   let next = 0;
   const started = Date.now();
   await Promise.all(Array.from({ length: Math.min(Math.max(1, parallel), jobs.length) }, async () => {
@@ -77,15 +78,22 @@ export async function createTargetIndexes(
       await session.end().catch(() => undefined);
     }
   }));
-  if (jobs.length > 0) log.info({ tables: tables.map((t) => `${t.target.schema}.${t.target.name}`), indexes: jobs.length, seconds: (Date.now() - started) / 1000 }, 'keys and indexes built');
+  if (jobs.length > 0) log.info({ tables: tables.map(targetLabel), indexes: jobs.length, seconds: (Date.now() - started) / 1000 }, 'keys and indexes built');
   await inTransaction(target, async () => {
-    for (const { target: t } of tables) {
-      if (!t.primaryKey) continue;
-      const has = (await target.query(`SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass($1) AND contype = 'p'`, [`${quoteIdent(t.schema)}.${quoteIdent(t.name)}`])).rows.length > 0;
-      if (!has) await target.query(t.primaryKey.statement);
+    for (const table of tables) {
+      const { primaryKey } = table.target;
+      if (!primaryKey) continue;
+      const has = (await target.query(`SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass($1) AND contype = 'p'`, [targetName(table)])).rows.length > 0;
+      if (!has) await target.query(primaryKey.statement);
     }
     await finish();
   });
 }
 
 const INDEX_BUILD_MEMORY = '128MB';
+
+/** The target table's column names in order; undefined when it does not exist. */
+export async function targetColumnNames(target: pg.Client, table: GroupTable): Promise<string[] | undefined> {
+  const rows = (await target.query<{ name: string }>(columnsSql, [targetName(table)])).rows;
+  return rows.length === 0 ? undefined : rows.map((r) => r.name);
+}
