@@ -13,6 +13,7 @@ import { BinlogStream } from './binlog-stream.js';
 import { binlogBaseName, binlogPosition, filePositionOf, formatBinlogPosition } from './binlog-stream-position.js';
 import { binlogEnd, binlogFiles, bytesBetween } from './binlog-files.js';
 import { groupTables } from './mysql-tables.js';
+import { binlogRetentionSeconds } from './mysql-prerequisites.js';
 import { relationIdOf, targetLabel, type GroupTable } from './group-table.js';
 import { targetColumnNames } from './target-tables.js';
 import { readMySqlTable } from './mysql-catalog.js';
@@ -235,7 +236,6 @@ class SchemaLookups {
 /** How long the source keeps binlogs (`binlog_expire_logs_seconds`, MariaDB's `expire_logs_days` the same in days); null: until purged by hand. */
 async function retentionSeconds(control: mysql.Connection): Promise<number | null> {
   const [rows] = await control.query("SHOW GLOBAL VARIABLES WHERE Variable_name IN ('binlog_expire_logs_seconds', 'expire_logs_days')");
-  const v = new Map((rows as { Variable_name: string; Value: string }[]).map((r) => [r.Variable_name.toLowerCase(), Number(r.Value)]));
-  const seconds = v.get('binlog_expire_logs_seconds') || (v.get('expire_logs_days') ?? 0) * 86_400;
+  const seconds = binlogRetentionSeconds(new Map((rows as { Variable_name: string; Value: string }[]).map((r) => [r.Variable_name.toLowerCase(), String(r.Value)])));
   return seconds > 0 ? seconds : null;
 }

@@ -170,6 +170,13 @@ function checkVersion(flavor: Flavor, version: string): MySqlPrerequisite | unde
   };
 }
 
+/** Seconds the source keeps binlogs, from its variables (lower-case names); 0: until purged by hand. See retentionWarning. */
+export function binlogRetentionSeconds(v: ReadonlyMap<string, string>): number {
+  const seconds = Number(v.get('binlog_expire_logs_seconds') ?? 0);
+  const days = Number(v.get('expire_logs_days') ?? 0);
+  return seconds > 0 ? seconds : days > 0 ? days * 86400 : 0;
+}
+
 /**
  * How long binlogs stay: MySQL's `binlog_expire_logs_seconds` (0 with
  * `expire_logs_days` 0 is forever); MariaDB's `binlog_expire_logs_seconds`
@@ -179,8 +186,7 @@ function checkVersion(flavor: Flavor, version: string): MySqlPrerequisite | unde
  */
 function retentionWarning(flavor: Flavor, v: ReadonlyMap<string, string>, rds: boolean): MySqlPrerequisite | undefined {
   const seconds = Number(v.get('binlog_expire_logs_seconds') ?? 0);
-  const days = Number(v.get('expire_logs_days') ?? 0);
-  const effective = seconds > 0 ? seconds : days > 0 ? days * 86400 : 0;
+  const effective = binlogRetentionSeconds(v);
   const rdsFix = "on Amazon RDS or Aurora binlogs are kept by the 'binlog retention hours' setting instead: CALL mysql.rds_set_configuration('binlog retention hours', 24);";
   if (rds) {
     return { code: 'FERRY_MYSQL_BINLOG_RETENTION', what: 'the source is Amazon RDS, which purges binlogs after \'binlog retention hours\' (none by default): a ferry stopped longer than that must copy its tables again', fix: rdsFix };
