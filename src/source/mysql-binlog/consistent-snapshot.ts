@@ -174,7 +174,8 @@ async function underLock(control: Connection, flavor: Flavor, lock: Exclude<Snap
   try {
     await during();
     const file = await binlogEnd(control);
-    if (flavor === 'mariadb') return { file, mariaDbGtids: await gtidsAt(control, file) };
+    // MariaDB's GTID position at the place is read after the lock (for `start`): BINLOG_GTID_POS reads the binlog, and every writer waits meanwhile.
+    if (flavor === 'mariadb') return { file };
     const [rows] = await control.query('SELECT @@global.gtid_executed AS executed');
     return { file, mysqlExecuted: MySqlGtidSet.parse((rows as { executed: string }[])[0]?.executed ?? '') };
   } finally {
