@@ -1,4 +1,5 @@
 import mysql from 'mysql2/promise';
+import { commitUntilAborted } from './demo-workload.js';
 
 /** The demo's schema on MariaDB: the same tables as on PostgreSQL, in MySQL's types. */
 export const MARIADB_DEMO_SCHEMA = `
@@ -36,13 +37,8 @@ export const MARIADB_DEMO_SCHEMA = `
 /** The PostgreSQL demo's workload in MySQL's SQL: orders, money moved between accounts, products repriced, old orders deleted. */
 export async function runMariaDbWorkload(port: number, signal: AbortSignal): Promise<number> {
   const c = await mysql.createConnection({ host: '127.0.0.1', port, user: 'root', database: 'shop' });
-  let transactions = 0;
-  let n = 0;
   try {
-    while (!signal.aborted) {
-      n++;
-      const a = 1 + (n * 7919) % 1000;
-      const b = 1 + (n * 104729) % 1000;
+    return await commitUntilAborted(signal, async ({ n, a, b }) => {
       await c.query('BEGIN');
       await c.query(`INSERT INTO orders (account_id, amount, note, status) VALUES (?, ?, ?, ?)`, [a, (n % 50) + 0.5, `live ${n}`, n % 3 === 0 ? 'paid' : 'new']);
       await c.query('UPDATE accounts SET balance = balance - 1, updated_at = NOW(6) WHERE id = ?', [a]);
@@ -50,11 +46,8 @@ export async function runMariaDbWorkload(port: number, signal: AbortSignal): Pro
       if (n % 10 === 0) await c.query(`UPDATE products SET price = price + 0.01, attrs = JSON_SET(attrs, '$.seen', ?) WHERE id = ?`, [n, 1 + n % 200]);
       if (n % 25 === 0) await c.query('DELETE FROM orders ORDER BY id LIMIT 1');
       await c.query('COMMIT');
-      transactions++;
-      if (n % 20 === 0) await new Promise((r) => setTimeout(r, 5));
-    }
+    });
   } finally {
     await c.end();
   }
-  return transactions;
 }

@@ -36,13 +36,8 @@ export const DEMO_SCHEMA = `
 export async function runWorkload(url: string, signal: AbortSignal): Promise<number> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
-  let transactions = 0;
-  let n = 0;
   try {
-    while (!signal.aborted) {
-      n++;
-      const a = 1 + (n * 7919) % 1000;
-      const b = 1 + (n * 104729) % 1000;
+    return await commitUntilAborted(signal, async ({ n, a, b }) => {
       await client.query('BEGIN');
       await client.query('INSERT INTO orders (account_id, amount, note) VALUES ($1, $2, $3)', [a, (n % 50) + 0.5, `live ${n}`]);
       await client.query('UPDATE accounts SET balance = balance - 1, updated_at = now() WHERE id = $1', [a]);
@@ -50,11 +45,26 @@ export async function runWorkload(url: string, signal: AbortSignal): Promise<num
       if (n % 10 === 0) await client.query('UPDATE products SET price = price + 0.01, tags = tags || $2::text WHERE id = $1', [1 + n % 200, `t${n}`]);
       if (n % 25 === 0) await client.query('DELETE FROM orders WHERE id = (SELECT min(id) FROM orders)');
       await client.query('COMMIT');
-      transactions++;
-      if (n % 20 === 0) await new Promise((r) => setTimeout(r, 5));
-    }
+    });
   } finally {
     await client.end();
   }
-  return transactions;
+}
+
+/** The n-th transaction of a demo workload, and the two accounts it moves money between. */
+export interface DemoStep {
+  readonly n: number;
+  readonly a: number;
+  readonly b: number;
+}
+
+/** Commits `transaction` for n = 1, 2, … until `signal` aborts, with a short pause every 20; returns how many were committed. */
+export async function commitUntilAborted(signal: AbortSignal, transaction: (step: DemoStep) => Promise<void>): Promise<number> {
+  let n = 0;
+  while (!signal.aborted) {
+    n++;
+    await transaction({ n, a: 1 + (n * 7919) % 1000, b: 1 + (n * 104729) % 1000 });
+    if (n % 20 === 0) await new Promise((r) => setTimeout(r, 5));
+  }
+  return n;
 }
