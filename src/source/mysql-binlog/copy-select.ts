@@ -1,4 +1,4 @@
-import type { MySqlColumn } from './mysql-catalog.js';
+import { GEOMETRY_TYPES, type MySqlColumn } from './mysql-catalog.js';
 import { mysqlQuote } from './mysql-names.js';
 
 /**
@@ -26,6 +26,7 @@ export function copySelectList(columns: readonly MySqlColumn[]): string {
 
 export function copyExpression(c: MySqlColumn): string {
   const col = mysqlQuote(c.name);
+  if (GEOMETRY_TYPES.has(c.dataType)) return `CAST(${col} AS BINARY)`;
   switch (c.dataType) {
     case 'float': return `CAST(CAST(${col} AS DOUBLE) AS CHAR)`;
     case 'timestamp':
@@ -34,9 +35,6 @@ export function copyExpression(c: MySqlColumn): string {
     case 'bit': return `LPAD(BIN(${col}), ${c.precision ?? 1}, '0')`;
     case 'binary': case 'varbinary': case 'tinyblob': case 'blob': case 'mediumblob': case 'longblob':
       return col;
-    case 'geometry': case 'point': case 'linestring': case 'polygon': case 'multipoint': case 'multilinestring':
-    case 'multipolygon': case 'geometrycollection': case 'geomcollection':
-      return `CAST(${col} AS BINARY)`;
     case 'enum': case 'set': return `CONVERT(${col} USING utf8mb4)`;
     case 'char': case 'varchar': case 'tinytext': case 'text': case 'mediumtext': case 'longtext':
       return c.json ? `CONVERT(${col} USING utf8mb4)` : `CAST(${col} AS BINARY)`;

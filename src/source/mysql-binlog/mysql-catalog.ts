@@ -20,6 +20,11 @@ export interface MySqlTable {
   readonly indexes: readonly MySqlIndex[];
 }
 
+/** The spatial types (DATA_TYPE): stored, copied and streamed alike, as MySQL's internal geometry bytes. */
+export const GEOMETRY_TYPES: ReadonlySet<string> = new Set([
+  'geometry', 'point', 'linestring', 'polygon', 'multipoint', 'multilinestring', 'multipolygon', 'geometrycollection', 'geomcollection',
+]);
+
 export interface MySqlIndex {
   readonly name: string;
   readonly unique: boolean;

@@ -1,5 +1,5 @@
 import { ColumnType, columnTypeName } from './column-types.js';
-import type { MySqlColumn, MySqlTable } from './mysql-catalog.js';
+import { GEOMETRY_TYPES, type MySqlColumn, type MySqlTable } from './mysql-catalog.js';
 import type { BinlogColumn, TableMap } from './table-map.js';
 
 /**
@@ -86,6 +86,7 @@ function isSignable(c: MySqlColumn): boolean {
 /** The type codes a catalog column may have in a TABLE_MAP (by real type); undefined: not compared. */
 function binlogTypes(c: MySqlColumn): readonly number[] | undefined {
   if (c.json) return [ColumnType.JSON, ColumnType.BLOB];
+  if (GEOMETRY_TYPES.has(c.dataType)) return [ColumnType.GEOMETRY];
   switch (c.dataType) {
     case 'tinyint': return [ColumnType.TINY];
     case 'smallint': return [ColumnType.SHORT];
@@ -118,15 +119,6 @@ function binlogTypes(c: MySqlColumn): readonly number[] | undefined {
     case 'longblob': return [ColumnType.BLOB, ColumnType.TINY_BLOB, ColumnType.MEDIUM_BLOB, ColumnType.LONG_BLOB];
     case 'enum': return [ColumnType.ENUM];
     case 'set': return [ColumnType.SET];
-    case 'geometry':
-    case 'point':
-    case 'linestring':
-    case 'polygon':
-    case 'multipoint':
-    case 'multilinestring':
-    case 'multipolygon':
-    case 'geometrycollection':
-    case 'geomcollection': return [ColumnType.GEOMETRY];
     // MariaDB's UUID, INET6 and INET4 are fixed-length binary strings in the binlog.
     case 'uuid':
     case 'inet6':

@@ -1,5 +1,5 @@
 import { FerryError } from '../../errors.js';
-import type { MySqlColumn } from './mysql-catalog.js';
+import { GEOMETRY_TYPES, type MySqlColumn } from './mysql-catalog.js';
 
 /**
  * The documented MySQL → PostgreSQL type map (docs/mysql.md has the table).
@@ -81,6 +81,7 @@ export function mapColumn(column: MySqlColumn, options: TypeMapOptions = DEFAULT
 function pgType(c: MySqlColumn, o: TypeMapOptions, table: string): [string, ValueKind] {
   const fsp = c.fsp ?? 0;
   if (c.json) return ['jsonb', 'json'];
+  if (GEOMETRY_TYPES.has(c.dataType)) return ['bytea', 'bytes'];
   switch (c.dataType) {
     case 'tinyint':
       if (o.tinyint1_as_boolean && !c.unsigned && /^tinyint\(1\)/.test(c.columnType)) return ['boolean', 'boolean'];
@@ -116,15 +117,6 @@ function pgType(c: MySqlColumn, o: TypeMapOptions, table: string): [string, Valu
     case 'longblob': return ['bytea', 'bytes'];
     case 'enum': return ['text', 'enum'];
     case 'set': return ['text[]', 'set'];
-    case 'geometry':
-    case 'point':
-    case 'linestring':
-    case 'polygon':
-    case 'multipoint':
-    case 'multilinestring':
-    case 'multipolygon':
-    case 'geometrycollection':
-    case 'geomcollection': return ['bytea', 'bytes'];
     case 'uuid': return ['uuid', 'uuid'];
     case 'inet6': return ['inet', 'inet6'];
     case 'inet4': return ['inet', 'inet4'];
