@@ -40,18 +40,14 @@ export const binlogStreamSource: StreamSource = {
     const row = await readGroup(target, group.name);
     const recorded = new Set(row?.tables ?? []);
     const mysqlOptions = mysqlConfig(config);
-    const control = await mysql.createConnection(connectionOptions(config.source.url));
-    let tables;
-    let baseName: string;
-    try {
-      tables = (await groupTables(control, group.tables, mysqlOptions.typeMap, mysqlOptions.schemas))
-        .filter((t) => recorded.has(targetLabel(t)));
+    const { tables, baseName } = await onSource(config, async (control) => {
       const first = (await binlogFiles(control))[0];
       if (!first) throw new FerryError('FERRY_MYSQL_LOG_BIN', 'the source has no binary log', 'turn log_bin on (docs/mysql.md)');
-      baseName = binlogBaseName(first.file);
-    } finally {
-      await control.end().catch(() => undefined);
-    }
+      return {
+        tables: (await groupTables(control, group.tables, mysqlOptions.typeMap, mysqlOptions.schemas)).filter((t) => recorded.has(targetLabel(t))),
+        baseName: binlogBaseName(first.file),
+      };
+    });
     const start = filePositionOf(startAfter, baseName);
     const byName = new Map(tables.map((t) => [`${t.source.database}.${t.source.name}`, t]));
     const catalog = new SchemaLookups(config);
@@ -79,46 +75,46 @@ export const binlogStreamSource: StreamSource = {
 
   openCatalog: () => undefined,
 
-  async readStatus(config, groups) {
-    const control = await mysql.createConnection(connectionOptions(config.source.url));
-    try {
-      const end = await binlogEnd(control);
-      const [clock] = await control.query('SELECT UTC_TIMESTAMP(6) AS now');
-      const files = await binlogFiles(control);
-      const retention = await retentionSeconds(control);
-      const out = new Map<string, CaptureStatus>();
-      const endPosition = binlogPosition(end);
-      for (const { config: g, row } of groups) {
-        const applied = row?.position ?? null;
-        const needed = applied === null ? null : filePositionOf(applied, binlogBaseName(end.file));
-        out.set(g.name, {
-          appliedPosition: applied === null ? null : formatBinlogPosition(applied),
-          sourcePosition: formatBinlogPosition(endPosition),
-          lagBytes: needed === null ? null : bytesBetween(files, needed, end),
-          slot: null,
-          ...(needed === null ? {} : { binlog: { neededFile: needed.file, purged: !files.some((f) => f.file === needed.file), retentionSeconds: retention } }),
-          behind: applied === null ? null : applied < endPosition,
-        });
-      }
-      const now = new Date(`${(clock as { now: string }[])[0]?.now ?? ''}Z`);
-      return { now: Number.isNaN(now.getTime()) ? new Date() : now, groups: out };
-    } finally {
-      await control.end().catch(() => undefined);
+  readStatus: (config, groups) => onSource(config, async (control) => {
+    const end = await binlogEnd(control);
+    const [clock] = await control.query('SELECT UTC_TIMESTAMP(6) AS now');
+    const files = await binlogFiles(control);
+    const retention = await retentionSeconds(control);
+    const out = new Map<string, CaptureStatus>();
+    const endPosition = binlogPosition(end);
+    for (const { config: g, row } of groups) {
+      const applied = row?.position ?? null;
+      const needed = applied === null ? null : filePositionOf(applied, binlogBaseName(end.file));
+      out.set(g.name, {
+        appliedPosition: applied === null ? null : formatBinlogPosition(applied),
+        sourcePosition: formatBinlogPosition(endPosition),
+        lagBytes: needed === null ? null : bytesBetween(files, needed, end),
+        slot: null,
+        ...(needed === null ? {} : { binlog: { neededFile: needed.file, purged: !files.some((f) => f.file === needed.file), retentionSeconds: retention } }),
+        behind: applied === null ? null : applied < endPosition,
+      });
     }
-  },
+    const now = new Date(`${(clock as { now: string }[])[0]?.now ?? ''}Z`);
+    return { now: Number.isNaN(now.getTime()) ? new Date() : now, groups: out };
+  }),
 
-  async mark(config, groups) {
-    const control = await mysql.createConnection(connectionOptions(config.source.url));
-    try {
-      // Everything committed so far ends at or before the binlog's end; each group's stream passes it with its next change or heartbeat.
-      const end = await binlogEnd(control);
-      const position = binlogPosition(end);
-      return { positions: new Map(groups.map((g) => [g.name, position])), shown: `${end.file}:${end.offset}` };
-    } finally {
-      await control.end().catch(() => undefined);
-    }
-  },
+  mark: (config, groups) => onSource(config, async (control) => {
+    // Everything committed so far ends at or before the binlog's end; each group's stream passes it with its next change or heartbeat.
+    const end = await binlogEnd(control);
+    const position = binlogPosition(end);
+    return { positions: new Map(groups.map((g) => [g.name, position])), shown: `${end.file}:${end.offset}` };
+  }),
 };
+
+/** Runs `body` on a connection of its own to the source, closed after. */
+async function onSource<T>(config: FerryConfig, body: (control: mysql.Connection) => Promise<T>): Promise<T> {
+  const control = await mysql.createConnection(connectionOptions(config.source.url));
+  try {
+    return await body(control);
+  } finally {
+    await control.end().catch(() => undefined);
+  }
+}
 
 /**
  * The dump's events as source events, in arrays of whatever has been
