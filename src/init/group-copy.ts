@@ -53,17 +53,29 @@ export async function recordChunkPlan(
  * ranges keep what is finished.
  */
 export async function resetPartialTables(target: pg.Client, group: string, tables: readonly SourceTable[], log: Logger): Promise<void> {
+  await copyPartlyCopiedAgain(target, group, tables.map((t) => ({ label: tableLabel(t), name: qualifiedName(t.schema, t.name) })),
+    (chunks) => chunks.every((c) => c.plan.kind === 'key'), 'the table was read by pages or partitions', log);
+}
+
+/**
+ * Each of `tables` whose copy stopped part way, unless `keep` says its
+ * finished chunks stay good, is emptied on the target and its chunks are
+ * forgotten, in one transaction: the next copy reads it whole.
+ */
+export async function copyPartlyCopiedAgain(
+  target: pg.Client, group: string, tables: readonly { readonly label: string; readonly name: string }[],
+  keep: (chunks: readonly ChunkRow[]) => boolean, why: string, log: Logger,
+): Promise<void> {
   const rows = (await target.query<ChunkRow>(sql.chunks, [group])).rows;
   for (const table of tables) {
-    const mine = rows.filter((r) => r.table_name === tableLabel(table));
+    const mine = rows.filter((r) => r.table_name === table.label);
     const done = mine.filter((r) => r.snapshot_position !== null).length;
-    const byKey = mine.every((r) => r.plan.kind === 'key');
-    if (done === 0 || done === mine.length || byKey) continue;
-    log.warn({ table: tableLabel(table), chunksDone: done, chunks: mine.length }, 'table was read by pages or partitions; copying it again whole');
-    await target.query('BEGIN');
-    await target.query(targetTableSql.truncate([qualifiedName(table.schema, table.name)]));
-    await target.query(sql.forgetTableChunks, [group, tableLabel(table)]);
-    await target.query('COMMIT');
+    if (done === 0 || done === mine.length || keep(mine)) continue;
+    log.warn({ table: table.label, chunksDone: done, chunks: mine.length }, `${why}; copying it again whole`);
+    await inTransaction(target, async () => {
+      await target.query(targetTableSql.truncate([table.name]));
+      await target.query(sql.forgetTableChunks, [group, table.label]);
+    });
   }
 }
 

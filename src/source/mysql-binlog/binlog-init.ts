@@ -2,6 +2,7 @@ import mysql, { type Connection } from 'mysql2/promise';
 import type pg from 'pg';
 import { mysqlConfig, type FerryConfig, type GroupConfig } from '../../config/schema.js';
 import { CopyProgress } from '../../copy/copy-progress.js';
+import { copyPartlyCopiedAgain } from '../../init/group-copy.js';
 import { FerryError, PrerequisiteError } from '../../errors.js';
 import type { InitSummary } from '../../init/init.js';
 import type { Logger } from '../../observe/logger.js';
@@ -12,7 +13,6 @@ import type { Position } from '../position.js';
 import { connectionOptions } from './binlog-connection.js';
 import { binlogFiles } from './binlog-files.js';
 import { compareFilePositions } from './binlog-position.js';
-import { inTransaction } from '../../pg/in-transaction.js';
 import { binlogPosition, formatBinlogPosition } from './binlog-stream-position.js';
 import { openConsistentSnapshot, type ConsistentSnapshot } from './consistent-snapshot.js';
 import { targetLabel, targetName, type GroupTable } from './group-table.js';
@@ -116,7 +116,9 @@ async function initGroup(config: FerryConfig, control: Connection, target: pg.Cl
     if (resuming) {
       start = group.existing?.position as Position;
       await requireBinlogFrom(control, start, name);
-      await resetPartialTables(target, group);
+      // A table's chunks would otherwise come from two snapshots: a unique value that moved between them would be there twice (or not at all) when its key is built.
+      await copyPartlyCopiedAgain(target, name, group.tables.map((t) => ({ label: targetLabel(t), name: targetName(t) })), () => false,
+        'its chunks would come from two snapshots', log);
       snapshot = await openSnapshot(config, group);
       log.warn({ position: formatBinlogPosition(start), resumeSnapshot: formatBinlogPosition(binlogPosition(snapshot.start.file)) },
         'resuming an interrupted copy; finished chunks are kept');
@@ -164,25 +166,6 @@ async function initGroup(config: FerryConfig, control: Connection, target: pg.Cl
   }
 }
 
-/**
- * A table only partly copied before the interruption is copied again whole:
- * its chunks would otherwise come from two snapshots, and a unique value
- * that moved between them would be there twice (or not at all) when its key
- * is built.
- */
-async function resetPartialTables(target: pg.Client, group: PlannedGroup): Promise<void> {
-  const chunks = (await target.query<{ table_name: string; snapshot_position: string | null }>(sql.chunks, [group.config.name])).rows;
-  for (const table of group.tables) {
-    const label = targetLabel(table);
-    const mine = chunks.filter((c) => c.table_name === label);
-    const done = mine.filter((c) => c.snapshot_position !== null).length;
-    if (done === 0 || done === mine.length) continue;
-    await inTransaction(target, async () => {
-      await target.query(`TRUNCATE ${targetName(table)}`);
-      await target.query(sql.forgetTableChunks, [group.config.name, label]);
-    });
-  }
-}
 
 function openSnapshot(config: FerryConfig, group: PlannedGroup): Promise<ConsistentSnapshot> {
   return openConsistentSnapshot(config.source.url, {
