@@ -203,17 +203,11 @@ async function copyPending(config: FerryConfig, target: pg.Client, group: Planne
   // Workers at different binlog places (MariaDB without a lock) each take whole tables: a table read at two moments
   // may hold a row twice or not at all for a while (a unique value moved between ranges), which its keys, built next, refuse.
   const shared = snapshot.workers.every((w) => compareFilePositions(w.position.file, snapshot.workers[0]?.position.file ?? w.position.file) === 0);
+  // Tables dealt out in the jobs' order, largest chunk first: with one worker per table the largest take longest.
   const owner = new Map<string, number>();
-  let nextOwner = 0;
-  const mine = (worker: number, table: string) => {
-    if (shared) return true;
-    if (!owner.has(table)) owner.set(table, nextOwner++ % snapshot.workers.length);
-    return owner.get(table) === worker;
-  };
-  // Largest tables first: with one worker per table they take longest.
-  for (const job of jobs) mine(-1, job.table_name);
+  for (const job of jobs) if (!owner.has(job.table_name)) owner.set(job.table_name, owner.size % snapshot.workers.length);
   const taken = new Set<ChunkRow>();
-  const take = (worker: number) => jobs.find((j) => !taken.has(j) && mine(worker, j.table_name));
+  const take = (worker: number) => jobs.find((j) => !taken.has(j) && (shared || owner.get(j.table_name) === worker));
   let rows = 0;
   const mapOptions = mysqlConfig(config).typeMap;
   try {
