@@ -1,9 +1,6 @@
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { loadConfig } from '../src/config/load.js';
 import { startCluster, type Cluster } from '../src/embedded/cluster.js';
@@ -11,9 +8,8 @@ import { initGroups } from '../src/init/init.js';
 import { silentLogger } from '../src/observe/logger.js';
 import { runGroups } from '../src/run/run-groups.js';
 import { timed, waitFor } from './copy-bench.js';
-import { ferryConfigText } from './replicas.js';
+import { ferryConfigText, spawnFerry } from './replicas.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /**
  * Peak resident memory of a `ferry run` process (VmHWM) while it applies one
@@ -31,9 +27,7 @@ export async function measurePeakRss(rows: number): Promise<{ peakMb: number; se
     await initGroups(await loadConfig(configPath), silentLogger());
     await source.query(`INSERT INTO big_tx SELECT i, md5(i::text), i * 1.5, now() FROM generate_series(1, ${rows}) i`);
     await source.query('INSERT INTO bench_marker VALUES (1)');
-    const built = path.join(ROOT, 'dist/cli/main.js');
-    const args = existsSync(built) ? [built] : ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts')];
-    const child = spawn(process.execPath, [...args, 'run', '-c', configPath, '--log-format', 'json'], { stdio: 'ignore' });
+    const child = spawnFerry(['run', '-c', configPath, '--log-format', 'json'], 'ignore');
     const exited = new Promise((r) => child.on('exit', r));
     let peakKb = 0;
     const seconds = await timed(async () => {

@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { formatTable } from '../src/cli/output.js';
 import { loadConfig } from '../src/config/load.js';
 import { startCluster, type Cluster } from '../src/embedded/cluster.js';
@@ -11,6 +10,7 @@ import { startMariaDb, type MariaDb } from '../src/embedded/mariadb.js';
 import { FerryError } from '../src/errors.js';
 import { waitForCatchUp } from '../src/run/wait.js';
 import { waitFor } from './copy-bench.js';
+import { FERRY, spawnFerry } from './replicas.js';
 import { cpuSeconds, watchCpu } from './process-cpu.js';
 
 /**
@@ -73,8 +73,6 @@ export function mysqlBenchOptions(argv: readonly string[], quick: boolean): MySq
   };
 }
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const CLI = path.join(ROOT, 'dist/cli/main.js');
 const PGLOADER = 'pgloader';
 
 /** The database (MariaDB) and schema (PostgreSQL) of the table; MariaDB's database becomes the PostgreSQL schema of the same name. */
@@ -219,7 +217,7 @@ export async function mysqlBench(options: MySqlBenchOptions): Promise<void> {
         const name = `ferry init (copy.parallel ${parallel})`;
         let ferryInit: Timed | undefined;
         try {
-          ferryInit = await timeCommand(process.execPath, [CLI, 'init', '-c', configPath], mariadbCpu(mariadb), ferryTarget);
+          ferryInit = await timeCommand(FERRY, ['init', '-c', configPath], mariadbCpu(mariadb), ferryTarget);
           console.log(`  ${name}: ${ferryInit.seconds.toFixed(2)} s`);
           await checkCopy(mariadb, ferryTarget, DB, 'ferry');
           ferryCopyRow = { name, run: ferryInit, note: '' };
@@ -254,7 +252,7 @@ export async function mysqlBench(options: MySqlBenchOptions): Promise<void> {
       await fillPostgres(source, rows);
       const configPath = path.join(dir, 'ferry-wal.yaml');
       await writeFile(configPath, configText(source.url(), target.url(), 'bench_wal', parallel));
-      const init = await timeCommand(process.execPath, [CLI, 'init', '-c', configPath], undefined, target);
+      const init = await timeCommand(FERRY, ['init', '-c', configPath], undefined, target);
       console.log(`  ferry init from PostgreSQL (for reference): ${init.seconds.toFixed(2)} s`);
       await settlePostgres(target);
       const started = Date.now();
@@ -476,9 +474,9 @@ async function timeCatchUp(configPath: string, mariadbCpuNow: (() => number) | u
   const watch = watchTarget(target);
   const sourceBefore = mariadbCpuNow?.() ?? 0;
   const started = process.hrtime.bigint();
-  const child = spawn(process.execPath, [CLI, 'run', '-c', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawnFerry(['run', '-c', configPath], ['ignore', 'ignore', 'pipe']);
   let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-8000); });
+  child.stderr?.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-8000); });
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
   let processCpu = 0;
   const poll = setInterval(() => { processCpu = cpuSeconds(child.pid as number) ?? processCpu; }, 50);

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FerryConfig } from '../src/config/schema.js';
@@ -45,6 +45,14 @@ export interface CatchUp {
 }
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** The built command line (`npm run bench` builds first). */
+export const FERRY = path.join(ROOT, 'dist/cli/main.js');
+
+/** The built command line, started the way users start it: as an executable (its first line names Node). */
+export function spawnFerry(args: readonly string[], stdio: StdioOptions): ChildProcess {
+  return spawn(FERRY, args, { stdio });
+}
 
 /** From enabling the paused subscription until the target has the marker row; disabled again afterwards. */
 export async function timeNative(source: Cluster, nativeTarget: Cluster): Promise<CatchUp> {
@@ -96,7 +104,7 @@ export async function timeFerry(config: FerryConfig, source: Cluster, target: Cl
 export async function timeFerryProcess(configPath: string, source: Cluster, target: Cluster, firstTable?: string): Promise<CatchUp> {
   const watch = watchFerry(source, target);
   const started = process.hrtime.bigint();
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist/cli/main.js'), 'run', '-c', configPath], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawnFerry(['run', '-c', configPath], ['ignore', 'ignore', 'inherit']);
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
   const since = () => Number(process.hrtime.bigint() - started) / 1e9;
   let firstRowSeconds: number | undefined;

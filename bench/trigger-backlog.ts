@@ -1,18 +1,14 @@
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config/load.js';
 import { startCluster } from '../src/embedded/cluster.js';
 import { initGroups } from '../src/init/init.js';
 import { silentLogger } from '../src/observe/logger.js';
 import { fingerprint, timed } from './copy-bench.js';
-import { ferryConfigText } from './replicas.js';
+import { ferryConfigText, spawnFerry } from './replicas.js';
 import { tpcbBacklog } from './workloads.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 export interface BacklogResult {
   readonly events: number;
@@ -56,11 +52,9 @@ export async function measureTriggerBacklog(transactions: number): Promise<Backl
     });
     console.log(`  backlog of ${events.toLocaleString('en')} events queued in ${backlogSeconds.toFixed(1)} s`);
 
-    const built = path.join(ROOT, 'dist/cli/main.js');
-    const args = existsSync(built) ? [built] : ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts')];
     const t0 = process.hrtime.bigint();
     const since = () => Number(process.hrtime.bigint() - t0) / 1e9;
-    const child = spawn(process.execPath, [...args, 'run', '-c', configPath, '--log-format', 'json'], { stdio: 'ignore' });
+    const child = spawnFerry(['run', '-c', configPath, '--log-format', 'json'], 'ignore');
     const exited = new Promise((r) => child.on('exit', r));
     let firstRowSeconds = 0;
     let peakKb = 0;
