@@ -99,10 +99,8 @@ export class SchemaEvolution {
     const label = `${relation.schema}.${relation.table}`;
     // What this transaction followed already, else what is committed.
     const pending = this.records.get(relation.relationId);
-    const [known, catalog] = await Promise.all([
-      pending ?? this.client.query<KnownLayout>(sql.knownColumns, [this.group, relation.relationId]).then((r) => r.rows[0]),
-      source.columns(relation.relationId),
-    ]);
+    const known = pending ?? (await this.client.query<KnownLayout>(sql.knownColumns, [this.group, relation.relationId])).rows[0];
+    const catalog = await source.columns(relation.relationId);
     const byName = new Map(catalog.map((c) => [c.name, c]));
     // A description that carries attribute numbers (trigger capture) is matched by them; pgoutput's by the catalog's names now.
     const after: LayoutColumn[] = relation.columns.map((c) => ({

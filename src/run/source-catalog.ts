@@ -8,17 +8,13 @@ import { connect } from '../pg/connect.js';
 
 /**
  * The source catalog as the applier may see it: where a partition sits, and
- * a table's columns now. Connects as soon as it is made, while the stream
- * starts: the first table the stream describes needs it, and connecting
- * then would delay the first batch (by about 50 ms).
+ * a table's columns now. Connects on first use, which for most groups is
+ * once per run (to check the columns of each table the stream describes).
  */
 export class SourceCatalog implements SourcePartitions, SourceSchema {
   private client: Promise<pg.Client> | undefined;
 
-  constructor(private readonly url: string, private readonly group: string) {
-    // A failure here is reported by the first use, which awaits the same promise.
-    this.connection().then((client) => this.version(client)).catch(() => undefined);
-  }
+  constructor(private readonly url: string, private readonly group: string) {}
 
   async lineage(relationId: number): Promise<PartitionLineage | undefined> {
     return partitionLineage(await this.connection(), relationId);
@@ -46,10 +42,10 @@ export class SourceCatalog implements SourcePartitions, SourceSchema {
     if (client) await (await client.catch(() => undefined))?.end().catch(() => undefined);
   }
 
-  private serverVersion: Promise<number> | undefined;
+  private serverVersion: number | undefined;
 
-  private version(client: pg.Client): Promise<number> {
-    this.serverVersion ??= client.query<{ version: number }>(serverVersionSql).then((r) => r.rows[0]?.version ?? 0);
+  private async version(client: pg.Client): Promise<number> {
+    this.serverVersion ??= (await client.query<{ version: number }>(serverVersionSql)).rows[0]?.version ?? 0;
     return this.serverVersion;
   }
 
