@@ -239,6 +239,13 @@ describe('observability: metrics, status, health, dashboard and slot warnings', 
     const ferry = cli(['run', '-c', file, '--listen', `127.0.0.1:${port}`, '--log-format', 'json']);
     try {
       await until('ferry run --listen to answer /healthz with 200', async () => (await get(`http://127.0.0.1:${port}/healthz`).catch(() => ({ status: 0 }))).status === 200);
+      // The built command line is a bundle in another folder than the sources: the page's files must still be found.
+      for (const [asset, type, content] of [['/', 'text/html', '<html'], ['/dashboard.js', 'text/javascript', 'uPlot'], ['/uplot.min.js', 'text/javascript', 'uPlot']]) {
+        const page = await get(`http://127.0.0.1:${port}${asset}`);
+        assert.equal(page.status, 200, `${asset}: ${page.body.slice(0, 200)}`);
+        assert.ok(page.type.startsWith(type as string), `${asset} is served as ${page.type}`);
+        assert.ok(page.body.includes(content as string), `${asset} has its content`);
+      }
       await catchUp(file);
       await until('the backlog to drain, as /metrics says', async () =>
         metric((await get(`http://127.0.0.1:${port}/metrics`)).body, 'ferry_queue_pending_events', { group: 'backlog' }) === 0, 20_000);
