@@ -9,6 +9,7 @@ import { TransactionAssembler, type BinlogTransaction, type TransactionChange } 
 import { statementEffect, type TableName } from './ddl-statement.js';
 import { targetLabel, type GroupTable } from './group-table.js';
 import { mapRow } from './map-row.js';
+import { rowKeyColumns } from './mysql-catalog.js';
 import type { RowImage } from './rows-event.js';
 import type { TableMap } from './table-map.js';
 import { tableMapDifferences } from './table-map-check.js';
@@ -451,18 +452,8 @@ export function pgTimestampOfSeconds(seconds: number): PgTimestamp {
  */
 export function describeTable(table: GroupTable): TableDescription {
   const { source, target } = table;
-  let replicaIdentity: ReplicaIdentity;
-  let keyNames: readonly string[];
-  if (source.primaryKey.length > 0) {
-    replicaIdentity = 'default';
-    keyNames = source.primaryKey;
-  } else if (source.uniqueKeys[0]) {
-    replicaIdentity = 'index';
-    keyNames = source.uniqueKeys[0].columns;
-  } else {
-    replicaIdentity = 'full';
-    keyNames = [];
-  }
+  const keyNames = rowKeyColumns(source);
+  const replicaIdentity: ReplicaIdentity = source.primaryKey.length > 0 ? 'default' : keyNames.length > 0 ? 'index' : 'full';
   const keys = new Set(keyNames);
   const columns: Column[] = source.columns.map((c, i) => ({
     name: target.columns[i]?.name ?? c.name, typeOid: 0, typeMod: -1, isKey: keys.has(c.name),

@@ -1,4 +1,4 @@
-import type { MySqlTable } from './mysql-catalog.js';
+import { rowKeyColumns, type MySqlTable } from './mysql-catalog.js';
 import type { RowValue } from './row-values.js';
 import type { TargetTable } from './target-table.js';
 import type { TypeMapOptions } from './type-map.js';
@@ -25,7 +25,8 @@ const SHOWN = 64;
 
 /** `id=7`, `a=1, b=x`: the key's values as the source gave them, long ones cut, bytes in hex. */
 export function rowKey(table: MySqlTable, image: readonly (RowValue | undefined)[]): string {
-  const names = table.primaryKey.length > 0 ? table.primaryKey : table.uniqueKeys[0]?.columns ?? table.columns.map((c) => c.name);
+  const key = rowKeyColumns(table);
+  const names = key.length > 0 ? key : table.columns.map((c) => c.name);
   return names.map((name) => {
     const value = image[table.columns.findIndex((c) => c.name === name)];
     const text = value === undefined ? '?' : value === null ? 'NULL' : typeof value === 'string' ? value : `\\x${value.toString('hex')}`;

@@ -20,6 +20,15 @@ export interface MySqlTable {
   readonly indexes: readonly MySqlIndex[];
 }
 
+/**
+ * The columns a table's rows are identified by, as the stream identifies
+ * them: the primary key, else the first unique key over NOT NULL columns;
+ * empty when there is neither (then every column is the identity).
+ */
+export function rowKeyColumns(table: MySqlTable): readonly string[] {
+  return table.primaryKey.length > 0 ? table.primaryKey : table.uniqueKeys[0]?.columns ?? [];
+}
+
 /** The spatial types (DATA_TYPE): stored, copied and streamed alike, as MySQL's internal geometry bytes. */
 export const GEOMETRY_TYPES: ReadonlySet<string> = new Set([
   'geometry', 'point', 'linestring', 'polygon', 'multipoint', 'multilinestring', 'multipolygon', 'geometrycollection', 'geomcollection',

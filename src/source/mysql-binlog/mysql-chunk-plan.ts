@@ -2,7 +2,7 @@ import type { Connection } from 'mysql2/promise';
 import type { ChunkPlan, PlannedChunk } from '../../copy/chunk-plan.js';
 import { FerryError } from '../../errors.js';
 import type { GroupTable } from './group-table.js';
-import type { MySqlColumn } from './mysql-catalog.js';
+import { rowKeyColumns, type MySqlColumn } from './mysql-catalog.js';
 import { mysqlQuote } from './mysql-names.js';
 
 /**
@@ -69,7 +69,7 @@ export async function planMySqlChunks(connection: Connection, table: GroupTable,
  */
 export function chunkKey(table: GroupTable): MySqlColumn | undefined {
   // Only the key the stream identifies rows by (see describeTable): an update that moves a row to another range changes it, so the stream sends the old row too.
-  const columns = table.source.primaryKey.length > 0 ? table.source.primaryKey : table.source.uniqueKeys[0]?.columns ?? [];
+  const columns = rowKeyColumns(table.source);
   if (columns.length !== 1) return undefined;
   const index = table.source.columns.findIndex((c) => c.name === columns[0]);
   const column = table.source.columns[index];

@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { formatTableRef, type GroupConfig, type TableRef } from '../../config/schema.js';
 import { ExitCode, FerryError } from '../../errors.js';
 import { targetLabel, type GroupTable } from './group-table.js';
+import { rowKeyColumns } from './mysql-catalog.js';
 import { nameMatcher, groupTables } from './mysql-tables.js';
 import { quoteIdent, type TypeMapOptions } from './type-map.js';
 
@@ -81,7 +82,7 @@ async function describe(target: pg.Client, group: string, table: GroupTable): Pr
   const compared = new Set(columns.map((c) => c.name));
   const skippedColumns = [...table.target.columns.map((c) => c.name), ...rows.map((r) => r.name)]
     .filter((n, i, names) => !compared.has(n) && names.indexOf(n) === i);
-  const key = table.source.primaryKey.length > 0 ? table.source.primaryKey : table.source.uniqueKeys[0]?.columns ?? [];
+  const key = rowKeyColumns(table.source);
   const missingKey = key.filter((k) => !compared.has(k));
   if (key.length === 0 || missingKey.length > 0) {
     throw new FerryError('FERRY_VERIFY_TARGET_TABLE', `key column(s) ${missingKey.join(', ') || '(none)'} of ${label} are missing on the target`,
