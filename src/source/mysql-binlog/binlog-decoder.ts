@@ -108,9 +108,8 @@ export class BinlogDecoder {
   private checksum: number;
   /** Post-header lengths by event type, from the FORMAT_DESCRIPTION. */
   private postHeader: Uint8Array = new Uint8Array(0);
-  private readonly tables = new Map<number, TableMap>();
-  /** The bytes each table id was last mapped with, and the map they gave. */
-  private readonly mapBytes = new Map<number, { readonly bytes: Buffer; readonly table: TableMap }>();
+  /** What each table id was last mapped to, and the TABLE_MAP bytes that said so. */
+  private readonly tables = new Map<number, { readonly table: TableMap; readonly bytes: Buffer }>();
   /** The FORMAT_DESCRIPTION says MariaDB: its table maps differ in details (table-map.ts). */
   private mariadb = false;
 
@@ -127,7 +126,7 @@ export class BinlogDecoder {
 
   /** The table map a table id currently stands for. */
   table(tableId: number): TableMap | undefined {
-    return this.tables.get(tableId);
+    return this.tables.get(tableId)?.table;
   }
 
   /** Decodes the event at `[start, end)` of `buf` (without the protocol's leading OK byte). */
@@ -230,7 +229,7 @@ export class BinlogDecoder {
     const rowsLayout = ROWS_LAYOUTS.get(type);
     if (rowsLayout) {
       const head = readRowsHead(r, this.tableIdBytes(type), rowsLayout);
-      const table = this.tables.get(head.tableId);
+      const table = this.tables.get(head.tableId)?.table;
       if (!table) throw new RangeError(`rows of table id ${head.tableId}, which no TABLE_MAP before it named`);
       return { ...base, type: 'rows', rows: readRowsBody(r, head, rowsLayout, table), table };
     }
@@ -238,14 +237,14 @@ export class BinlogDecoder {
       case EventType.TABLE_MAP: {
         // Every transaction maps its tables again, mostly with the same bytes: the same map then (decoded and checked once).
         const bytes = r.buf.subarray(r.pos, r.end);
-        const same = this.mapBytes.get(bytes.length <= 6 ? -1 : bytes.readUIntLE(0, Math.min(6, this.tableIdBytes(type))));
+        const idBytes = this.tableIdBytes(type);
+        const same = bytes.length > idBytes ? this.tables.get(bytes.readUIntLE(0, idBytes)) : undefined;
         if (same && same.bytes.equals(bytes)) {
           r.pos = r.end;
           return { ...base, type: 'table-map', table: same.table };
         }
-        const table = readTableMap(r, this.tableIdBytes(type), this.mariadb);
-        this.tables.set(table.tableId, table);
-        this.mapBytes.set(table.tableId, { bytes: Buffer.from(bytes), table });
+        const table = readTableMap(r, idBytes, this.mariadb);
+        this.tables.set(table.tableId, { table, bytes: Buffer.from(bytes) });
         return { ...base, type: 'table-map', table };
       }
       case EventType.QUERY:
