@@ -20,8 +20,8 @@ export interface TargetTable {
   readonly bare: string;
   /** `CREATE [UNIQUE] INDEX IF NOT EXISTS …` of the primary key's index, the unique keys and the other indexes. */
   readonly indexes: readonly string[];
-  /** Makes the primary key's index the table's primary key; undefined without one. */
-  readonly primaryKey: { readonly index: string; readonly statement: string } | undefined;
+  /** `ALTER TABLE … PRIMARY KEY USING INDEX …`: makes the primary key's index the table's primary key; undefined without one. */
+  readonly primaryKey: string | undefined;
 }
 
 export function targetTable(table: MySqlTable, options: TypeMapOptions, schemas: Readonly<Record<string, string>> = {}): TargetTable {
@@ -45,7 +45,7 @@ export function targetTable(table: MySqlTable, options: TypeMapOptions, schemas:
     ...table.indexes.map((i) => index(i.name, i.unique, i.columns)),
   ];
   const primaryKey = table.primaryKey.length > 0
-    ? { index: pkey, statement: `ALTER TABLE ${qualified} ADD CONSTRAINT ${quoteIdent(pkey)} PRIMARY KEY USING INDEX ${quoteIdent(pkey)}` }
+    ? `ALTER TABLE ${qualified} ADD CONSTRAINT ${quoteIdent(pkey)} PRIMARY KEY USING INDEX ${quoteIdent(pkey)}`
     : undefined;
   return { schema, name: table.name, columns, ddl, bare, indexes, primaryKey };
 }

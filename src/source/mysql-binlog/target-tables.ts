@@ -84,7 +84,7 @@ export async function createTargetIndexes(
       const { primaryKey } = table.target;
       if (!primaryKey) continue;
       const has = (await target.query(`SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass($1) AND contype = 'p'`, [targetName(table)])).rows.length > 0;
-      if (!has) await target.query(primaryKey.statement);
+      if (!has) await target.query(primaryKey);
     }
     await finish();
   });
