@@ -166,7 +166,6 @@ async function initGroup(config: FerryConfig, control: Connection, target: pg.Cl
   }
 }
 
-
 function openSnapshot(config: FerryConfig, group: PlannedGroup): Promise<ConsistentSnapshot> {
   return openConsistentSnapshot(config.source.url, {
     workers: Math.max(1, config.copy.parallel),

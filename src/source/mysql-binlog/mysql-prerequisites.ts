@@ -261,7 +261,6 @@ function privilegeProblems(flavor: Flavor, grants: GrantSet, account: string, ta
   return problems;
 }
 
-/** A table: it exists, is a table, has a key that identifies rows, an engine a snapshot covers, and columns the decoder reads. */
 /** Foreign keys of a table (the child side) whose actions change its rows from inside InnoDB. */
 const CASCADES_SQL = `SELECT CONSTRAINT_NAME AS name, CONCAT(UNIQUE_CONSTRAINT_SCHEMA, '.', REFERENCED_TABLE_NAME) AS parent,
     DELETE_RULE AS onDelete, UPDATE_RULE AS onUpdate
@@ -270,6 +269,12 @@ const CASCADES_SQL = `SELECT CONSTRAINT_NAME AS name, CONCAT(UNIQUE_CONSTRAINT_S
     AND (DELETE_RULE NOT IN ('RESTRICT', 'NO ACTION') OR UPDATE_RULE NOT IN ('RESTRICT', 'NO ACTION'))
   ORDER BY CONSTRAINT_NAME`;
 
+/** An action other than RESTRICT or NO ACTION: InnoDB changes the child's rows itself (CASCADE, SET NULL, SET DEFAULT). */
+function changesRows(rule: string): boolean {
+  return rule !== 'RESTRICT' && rule !== 'NO ACTION';
+}
+
+/** A table: it exists, is a table, has a key that identifies rows, an engine a snapshot covers, and columns the decoder reads. */
 async function tableProblems(connection: Connection, t: MySqlTableName): Promise<{ problems: MySqlPrerequisite[]; warnings: MySqlPrerequisite[] }> {
   const problems: MySqlPrerequisite[] = [];
   const warnings: MySqlPrerequisite[] = [];
@@ -295,8 +300,8 @@ async function tableProblems(connection: Connection, t: MySqlTableName): Promise
   }
   const [cascades] = await connection.query(CASCADES_SQL, [t.database, t.name]);
   for (const fk of cascades as { name: string; parent: string; onDelete: string; onUpdate: string }[]) {
-    const actions = [fk.onDelete !== 'RESTRICT' && fk.onDelete !== 'NO ACTION' ? `ON DELETE ${fk.onDelete}` : '',
-      fk.onUpdate !== 'RESTRICT' && fk.onUpdate !== 'NO ACTION' ? `ON UPDATE ${fk.onUpdate}` : ''].filter((a) => a !== '').join(' ');
+    const actions = [changesRows(fk.onDelete) ? `ON DELETE ${fk.onDelete}` : '', changesRows(fk.onUpdate) ? `ON UPDATE ${fk.onUpdate}` : '']
+      .filter((a) => a !== '').join(' ');
     problems.push({
       code: 'FERRY_MYSQL_FOREIGN_KEY_ACTION',
       what: `table ${label} has foreign key ${fk.name} to ${fk.parent} with ${actions}: the rows InnoDB changes for it are not written to the binlog, so the target would keep them`,
